@@ -1,0 +1,30 @@
+"""Packaging for vdsr_tf: VDSR super-resolution on TensorFlow/Keras 3."""
+from setuptools import find_packages, setup
+
+setup(
+    name="vdsr_tf",
+    version="0.1.0",
+    description="VDSR (Kim et al., CVPR 2016) super-resolution on TensorFlow/Keras 3, "
+    "with Matlab-exact resize/colour/metrics and TFLite export",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    packages=find_packages(include=["vdsr_tf", "vdsr_tf.*"]),
+    package_data={"vdsr_tf": ["weights/*.h5", "weights/*.json"]},
+    python_requires=">=3.10",
+    install_requires=[
+        "tensorflow>=2.16",
+        "keras>=3.0",
+        "numpy>=1.24",
+        "pillow>=9.0",
+        "absl-py>=1.0",
+        "ai-edge-litert>=1.0",
+        # Only to read the authors' MatConvNet .mat weights (MAT v5).
+        "scipy>=1.9",
+        "h5py>=3.0",
+    ],
+    extras_require={
+        "test": ["pytest>=7"],
+        "plot": ["matplotlib>=3.5"],
+    },
+    entry_points={"console_scripts": ["vdsr-tf=vdsr_tf.cli:main"]},
+)
