@@ -1,0 +1,235 @@
+"""Loading VDSR weights: Keras ``.weights.h5`` files and the authors' MatConvNet ``.mat``.
+
+``load_model(weights)`` returns a ready :func:`vdsr_tf.model.build_vdsr` model whose
+depth and width are read from the file, so a user never states them by hand.
+
+Supported files (recognised by their content, not their name):
+
+* Keras 3 ``.weights.h5``, as written by ``model.save_weights`` on a ``build_vdsr``
+  model (layers ``conv_01`` .. ``conv_NN``, optional ``residual_add``).
+* MatConvNet ``.mat`` (MAT v5, read with :func:`scipy.io.loadmat`) laid out like the
+  authors' ``VDSR_Official.mat``: a struct ``model`` with cell arrays ``weight{1..D}``
+  (3x3 kernels laid out H, W, in, out -- the Keras ``Conv2D`` layout; Matlab drops the
+  trailing ``out = 1`` of the last one) and ``bias{1..D}``. MatConvNet convolutions are
+  correlations like Keras', so the kernels are used as they are.
+
+The default, ``weights=None``, is the file bundled with the package,
+``vdsr_tf/weights/vdsr_x234.weights.h5``; that model is built once per process and
+shared (see :func:`load_model`).
+"""
+from __future__ import annotations
+
+import os
+import re
+import threading
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["BUNDLED_WEIGHTS", "load_model"]
+
+BUNDLED_WEIGHTS = Path(__file__).resolve().parent / "weights" / "vdsr_x234.weights.h5"
+
+_HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+_MAT_V73_PREFIX = b"MATLAB 7.3 MAT-file"
+_MAT_V5_PREFIX = b"MATLAB 5.0 MAT-file"
+_CONV_NAME = re.compile(r"^conv_(\d+)$")
+
+_default_lock = threading.Lock()
+_default_cache: dict[tuple, object] = {}
+
+
+def load_model(weights=None, *, depth: int | None = None, filters: int | None = None):
+    """Builds VDSR and loads weights into it.
+
+    Args:
+      weights: path (str or os.PathLike) to a Keras ``.weights.h5`` or a MatConvNet
+        ``.mat`` file, or None for the bundled weights.
+      depth, filters: optional checks. The architecture is read from the file; when
+        given, these must agree with it (a mismatch raises ValueError).
+
+    Returns:
+      A float32 ``keras.Model`` from :func:`vdsr_tf.model.build_vdsr` on
+      (batch, H, W, 1) luminance in [0, 1].
+
+    With ``weights=None`` the model is cached: repeated calls return the same object
+    (until the bundled file changes), so do not train or modify it; load a file by
+    path for a private copy. Explicit paths always build a fresh model.
+
+    Raises:
+      FileNotFoundError: the file (or the bundled weights, not shipped yet) is missing.
+      TypeError: ``weights`` is not a path.
+      ValueError: the file is not a supported format, or its tensors do not form a
+        VDSR network (or disagree with ``depth`` / ``filters``); the message names
+        the file.
+    """
+    for name, value in (("depth", depth), ("filters", filters)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            raise ValueError(f"{name} must be None or a positive int, got {value!r}")
+    if weights is None:
+        path = BUNDLED_WEIGHTS
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"no bundled VDSR weights are shipped yet (expected {path}); pass a file "
+                "with load_model(weights='path/to/file.weights.h5' or '.mat') or the "
+                "weights= argument of super_resolve"
+            )
+        stat = path.stat()
+        key = (str(path), stat.st_mtime_ns, stat.st_size, depth, filters)
+        with _default_lock:
+            model = _default_cache.get(key)
+            if model is None:
+                model = _load(path, depth, filters)
+                _default_cache.clear()
+                _default_cache[key] = model
+        return model
+    if not isinstance(weights, (str, os.PathLike)):
+        raise TypeError(
+            f"weights must be None or a path to a .weights.h5 / .mat file, "
+            f"got {type(weights).__name__}: {weights!r}"
+        )
+    path = Path(weights)
+    if not path.exists():
+        raise FileNotFoundError(f"weights file not found: {str(path)!r}")
+    if not path.is_file():
+        raise ValueError(f"weights path is not a file: {str(path)!r}")
+    return _load(path, depth, filters)
+
+
+def _load(path: Path, depth: int | None, filters: int | None):
+    """Reads ``path`` (format sniffed from its first bytes) into a new model."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(128)
+    except OSError as e:
+        raise ValueError(f"cannot read weights file {str(path)!r}: {e}") from e
+    if head.startswith(_MAT_V73_PREFIX):
+        raise ValueError(
+            f"{str(path)!r} is a MAT v7.3 (HDF5) file, which is not supported; "
+            "re-save it in Matlab with save(..., '-v7')"
+        )
+    if head.startswith(_HDF5_SIGNATURE):
+        layers, residual = _read_keras_h5(path)
+    elif head.startswith(_MAT_V5_PREFIX) or path.suffix.lower() == ".mat":
+        layers, residual = _read_matconvnet(path), True
+    else:
+        raise ValueError(
+            f"{str(path)!r} is neither a Keras .weights.h5 (HDF5) file nor a "
+            "MatConvNet .mat (MAT v5) file"
+        )
+    return _build(path, layers, residual, depth, filters)
+
+
+def _read_keras_h5(path: Path) -> tuple[list[tuple[np.ndarray, np.ndarray]], bool]:
+    """Kernels and biases of ``conv_NN`` layers in a Keras 3 ``.weights.h5`` file."""
+    import h5py
+
+    found: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+    residual = False
+    try:
+        with h5py.File(path, "r") as f:
+            groups = []
+            f.visititems(lambda n, o: groups.append(o) if isinstance(o, h5py.Group) else None)
+            for g in groups:
+                name = g.attrs.get("name")
+                if isinstance(name, bytes):
+                    name = name.decode()
+                if not isinstance(name, str):
+                    continue
+                if name == "residual_add":
+                    residual = True
+                m = _CONV_NAME.match(name)
+                if m is None:
+                    continue
+                if "0" not in g or "1" not in g:
+                    raise ValueError(f"layer {name} has no kernel/bias pair")
+                found[int(m.group(1))] = (np.asarray(g["0"]), np.asarray(g["1"]))
+    except (OSError, KeyError) as e:
+        raise ValueError(f"cannot read Keras weights file {str(path)!r}: {e}") from e
+    except ValueError as e:
+        raise ValueError(f"{str(path)!r}: {e}") from e
+    if not found:
+        raise ValueError(
+            f"{str(path)!r} is an HDF5 file without VDSR layers (conv_01, conv_02, ...); "
+            "expected a .weights.h5 written by model.save_weights on a build_vdsr model"
+        )
+    indices = sorted(found)
+    if indices != list(range(1, len(indices) + 1)):
+        raise ValueError(f"{str(path)!r}: convolution layers are not numbered 1..N: {indices}")
+    return [found[i] for i in indices], residual
+
+
+def _read_matconvnet(path: Path) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Kernels (H, W, in, out) and biases from a MatConvNet struct ``model.weight/bias``."""
+    import scipy.io
+
+    try:
+        mat = scipy.io.loadmat(str(path))
+    except NotImplementedError as e:  # MAT v7.3 slipping past the header check
+        raise ValueError(f"{str(path)!r}: unsupported MAT version ({e}); save with -v7") from e
+    except Exception as e:  # scipy raises ValueError/TypeError/OSError on corrupt files
+        raise ValueError(f"cannot read MAT file {str(path)!r}: {e}") from e
+    if "model" in mat:
+        model = mat["model"]
+        names = model.dtype.names or ()
+        if "weight" not in names or "bias" not in names:
+            raise ValueError(
+                f"{str(path)!r}: struct 'model' has fields {list(names)}, expected 'weight' and 'bias'"
+            )
+        weight, bias = model["weight"].flat[0], model["bias"].flat[0]
+    elif "weight" in mat and "bias" in mat:
+        weight, bias = mat["weight"], mat["bias"]
+    else:
+        keys = sorted(k for k in mat if not k.startswith("__"))
+        raise ValueError(
+            f"{str(path)!r} has variables {keys}; expected a struct 'model' with cell "
+            "arrays 'weight' and 'bias' (MatConvNet VDSR layout)"
+        )
+    weight = [np.asarray(w) for w in np.asarray(weight, dtype=object).flat]
+    bias = [np.asarray(b) for b in np.asarray(bias, dtype=object).flat]
+    if len(weight) != len(bias) or not weight:
+        raise ValueError(
+            f"{str(path)!r}: {len(weight)} weight and {len(bias)} bias entries; expected the same, > 0"
+        )
+    layers = []
+    for i, (w, b) in enumerate(zip(weight, bias), start=1):
+        if w.dtype == object or b.dtype == object or not np.issubdtype(w.dtype, np.number):
+            raise ValueError(f"{str(path)!r}: weight{{{i}}} / bias{{{i}}} are not numeric arrays")
+        if w.ndim > 4:
+            raise ValueError(f"{str(path)!r}: weight{{{i}}} has shape {w.shape}, expected H,W,in,out")
+        # Matlab drops trailing singleton dimensions: (3,3,64) is (3,3,64,1).
+        w = w.reshape(w.shape + (1,) * (4 - w.ndim))
+        layers.append((w, b.reshape(-1)))
+    return layers
+
+
+def _build(path, layers, residual, depth, filters):
+    """Checks the tensors form a VDSR stack, then builds the model and sets them."""
+    from vdsr_tf.model import build_vdsr
+
+    where = str(path)
+    n = len(layers)
+    if n < 2:
+        raise ValueError(f"{where!r}: {n} convolution layer(s); VDSR needs at least 2")
+    width = int(np.shape(layers[0][0])[-1])
+    if depth is not None and depth != n:
+        raise ValueError(f"{where!r} holds a depth-{n} network, but depth={depth} was requested")
+    if filters is not None and filters != width:
+        raise ValueError(f"{where!r} holds {width} filters per layer, but filters={filters} was requested")
+    for i, (kernel, bias) in enumerate(layers, start=1):
+        c_in = 1 if i == 1 else width
+        c_out = 1 if i == n else width
+        if tuple(np.shape(kernel)) != (3, 3, c_in, c_out) or tuple(np.shape(bias)) != (c_out,):
+            raise ValueError(
+                f"{where!r}: layer {i} has kernel {tuple(np.shape(kernel))} and bias "
+                f"{tuple(np.shape(bias))}; a depth-{n}, {width}-filter VDSR needs "
+                f"kernel {(3, 3, c_in, c_out)} and bias ({c_out},)"
+            )
+        if not (np.all(np.isfinite(kernel)) and np.all(np.isfinite(bias))):
+            raise ValueError(f"{where!r}: layer {i} contains NaN or inf weights")
+    model = build_vdsr(depth=n, filters=width, residual=residual)
+    for i, (kernel, bias) in enumerate(layers, start=1):
+        model.get_layer(f"conv_{i:02d}").set_weights(
+            [np.asarray(kernel, np.float32), np.asarray(bias, np.float32)]
+        )
+    return model
