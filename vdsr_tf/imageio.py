@@ -1,0 +1,438 @@
+"""Reading, validating and atomically writing images for super-resolution.
+
+Everything that enters :func:`vdsr_tf.super_resolve` passes through :func:`load_image`,
+which turns a PIL image, a numpy array or a file path into one float32 (H, W, C) array in
+[0, 1] plus an :class:`ImageSpec` that remembers how the caller gave it, so that
+:func:`restore_image` can hand the result back in the same form. Nothing here imports
+TensorFlow.
+
+Accepted inputs
+---------------
+* numpy arrays (H, W), (H, W, 1), (H, W, 3) RGB or (H, W, 4) RGBA, of dtype uint8, uint16
+  or float16/32/64 with every value finite and in [0, 1]. Other dtypes (bool, signed or
+  32/64-bit integers, complex, object) raise ``TypeError``; other shapes ``ValueError``.
+* PIL images. Modes and what happens to them:
+
+  ========================  ==============================================  ============
+  mode                      treatment                                       returned as
+  ========================  ==============================================  ============
+  L, LA, RGB, RGBA          used as they are (A = alpha, upscaled bicubic)  same mode
+  I;16, I;16L, I;16B        16-bit grey, kept at 16 bits                    I;16
+  I                         32-bit int grey; values must lie in [0, 65535]  I
+  F                         32-bit float grey; values must lie in [0, 1]    F
+  1                         bilevel: converted to L (8-bit grey)            L
+  P, PA                     palette: converted to RGB, or RGBA when the     RGB / RGBA
+                            palette has transparency (a super-resolved
+                            image has more colours than a palette holds)
+  RGBX                      padding byte dropped                            RGB
+  CMYK, YCbCr, LAB, HSV,    refused with ``ValueError``: converting them
+  La, RGBa, others          without a colour profile (or un-premultiplying)
+                            would silently change colours; convert them
+                            yourself, e.g. ``img.convert("RGB")``
+  ========================  ==============================================  ============
+
+* file paths (``str`` or ``os.PathLike``): read with Pillow, first frame of multi-frame
+  files, EXIF orientation applied (so the result looks like the file does in a viewer),
+  then treated as the PIL image. Missing, unreadable, truncated/corrupt and non-image files
+  raise :class:`ImageError` (a ``ValueError``) naming the file; a missing file raises
+  :class:`ImageNotFoundError`, which is also a ``FileNotFoundError``.
+
+Every image must be at least 2x2 pixels (zero-size and 1-pixel images are refused).
+
+Writing
+-------
+:func:`save_image` writes to a temporary file in the destination folder and moves it into
+place with ``os.replace`` (or ``os.link`` when overwriting is not allowed), so a reader
+never sees a partial file and a failure leaves nothing behind.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import struct
+import tempfile
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+__all__ = [
+    "ImageError",
+    "ImageNotFoundError",
+    "OutputExistsError",
+    "ImageSpec",
+    "MIN_SIZE",
+    "read_image",
+    "load_image",
+    "restore_image",
+    "to_pil",
+    "save_image",
+    "writable_extension",
+]
+
+MIN_SIZE = 2
+"""Smallest accepted height and width in pixels."""
+
+_FLOAT_DTYPES = (np.float16, np.float32, np.float64)
+_INT_SCALE = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}
+
+# PIL modes used as they are: mode -> (channels, storage dtype, returned mode).
+_NATIVE_MODES = {
+    "L": (1, np.uint8, "L"),
+    "LA": (2, np.uint8, "LA"),
+    "RGB": (3, np.uint8, "RGB"),
+    "RGBA": (4, np.uint8, "RGBA"),
+    "I;16": (1, np.uint16, "I;16"),
+    "I;16L": (1, np.uint16, "I;16"),
+    "I;16B": (1, np.uint16, "I;16"),
+    "I;16N": (1, np.uint16, "I;16"),
+    "I": (1, np.uint16, "I"),
+    "F": (1, np.float32, "F"),
+}
+# PIL modes converted losslessly (or with an obvious meaning) before use.
+_CONVERTED_MODES = {"1": "L", "P": "RGB", "PA": "RGBA", "RGBX": "RGB"}
+_REFUSED_HINT = {
+    "CMYK": "CMYK needs a colour profile to become RGB",
+    "YCbCr": "PIL's YCbCr is full-range JPEG YCbCr, not the RGB the network expects",
+    "LAB": "Lab needs a colour profile to become RGB",
+    "HSV": "HSV is not an image colour space the network understands",
+    "La": "premultiplied alpha",
+    "RGBa": "premultiplied alpha",
+}
+
+
+class ImageError(ValueError):
+    """An input or output image is unusable; the message names the file or value."""
+
+
+class ImageNotFoundError(ImageError, FileNotFoundError):
+    """An input image file does not exist."""
+
+
+class OutputExistsError(ImageError, FileExistsError):
+    """An output file exists and overwriting was not allowed."""
+
+
+@dataclasses.dataclass(frozen=True)
+class ImageSpec:
+    """How an image was given, so a result can be returned in the same form.
+
+    Attributes:
+      kind: "array", "pil" or "path".
+      dtype: storage dtype of the samples (uint8, uint16 or a float dtype).
+      channels: 1 (grey), 2 (grey + alpha), 3 (RGB) or 4 (RGBA).
+      ndim: 2 or 3, the array rank to return (arrays only; PIL images use 3 internally).
+      mode: the PIL mode to return (PIL images and paths), else None.
+      info: PIL metadata carried to the result (only the ICC profile), as a tuple of pairs.
+    """
+
+    kind: str
+    dtype: np.dtype
+    channels: int
+    ndim: int = 3
+    mode: str | None = None
+    info: tuple = ()
+
+    @property
+    def has_alpha(self) -> bool:
+        return self.channels in (2, 4)
+
+    @property
+    def is_colour(self) -> bool:
+        return self.channels in (3, 4)
+
+
+def _describe(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def read_image(path: str | os.PathLike) -> Image.Image:
+    """Reads an image file fully into memory and returns the PIL image.
+
+    The first frame of a multi-frame file is used and its EXIF orientation applied.
+
+    Raises:
+      TypeError: ``path`` is not a str or os.PathLike.
+      ImageNotFoundError: the file does not exist.
+      ImageError: the path is a folder, unreadable, empty, truncated, corrupt, too large
+        for Pillow's decompression-bomb guard, or not an image Pillow can decode.
+    """
+    if isinstance(path, bytes) or not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"image path must be a str or os.PathLike, got {type(path).__name__}")
+    name = os.fspath(path)
+    if not os.path.exists(name):
+        raise ImageNotFoundError(f"image file not found: {name!r}")
+    if os.path.isdir(name):
+        raise ImageError(f"{name!r} is a folder, not an image file")
+    try:
+        with Image.open(name) as opened:
+            opened.load()  # decode now: truncation and corruption surface here
+            image = ImageOps.exif_transpose(opened)
+            if image is opened:  # older Pillow returns the same object when nothing to do
+                image = opened.copy()
+    except PermissionError as e:
+        raise ImageError(f"cannot read image file {name!r}: permission denied") from e
+    except UnidentifiedImageError as e:
+        size = os.path.getsize(name)
+        what = "an empty file" if size == 0 else "not an image Pillow can read"
+        raise ImageError(f"cannot read image file {name!r}: {what}") from e
+    except Image.DecompressionBombError as e:
+        raise ImageError(f"cannot read image file {name!r}: {e}") from e
+    except (OSError, SyntaxError, ValueError, EOFError, struct.error, IndexError) as e:
+        raise ImageError(
+            f"cannot read image file {name!r}: truncated or corrupt ({type(e).__name__}: {e})"
+        ) from e
+    return image
+
+
+def _check_size(height: int, width: int, what: str) -> None:
+    if height == 0 or width == 0:
+        raise ValueError(f"{what} is empty (size {height}x{width}); images must be at least "
+                         f"{MIN_SIZE}x{MIN_SIZE} pixels")
+    if height < MIN_SIZE or width < MIN_SIZE:
+        raise ValueError(f"{what} is too small ({height}x{width} pixels); images must be at "
+                         f"least {MIN_SIZE}x{MIN_SIZE} pixels")
+
+
+def _check_float_range(arr: np.ndarray, what: str) -> None:
+    finite = np.isfinite(arr)
+    if not finite.all():
+        bad = arr[~finite]
+        kinds = sorted({"NaN" if np.isnan(v) else ("+inf" if v > 0 else "-inf") for v in bad[:1000]})
+        raise ValueError(f"{what} contains {'/'.join(kinds)} values ({bad.size} of {arr.size}); "
+                         "float images must be finite and in [0, 1]")
+    lo, hi = float(arr.min()), float(arr.max())
+    if lo < 0.0 or hi > 1.0:
+        raise ValueError(f"{what} has values in [{lo:g}, {hi:g}]; float images must lie in "
+                         "[0, 1] (divide 8-bit data by 255, or pass it as uint8)")
+
+
+def _array_to_float(arr: np.ndarray, what: str) -> np.ndarray:
+    """Validated (H, W, C) array of any accepted dtype -> float32 [0, 1] (always a copy)."""
+    if arr.dtype in _INT_SCALE:
+        return arr.astype(np.float32) / np.float32(_INT_SCALE[arr.dtype])
+    _check_float_range(arr, what)
+    return arr.astype(np.float32, copy=True)
+
+
+def _load_array(arr: np.ndarray) -> tuple[np.ndarray, ImageSpec]:
+    what = f"image array of shape {arr.shape} and dtype {arr.dtype}"
+    if not arr.dtype.isnative:  # big-endian data: same values, native byte order
+        arr = arr.astype(arr.dtype.newbyteorder("="))
+    dtype = arr.dtype
+    if dtype == np.bool_ or not (dtype in _INT_SCALE or dtype in [np.dtype(t) for t in _FLOAT_DTYPES]):
+        raise TypeError(f"unsupported image array dtype {dtype}; expected uint8, uint16 or "
+                        "float16/32/64 in [0, 1] (cast other integer types, e.g. "
+                        "arr.astype(np.uint8))")
+    if arr.ndim == 2:
+        channels, ndim = 1, 2
+    elif arr.ndim == 3 and arr.shape[2] in (1, 3, 4):
+        channels, ndim = arr.shape[2], 3
+    else:
+        raise ValueError(f"unsupported image array shape {arr.shape}; expected (H, W), "
+                         "(H, W, 1), (H, W, 3) RGB or (H, W, 4) RGBA")
+    _check_size(arr.shape[0], arr.shape[1], what)
+    data = _array_to_float(arr.reshape(arr.shape[0], arr.shape[1], channels), what)
+    return data, ImageSpec(kind="array", dtype=np.dtype(dtype), channels=channels, ndim=ndim)
+
+
+def _load_pil(image: Image.Image, kind: str, name: str | None) -> tuple[np.ndarray, ImageSpec]:
+    what = f"image file {name!r}" if name is not None else f"PIL image (mode {image.mode})"
+    mode = image.mode
+    if mode in _CONVERTED_MODES:
+        target = _CONVERTED_MODES[mode]
+        if mode == "P" and image.has_transparency_data:
+            target = "RGBA"
+        image = image.convert(target)
+        mode = target
+    if mode not in _NATIVE_MODES:
+        hint = _REFUSED_HINT.get(mode, "not a mode super-resolution supports")
+        raise ValueError(
+            f"unsupported image mode {mode!r} in {what} ({hint}); supported: "
+            f"{', '.join(sorted(_NATIVE_MODES))} and {', '.join(sorted(_CONVERTED_MODES))} "
+            "(converted); convert it first, e.g. img.convert('RGB')")
+    channels, dtype, out_mode = _NATIVE_MODES[mode]
+    width, height = image.size
+    _check_size(height, width, what)
+    arr = np.asarray(image)
+    if mode == "I":
+        lo, hi = int(arr.min()), int(arr.max())
+        if lo < 0 or hi > 65535:
+            raise ValueError(f"{what} has mode 'I' values in [{lo}, {hi}]; only [0, 65535] "
+                             "(16-bit grey) is supported")
+        data = arr.astype(np.float32) / np.float32(65535.0)
+    elif mode == "F":
+        _check_float_range(arr, what)
+        data = arr.astype(np.float32, copy=True)
+    else:
+        data = _array_to_float(arr.astype(dtype, copy=False), what)
+    data = data.reshape(height, width, channels)
+    info = ()
+    if image.info.get("icc_profile"):
+        info = (("icc_profile", image.info["icc_profile"]),)
+    spec = ImageSpec(kind=kind, dtype=np.dtype(dtype), channels=channels, ndim=3,
+                     mode=out_mode, info=info)
+    return data, spec
+
+
+def load_image(img) -> tuple[np.ndarray, ImageSpec]:
+    """Validates an image and converts it to float32 (H, W, C) in [0, 1].
+
+    Args:
+      img: a PIL image, a numpy array or a file path (see the module docstring).
+
+    Returns:
+      ``(data, spec)``: ``data`` is a new float32 array (H, W, C), C = spec.channels
+      (1 grey, 2 grey+alpha, 3 RGB, 4 RGBA), values in [0, 1]; ``spec`` says how to return
+      a result in the caller's form (:func:`restore_image`). The input is never modified.
+
+    Raises:
+      TypeError: unsupported type or array dtype.
+      ValueError: bad shape, size, mode, range, NaN/inf; :class:`ImageError` for files.
+    """
+    if isinstance(img, Image.Image):
+        return _load_pil(img, "pil", None)
+    if isinstance(img, np.ndarray):
+        return _load_array(img)
+    if isinstance(img, (str, os.PathLike)):
+        name = os.fspath(img)
+        return _load_pil(read_image(name), "path", name)
+    raise TypeError(f"expected a PIL image, a numpy array or a file path, got "
+                    f"{type(img).__module__}.{type(img).__name__}")
+
+
+def _float_to_dtype(data: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """float (not clipped) -> dtype: integers are scaled, rounded and clipped; floats clipped."""
+    dtype = np.dtype(dtype)
+    if dtype in _INT_SCALE:
+        peak = _INT_SCALE[dtype]
+        out = np.multiply(data, peak, dtype=np.float32)
+        np.rint(out, out=out)
+        np.clip(out, 0.0, peak, out=out)
+        return out.astype(dtype)
+    return np.clip(data, 0.0, 1.0).astype(dtype)
+
+
+def restore_image(data: np.ndarray, spec: ImageSpec):
+    """Converts a float (H, W, C) result back to the form described by ``spec``.
+
+    Integer outputs are x255 (or x65535), rounded and clipped, the protocol's last step;
+    float outputs are clipped to [0, 1]. Arrays keep their dtype and rank; PIL images
+    (and paths) come back as PIL images of ``spec.mode`` (see the module docstring),
+    carrying the input's ICC profile.
+    """
+    if data.ndim != 3 or data.shape[2] != spec.channels:
+        raise ValueError(f"result shape {data.shape} does not match {spec.channels} channels")
+    out = _float_to_dtype(data, spec.dtype)
+    if spec.kind == "array":
+        return out[:, :, 0] if spec.ndim == 2 else out
+    if spec.channels == 1:
+        out = out[:, :, 0]
+    if spec.mode == "I":
+        image = Image.fromarray(out.astype(np.int32))
+    else:
+        image = Image.fromarray(out)
+    if image.mode != spec.mode:
+        image = image.convert(spec.mode)
+    image.info.update(dict(spec.info))
+    return image
+
+
+def to_pil(img) -> Image.Image:
+    """PIL image or uint8/uint16 array -> PIL image (arrays as by restore_image)."""
+    if isinstance(img, Image.Image):
+        return img
+    if isinstance(img, np.ndarray):
+        if img.dtype not in _INT_SCALE:
+            raise TypeError(f"can only write uint8 or uint16 arrays, got dtype {img.dtype}; "
+                            "convert float images with np.round(x * 255).astype(np.uint8)")
+        if img.dtype == np.uint16 and not (img.ndim == 2 or img.shape[-1] == 1):
+            raise ValueError("uint16 arrays can only be written as grey (H, W) images; "
+                             f"got shape {img.shape}")
+        data, spec = _load_array(img)
+        mode = {1: "L", 3: "RGB", 4: "RGBA"}[spec.channels]
+        if img.dtype == np.uint16:
+            mode = "I;16"
+        return restore_image(data, dataclasses.replace(spec, kind="pil", mode=mode))
+    raise TypeError(f"expected a PIL image or a numpy array, got {type(img).__name__}")
+
+
+def writable_extension(path: str | os.PathLike) -> str:
+    """Returns the Pillow format name for a path's extension, or raises ValueError."""
+    name = os.fspath(path)
+    ext = os.path.splitext(name)[1].lower()
+    fmt = Image.registered_extensions().get(ext)
+    if fmt is None or fmt not in Image.SAVE:
+        raise ValueError(f"cannot write {name!r}: unknown or read-only image extension "
+                         f"{ext or '(none)'!r}; use e.g. .png, .tif, .bmp, .webp or .jpg")
+    return fmt
+
+
+def _current_umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def save_image(img, path: str | os.PathLike, *, overwrite: bool = False, **params) -> str:
+    """Writes an image atomically; returns the path written.
+
+    The image is encoded into a temporary file in the destination folder, flushed to
+    disk, and then moved into place, so the destination is either untouched or complete.
+
+    Args:
+      img: a PIL image, or a uint8 / uint16-grey numpy array.
+      path: destination; the format comes from its extension.
+      overwrite: replace an existing file; otherwise :class:`OutputExistsError`.
+      **params: passed to ``PIL.Image.save`` (for example ``quality=95``).
+
+    Raises:
+      OutputExistsError: the file exists and ``overwrite`` is False.
+      ImageError: unknown extension, missing folder, or a mode the format cannot hold
+        (for example RGBA as JPEG).
+    """
+    if isinstance(path, bytes) or not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"output path must be a str or os.PathLike, got {type(path).__name__}")
+    name = os.fspath(path)
+    try:
+        fmt = writable_extension(name)
+    except ValueError as e:
+        raise ImageError(str(e)) from None
+    image = to_pil(img)
+    folder = os.path.dirname(os.path.abspath(name))
+    if not os.path.isdir(folder):
+        raise ImageError(f"cannot write {name!r}: folder {folder!r} does not exist")
+    if os.path.isdir(name):
+        raise ImageError(f"cannot write {name!r}: it is a folder")
+    if not overwrite and os.path.lexists(name):
+        raise OutputExistsError(f"output {name!r} exists; pass overwrite=True (CLI: --overwrite)")
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix="." + os.path.basename(name) + ".",
+                               suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            try:
+                image.save(f, format=fmt, **params)
+            except (OSError, ValueError, KeyError, TypeError) as e:
+                raise ImageError(f"cannot write {name!r} as {fmt} (mode {image.mode}): {e}") from e
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_current_umask())
+        if overwrite:
+            os.replace(tmp, name)
+        else:
+            try:
+                os.link(tmp, name)  # fails if the name appeared meanwhile: no silent overwrite
+            except FileExistsError:
+                raise OutputExistsError(f"output {name!r} exists; pass overwrite=True "
+                                        "(CLI: --overwrite)") from None
+            except OSError:  # file system without hard links
+                if os.path.lexists(name):
+                    raise OutputExistsError(f"output {name!r} exists") from None
+                os.replace(tmp, name)
+            else:
+                os.unlink(tmp)
+    except BaseException:
+        if os.path.lexists(tmp):
+            os.unlink(tmp)
+        raise
+    return name
