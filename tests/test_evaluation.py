@@ -1,0 +1,209 @@
+"""evaluate(): dataset discovery (Huang layout, plain HR folder), rows, table, JSON, the tool."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from vdsr_tf import evaluation, inference, matlab, metrics
+from vdsr_tf.model import build_vdsr
+
+ROOT = Path(__file__).resolve().parents[1]
+ROW_KEYS = {"dataset", "scale", "method", "psnr", "ssim", "images", "seconds_per_image"}
+
+
+def _picture(h, w, channels, seed):
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:h, 0:w]
+    base = 120 + 70 * np.sin(xx / 4.0 + seed) * np.cos(yy / 6.0)
+    img = base[..., None] + rng.normal(0, 8, (h, w, channels)) + np.arange(channels) * 15
+    img = np.clip(img, 0, 255).round().astype(np.uint8)
+    return img[..., 0] if channels == 1 else img
+
+
+def _pictures():
+    return {"img_001": _picture(38, 44, 3, 1), "img_002": _picture(36, 31, 1, 2)}
+
+
+def _huang(tmp_path, scales=(2, 3), name="Tiny", drop_lr=()):
+    root = tmp_path / name
+    for s in scales:
+        sub = root / f"image_SRF_{s}"
+        sub.mkdir(parents=True)
+        for stem, img in _pictures().items():
+            hr = matlab.modcrop(img, s)
+            Image.fromarray(hr).save(sub / f"{stem}_SRF_{s}_HR.png")
+            if stem not in drop_lr:
+                Image.fromarray(matlab.imresize(hr, 1 / s)).save(sub / f"{stem}_SRF_{s}_LR.png")
+    (root / "image_SRF_2" / "readme.txt").write_text("not an image")
+    return root
+
+
+def _plain(tmp_path, name="Plain"):
+    root = tmp_path / name
+    root.mkdir()
+    for stem, img in _pictures().items():
+        Image.fromarray(img).save(root / f"{stem}.png")
+    (root / "notes.txt").write_text("ignored")
+    return root
+
+
+@pytest.fixture(scope="module")
+def tiny_weights(tmp_path_factory):
+    model = build_vdsr(depth=3, filters=8)
+    rng = np.random.default_rng(0)
+    for layer in model.layers:
+        ws = layer.get_weights()
+        if ws:
+            layer.set_weights([rng.normal(0, 0.05, w.shape).astype(np.float32) for w in ws])
+    path = tmp_path_factory.mktemp("w") / "tiny.weights.h5"
+    model.save_weights(str(path))
+    return path
+
+
+def _expected(pictures, scale, upscale):
+    scores = []
+    for img in pictures.values():
+        hr = matlab.modcrop(img, scale)
+        sr = upscale(matlab.imresize(hr, 1 / scale), scale)
+        scores.append(metrics.score(sr, hr, shave=scale))
+    return np.mean([p for p, _ in scores]), np.mean([s for _, s in scores])
+
+
+def test_list_pairs_huang_and_plain(tmp_path):
+    huang = _huang(tmp_path, drop_lr=("img_002",))
+    pairs = evaluation.list_pairs(huang, 2)
+    assert [p.name for p in pairs] == ["img_001", "img_002"]
+    assert pairs[0].lr.name == "img_001_SRF_2_LR.png"
+    assert pairs[1].lr is None  # made by Matlab bicubic
+    with pytest.raises(ValueError, match="image_SRF_4"):
+        evaluation.list_pairs(huang, 4)
+    plain = _plain(tmp_path)
+    assert [(p.name, p.lr) for p in evaluation.list_pairs(plain, 3)] == [("img_001", None), ("img_002", None)]
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ValueError, match="no test images"):
+        evaluation.list_pairs(tmp_path / "empty", 2)
+    with pytest.raises(ValueError, match="not found"):
+        evaluation.list_pairs(tmp_path / "missing", 2)
+    with pytest.raises(ValueError, match="scales"):
+        evaluation.list_pairs(plain, 1)
+    with pytest.raises(ValueError, match="scales"):
+        evaluation.list_pairs(plain, 2.5)
+
+
+def test_evaluate_both_layouts_bicubic_and_model(tmp_path, tiny_weights):
+    from vdsr_tf.weights import load_model
+
+    huang, plain = _huang(tmp_path), _plain(tmp_path)
+    lines = []
+    rows = evaluation.evaluate([huang, plain], (2, 3), ["bicubic", tiny_weights], progress=lines.append)
+    assert [(r["dataset"], r["scale"], r["method"]) for r in rows] == [
+        (d, s, m) for d in ("Tiny", "Plain") for s in (2, 3) for m in ("bicubic", "tiny")
+    ]
+    model = load_model(tiny_weights)
+    for r in rows:
+        assert set(r) == ROW_KEYS
+        assert r["images"] == 2 and r["seconds_per_image"] >= 0
+        if r["method"] == "bicubic":
+            upscale = inference.bicubic_upscale
+        else:
+            upscale = lambda lr, s: inference.super_resolve(lr, s, model=model)
+        p, s = _expected(_pictures(), r["scale"], upscale)
+        assert r["psnr"] == pytest.approx(p, abs=1e-9)
+        assert r["ssim"] == pytest.approx(s, abs=1e-9)
+    # The Huang LR files here are the Matlab bicubic of HR, so both layouts agree.
+    by_key = {(r["dataset"], r["scale"], r["method"]): r for r in rows}
+    for s in (2, 3):
+        for m in ("bicubic", "tiny"):
+            assert by_key[("Tiny", s, m)]["psnr"] == pytest.approx(by_key[("Plain", s, m)]["psnr"], abs=1e-9)
+    assert any("[Tiny x2 bicubic] 1/2 img_001" in line for line in lines)
+    assert any("mean" in line for line in lines)
+
+
+def test_evaluate_rejects_bad_input(tmp_path):
+    huang = _huang(tmp_path, scales=(2,))
+    bad = np.zeros((5, 5, 3), np.uint8)
+    Image.fromarray(bad).save(huang / "image_SRF_2" / "img_001_SRF_2_LR.png")
+    with pytest.raises(ValueError, match="img_001_SRF_2_LR.png"):
+        evaluation.evaluate(huang, [2], "bicubic")
+    with pytest.raises(ValueError, match="image_SRF_3"):
+        evaluation.evaluate(huang, [2, 3], "bicubic")
+    with pytest.raises(ValueError, match="at least one"):
+        evaluation.evaluate([], [2], "bicubic")
+    with pytest.raises(ValueError, match="distinct"):
+        evaluation.evaluate(_plain(tmp_path), [2], ["bicubic", "bicubic"])
+    with pytest.raises(FileNotFoundError, match="nope.mat"):
+        evaluation.evaluate(_plain(tmp_path, "P2"), [2], tmp_path / "nope.mat")
+
+
+def test_format_table_and_json(tmp_path):
+    rows = [
+        {"dataset": "Set5", "scale": 2, "method": "bicubic", "psnr": 33.6512, "ssim": 0.92934,
+         "images": 5, "seconds_per_image": 0.01},
+        {"dataset": "Set5", "scale": 2, "method": "VDSR_Official", "psnr": 37.4711, "ssim": 0.95791,
+         "images": 5, "seconds_per_image": 2.5},
+        {"dataset": "Mine", "scale": 3, "method": "bicubic", "psnr": float("inf"), "ssim": 1.0,
+         "images": 1, "seconds_per_image": 0.02},
+    ]
+    table = evaluation.format_table(rows)
+    lines = table.splitlines()
+    assert lines[0].split() == ["dataset", "scale", "bicubic", "VDSR_Official", "paper", "bicubic", "paper", "VDSR"]
+    assert "33.65/0.9293" in lines[2] and "37.47/0.9579" in lines[2] and "37.53/0.9587" in lines[2]
+    assert lines[3].split()[:4] == ["Mine", "x3", "inf/1.0000", "-"]
+
+    out = tmp_path / "rows.json"
+    evaluation.write_json(rows, out)
+    data = json.loads(out.read_text())
+    assert data[0] == rows[0] and data[2]["psnr"] is None
+    assert [p.name for p in tmp_path.iterdir()] == ["rows.json"]  # no temp file left
+    with pytest.raises(ValueError, match="does not exist"):
+        evaluation.write_json(rows, tmp_path / "missing" / "rows.json")
+
+
+def test_tool_end_to_end(tmp_path):
+    plain = _plain(tmp_path)
+    out = tmp_path / "eval.json"
+    env = dict(os.environ, PYTHONPATH=str(ROOT), TF_CPP_MIN_LOG_LEVEL="2")
+    cmd = [sys.executable, str(ROOT / "tools" / "evaluate.py"), f"--data={plain}", "--scales=2,3",
+           "--weights=bicubic", f"--json={out}"]
+    done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "[Plain x3 bicubic] 2/2 img_002" in done.stdout
+    assert "dataset" in done.stdout and "Plain" in done.stdout
+    rows = json.loads(out.read_text())
+    assert [(r["scale"], r["method"]) for r in rows] == [(2, "bicubic"), (3, "bicubic")]
+    assert set(rows[0]) == ROW_KEYS
+
+    bad = subprocess.run(cmd[:2] + [f"--data={tmp_path / 'missing'}", "--weights=bicubic"],
+                         capture_output=True, text=True, env=env, timeout=300)
+    assert bad.returncode != 0
+    assert "not found" in bad.stderr
+
+
+PAPER_BICUBIC = evaluation.PAPER_TABLE3["bicubic"]
+
+
+@pytest.mark.slow
+def test_set5_bicubic_matches_the_paper(shared_data):
+    folder = shared_data / "benchmark" / "Set5"
+    if not folder.is_dir():
+        pytest.skip(f"{folder} not present")
+    for row in evaluation.evaluate(folder, (2, 3, 4), "bicubic"):
+        paper_psnr, paper_ssim = PAPER_BICUBIC[("Set5", row["scale"])]
+        assert abs(row["psnr"] - paper_psnr) < 0.03, row
+        assert abs(row["ssim"] - paper_ssim) < 0.002, row
+
+
+@pytest.mark.slow
+def test_set5_official_weights_match_the_paper(shared_data):
+    folder = shared_data / "benchmark" / "Set5"
+    weights = shared_data / "weights" / "VDSR_Official.mat"
+    if not (folder.is_dir() and weights.is_file()):
+        pytest.skip("Set5 or VDSR_Official.mat not present")
+    for row in evaluation.evaluate(folder, (2, 3, 4), weights):
+        paper_psnr, _ = evaluation.PAPER_TABLE3["VDSR"][("Set5", row["scale"])]
+        assert abs(row["psnr"] - paper_psnr) < 0.1, row

@@ -1,0 +1,327 @@
+"""Benchmark evaluation the way the VDSR paper's Table 3 was made (protocol.md).
+
+Per (dataset, scale, method): every HR image is mod-cropped to the scale; its LR is
+the shipped ``_LR.png`` (Huang et al.'s layout) or Matlab-bicubic ``imresize(HR, 1/s)``
+on uint8 (a plain folder of HR images); the LR goes through
+:func:`vdsr_tf.inference.super_resolve` (or, for ``"bicubic"``,
+:func:`vdsr_tf.inference.bicubic_upscale`, the same colour path without the network); the
+result is scored by :func:`vdsr_tf.metrics.score` with
+``shave = scale``; PSNR and SSIM are averaged over the images of the set.
+
+Dataset folders:
+
+* Huang layout: ``<set>/image_SRF_<s>/<name>_SRF_<s>_HR.png`` with a sibling
+  ``<name>_SRF_<s>_LR.png`` (an HR without its LR gets one made by Matlab bicubic);
+* plain: ``<set>/*.{png,bmp,jpg,jpeg,tif,tiff}``, each an HR image.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable, Sequence
+
+import numpy as np
+
+from vdsr_tf import imageio, inference, matlab, metrics
+from vdsr_tf.weights import load_model
+
+__all__ = [
+    "BICUBIC",
+    "PAPER_TABLE3",
+    "ImagePair",
+    "evaluate",
+    "format_table",
+    "list_pairs",
+    "write_json",
+]
+
+BICUBIC = "bicubic"
+IMAGE_SUFFIXES = (".png", ".bmp", ".jpg", ".jpeg", ".tif", ".tiff")
+
+# Kim et al., CVPR 2016, Table 3: (PSNR, SSIM) per (set, scale) for each method.
+PAPER_TABLE3: dict[str, dict[tuple[str, int], tuple[float, float]]] = {
+    "bicubic": {
+        ("Set5", 2): (33.66, 0.9299), ("Set5", 3): (30.39, 0.8682), ("Set5", 4): (28.42, 0.8104),
+        ("Set14", 2): (30.24, 0.8688), ("Set14", 3): (27.55, 0.7742), ("Set14", 4): (26.00, 0.7027),
+        ("B100", 2): (29.56, 0.8431), ("B100", 3): (27.21, 0.7385), ("B100", 4): (25.96, 0.6675),
+        ("Urban100", 2): (26.88, 0.8403), ("Urban100", 3): (24.46, 0.7349),
+        ("Urban100", 4): (23.14, 0.6577),
+    },
+    "SRCNN": {
+        ("Set5", 2): (36.66, 0.9542), ("Set5", 3): (32.75, 0.9090), ("Set5", 4): (30.48, 0.8628),
+        ("Set14", 2): (32.42, 0.9063), ("Set14", 3): (29.28, 0.8209), ("Set14", 4): (27.49, 0.7503),
+        ("B100", 2): (31.36, 0.8879), ("B100", 3): (28.41, 0.7863), ("B100", 4): (26.90, 0.7101),
+        ("Urban100", 2): (29.50, 0.8946), ("Urban100", 3): (26.24, 0.7989),
+        ("Urban100", 4): (24.52, 0.7221),
+    },
+    "VDSR": {
+        ("Set5", 2): (37.53, 0.9587), ("Set5", 3): (33.66, 0.9213), ("Set5", 4): (31.35, 0.8838),
+        ("Set14", 2): (33.03, 0.9124), ("Set14", 3): (29.77, 0.8314), ("Set14", 4): (28.01, 0.7674),
+        ("B100", 2): (31.90, 0.8960), ("B100", 3): (28.82, 0.7976), ("B100", 4): (27.29, 0.7251),
+        ("Urban100", 2): (30.76, 0.9140), ("Urban100", 3): (27.14, 0.8279),
+        ("Urban100", 4): (25.18, 0.7524),
+    },
+}
+
+
+@dataclass(frozen=True)
+class ImagePair:
+    """One test image: ``hr`` path and ``lr`` path (None: make LR by Matlab bicubic)."""
+
+    name: str
+    hr: Path
+    lr: Path | None
+
+
+def _check_scale(scale) -> int:
+    if isinstance(scale, bool) or not isinstance(scale, (int, np.integer)) or scale < 2:
+        raise ValueError(f"evaluation scales must be integers >= 2, got {scale!r}")
+    return int(scale)
+
+
+def list_pairs(folder, scale: int) -> list[ImagePair]:
+    """The test images of a dataset folder at ``scale`` (Huang layout or plain HR folder).
+
+    Raises ValueError when the folder is missing, has a Huang layout without
+    ``image_SRF_<scale>``, or holds no images.
+    """
+    scale = _check_scale(scale)
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ValueError(f"dataset folder not found: {str(folder)!r}")
+    huang = sorted(p.name for p in folder.glob("image_SRF_*") if p.is_dir())
+    if huang:
+        sub = folder / f"image_SRF_{scale}"
+        if not sub.is_dir():
+            raise ValueError(
+                f"{str(folder)!r} has Huang sub-folders {huang} but no image_SRF_{scale} "
+                f"for scale {scale}"
+            )
+        pattern = re.compile(rf"^(?P<name>.+)_SRF_{scale}_HR(?P<ext>\.[A-Za-z]+)$")
+        pairs = []
+        for hr in sorted(sub.iterdir()):
+            m = pattern.match(hr.name)
+            if m is None or m.group("ext").lower() not in IMAGE_SUFFIXES:
+                continue
+            lr = hr.with_name(f"{m.group('name')}_SRF_{scale}_LR{m.group('ext')}")
+            pairs.append(ImagePair(m.group("name"), hr, lr if lr.is_file() else None))
+        where = sub
+    else:
+        pairs = [
+            ImagePair(p.stem, p, None)
+            for p in sorted(folder.iterdir())
+            if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
+        ]
+        where = folder
+    if not pairs:
+        raise ValueError(
+            f"no test images in {str(where)!r}: expected *_SRF_{scale}_HR.png files "
+            f"(Huang layout) or HR images ({', '.join(IMAGE_SUFFIXES)})"
+        )
+    return pairs
+
+
+def _read_uint8(path: Path) -> np.ndarray:
+    """A uint8 (H, W) grey or (H, W, 3) RGB array (benchmark images are 8-bit).
+
+    Read by :func:`vdsr_tf.imageio.read_image`; alpha is dropped, palettes expanded.
+    """
+    image = imageio.read_image(path)
+    if image.mode in ("LA", "1"):
+        image = image.convert("L")
+    elif image.mode not in ("L", "RGB"):
+        if image.mode.startswith(("I", "F")):
+            raise ValueError(f"{str(path)!r} is a {image.mode} (more than 8-bit) image; "
+                             "benchmark images are 8-bit grey or RGB")
+        image = image.convert("RGB")
+    return np.ascontiguousarray(np.asarray(image), dtype=np.uint8)
+
+
+def _method_name(weights) -> str:
+    if weights is None:
+        return "vdsr"
+    if isinstance(weights, str) and weights == BICUBIC:
+        return BICUBIC
+    name = Path(weights).name
+    for suffix in (".weights.h5", ".h5", ".mat"):
+        if name.lower().endswith(suffix):
+            return name[: -len(suffix)]
+    return name
+
+
+def _resolve_methods(weights) -> list[tuple[str, Callable[[np.ndarray, int], np.ndarray]]]:
+    """(name, upscale function) per requested method; models are loaded once, up front."""
+    if weights is None or isinstance(weights, (str, os.PathLike)):
+        weights = [weights]
+    methods = []
+    for w in weights:
+        name = _method_name(w)
+        if name == BICUBIC:
+            methods.append((name, inference.bicubic_upscale))
+            continue
+
+        model = load_model(w)
+
+        def upscale(lr, scale, model=model):
+            return inference.super_resolve(lr, scale, model=model)
+
+        methods.append((name, upscale))
+    names = [n for n, _ in methods]
+    if len(set(names)) != len(names):
+        raise ValueError(f"methods must have distinct names, got {names}")
+    return methods
+
+
+def _dataset_name(folder) -> str:
+    return Path(folder).resolve().name
+
+
+def evaluate(
+    data: Sequence | str | os.PathLike,
+    scales: Iterable[int] = (2, 3, 4),
+    weights=None,
+    *,
+    progress: Callable[[str], None] | None = None,
+) -> list[dict]:
+    """Scores super-resolution on benchmark folders, as the paper's Table 3.
+
+    Args:
+      data: one dataset folder or a sequence of them (Huang layout or plain HR folder).
+      scales: integer scales >= 2.
+      weights: one method or a list of them; each is ``None`` (bundled weights),
+        a ``.weights.h5`` / ``.mat`` path, or ``"bicubic"``.
+      progress: called with one line of text per image (for example ``print``).
+
+    Returns:
+      One dict per (dataset, scale, method), in that order, with keys ``dataset``
+      (folder name), ``scale``, ``method`` (``"bicubic"``, ``"vdsr"`` for the bundled
+      weights, else the weights file's stem), ``psnr`` and ``ssim`` (means over the
+      images, Y channel, shave = scale), ``images`` and ``seconds_per_image`` (mean
+      wall time of the upscaling alone).
+    """
+    folders = [data] if isinstance(data, (str, os.PathLike)) else list(data)
+    if not folders:
+        raise ValueError("evaluate needs at least one dataset folder")
+    scales = [_check_scale(s) for s in scales]
+    if not scales:
+        raise ValueError("evaluate needs at least one scale")
+    # Discover every dataset before loading models or computing anything: fail fast.
+    plan = [(f, s, list_pairs(f, s)) for f in folders for s in scales]
+    methods = _resolve_methods(weights)
+    say = progress or (lambda line: None)
+    rows = []
+    for folder, scale, pairs in plan:
+        dataset = _dataset_name(folder)
+        images = []
+        for pair in pairs:
+            hr = matlab.modcrop(_read_uint8(pair.hr), scale)
+            if pair.lr is not None:
+                lr = _read_uint8(pair.lr)
+            else:
+                lr = matlab.imresize(hr, 1.0 / scale)
+            expected = (hr.shape[0] // scale, hr.shape[1] // scale)
+            if lr.shape[:2] != expected or lr.ndim != hr.ndim:
+                raise ValueError(
+                    f"{str(pair.lr)!r} has shape {lr.shape}, but its HR {str(pair.hr)!r} "
+                    f"({hr.shape}) needs an LR of {expected} at x{scale}"
+                )
+            images.append((pair.name, hr, lr))
+        for method, upscale in methods:
+            scores, seconds = [], []
+            for i, (name, hr, lr) in enumerate(images, start=1):
+                start = time.perf_counter()
+                sr = np.asarray(upscale(lr, scale))
+                seconds.append(time.perf_counter() - start)
+                if sr.shape != hr.shape or sr.dtype != np.uint8:
+                    raise ValueError(
+                        f"{method} returned {sr.shape} {sr.dtype} for {name} at x{scale}; "
+                        f"expected {hr.shape} uint8"
+                    )
+                p, s = metrics.score(sr, hr, shave=scale)
+                scores.append((p, s))
+                say(
+                    f"[{dataset} x{scale} {method}] {i}/{len(images)} {name}: "
+                    f"{p:.2f} dB, SSIM {s:.4f}, {seconds[-1]:.2f} s"
+                )
+            row = {
+                "dataset": dataset,
+                "scale": scale,
+                "method": method,
+                "psnr": float(np.mean([p for p, _ in scores])),
+                "ssim": float(np.mean([s for _, s in scores])),
+                "images": len(images),
+                "seconds_per_image": float(np.mean(seconds)),
+            }
+            say(
+                f"[{dataset} x{scale} {method}] mean {row['psnr']:.2f} dB, "
+                f"SSIM {row['ssim']:.4f} over {row['images']} images"
+            )
+            rows.append(row)
+    return rows
+
+
+def _paper(method: str, dataset: str, scale: int):
+    return PAPER_TABLE3.get(method, {}).get((dataset, scale))
+
+
+def format_table(rows: Sequence[dict]) -> str:
+    """A Table-3-style text table: one line per (dataset, scale), PSNR/SSIM per method.
+
+    Datasets of the paper (Set5, Set14, B100, Urban100) also get the paper's bicubic
+    and VDSR columns for comparison.
+    """
+    methods = list(dict.fromkeys(r["method"] for r in rows))
+    keys = list(dict.fromkeys((r["dataset"], r["scale"]) for r in rows))
+    cell = {(r["dataset"], r["scale"], r["method"]): r for r in rows}
+    with_paper = any(_paper("VDSR", d, s) for d, s in keys)
+    paper_cols = ["paper bicubic", "paper VDSR"] if with_paper else []
+    header = ["dataset", "scale"] + methods + paper_cols
+    lines = []
+    for d, s in keys:
+        line = [d, f"x{s}"]
+        for m in methods:
+            r = cell.get((d, s, m))
+            line.append("-" if r is None else f"{r['psnr']:.2f}/{r['ssim']:.4f}")
+        if with_paper:
+            for m in ("bicubic", "VDSR"):
+                ref = _paper(m, d, s)
+                line.append("-" if ref is None else f"{ref[0]:.2f}/{ref[1]:.4f}")
+        lines.append(line)
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *lines)]
+    fmt = lambda cells: "  ".join(str(c).ljust(w) for c, w in zip(cells, widths)).rstrip()
+    out = [fmt(header), fmt(["-" * w for w in widths])] + [fmt(line) for line in lines]
+    if rows:
+        out.append("(PSNR dB / SSIM on Y, shave = scale; seconds per image: "
+                   + ", ".join(f"{m} {np.mean([r['seconds_per_image'] for r in rows if r['method'] == m]):.2f}"
+                               for m in methods) + ")")
+    return "\n".join(out)
+
+
+def write_json(rows: Sequence[dict], path) -> None:
+    """Writes ``rows`` as a JSON list to ``path`` atomically (temp file + os.replace)."""
+    path = Path(path)
+    directory = path.parent if str(path.parent) else Path(".")
+    if not directory.is_dir():
+        raise ValueError(f"cannot write {str(path)!r}: folder {str(directory)!r} does not exist")
+    clean = [
+        {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in r.items()}
+        for r in rows
+    ]
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(clean, f, indent=2)
+            f.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
