@@ -1,0 +1,342 @@
+"""vdsr_tf.inference: kinds in = kinds out, the colour pipeline, scales, tiling, predictors."""
+import math
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from vdsr_tf import build_vdsr, inference, matlab
+from vdsr_tf.inference import bicubic_upscale, super_resolve
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    import keras
+
+    keras.utils.set_random_seed(0)
+    return build_vdsr(depth=3, filters=8)
+
+
+def identity(x):
+    return x
+
+
+def image(shape=(12, 15, 3), dtype=np.uint8, seed=0):
+    rng = np.random.default_rng(seed)
+    if np.issubdtype(dtype, np.integer):
+        return rng.integers(0, np.iinfo(dtype).max + 1, shape).astype(dtype)
+    return rng.random(shape).astype(dtype)
+
+
+# ----------------------------------------------------------------------------- scale
+
+@pytest.mark.parametrize("scale", [0.5, 0, -2, 0.999, math.nan, math.inf, -math.inf, 8.5, 1e9])
+def test_bad_scale_values(tiny, scale):
+    with pytest.raises(ValueError, match="scale"):
+        super_resolve(image(), scale, model=tiny)
+
+
+@pytest.mark.parametrize("scale", [True, "2", None, [2], 2 + 0j])
+def test_bad_scale_types(tiny, scale):
+    with pytest.raises(TypeError, match="scale"):
+        super_resolve(image(), scale, model=tiny)
+
+
+def test_scale_checked_before_anything_else():
+    # No model, no weights: a bad scale must still be reported as the scale's fault.
+    with pytest.raises(ValueError, match="scale"):
+        super_resolve(image(), 0.5)
+    with pytest.raises(ValueError, match="scale"):
+        bicubic_upscale(image(), 100)
+
+
+def test_scale_cap_accepts_limit_and_numpy_numbers(tiny):
+    assert inference.check_scale(np.float32(2.5)) == 2.5
+    assert inference.check_scale(np.int64(3)) == 3.0
+    assert inference.check_scale(inference.MAX_SCALE) == inference.MAX_SCALE
+
+
+@pytest.mark.parametrize("hw, scale", [((12, 15), 2), ((12, 15), 3), ((12, 15), 4),
+                                       ((12, 15), 2.5), ((13, 7), 2.3), ((9, 11), 1),
+                                       ((10, 10), 1.25), ((7, 9), 8)])
+def test_output_size_is_matlab_ceil(tiny, hw, scale):
+    out = super_resolve(image(hw + (3,)), scale, model=tiny)
+    expect = (matlab.output_length(hw[0], scale), matlab.output_length(hw[1], scale))
+    assert out.shape == expect + (3,)
+    assert expect == (math.ceil(hw[0] * scale - 1e-9), math.ceil(hw[1] * scale - 1e-9))
+
+
+def test_output_pixel_limit(tiny, monkeypatch):
+    monkeypatch.setattr(inference, "MAX_OUTPUT_PIXELS", 1000)
+    with pytest.raises(ValueError, match="pixel limit"):
+        super_resolve(image((20, 20)), 2, model=tiny)
+
+
+# ----------------------------------------------------------------------------- arguments
+
+def test_model_and_weights_exclusive(tiny, tmp_path):
+    with pytest.raises(ValueError, match="not both"):
+        super_resolve(image(), 2, model=tiny, weights=tmp_path / "w.weights.h5")
+
+
+def test_bad_backend_and_model_types(tiny):
+    with pytest.raises(ValueError, match="backend"):
+        super_resolve(image(), 2, model=tiny, backend="onnx")
+    with pytest.raises(ValueError, match="weights"):
+        super_resolve(image(), 2, backend="tflite")
+    with pytest.raises(ValueError, match="backend"):
+        super_resolve(image(), 2, model=tiny, backend="tflite")
+    with pytest.raises(TypeError, match="model"):
+        super_resolve(image(), 2, model="vdsr")
+    with pytest.raises(TypeError, match="weights"):
+        super_resolve(image(), 2, weights=3)
+
+
+def test_model_with_wrong_input_channels():
+    import keras
+
+    inp = keras.Input((None, None, 3))
+    bad = keras.Model(inp, keras.layers.Conv2D(3, 3, padding="same")(inp))
+    with pytest.raises(ValueError, match="input shape"):
+        super_resolve(image(), 2, model=bad)
+
+
+@pytest.mark.parametrize("tile, error", [(10, ValueError), (40, ValueError), (-5, ValueError),
+                                         (True, TypeError), (64.0, TypeError), ("64", TypeError)])
+def test_bad_tile(tiny, tile, error):
+    with pytest.raises(error, match="tile"):
+        super_resolve(image(), 2, model=tiny, tile=tile)
+
+
+def test_missing_default_weights_say_how(monkeypatch, tmp_path):
+    from vdsr_tf import weights
+
+    monkeypatch.setattr(weights, "BUNDLED_WEIGHTS", tmp_path / "none.weights.h5")
+    with pytest.raises(FileNotFoundError, match="weights="):
+        super_resolve(image(), 2)
+
+
+def test_weights_file_matches_model(tiny, tmp_path):
+    path = tmp_path / "tiny.weights.h5"
+    tiny.save_weights(path)
+    a = image()
+    np.testing.assert_array_equal(super_resolve(a, 2, weights=path),
+                                  super_resolve(a, 2, model=tiny))
+
+
+def test_backend_module_missing_is_clear(monkeypatch, tmp_path):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "vdsr_tf.backends", None)  # import fails
+    with pytest.raises(ValueError, match="vdsr_tf.backends"):
+        super_resolve(image(), 2, weights=tmp_path / "m.tflite", backend="tflite")
+
+
+def test_backend_dispatch_uses_backends_classes(monkeypatch, tmp_path):
+    import sys
+    import types
+
+    calls = []
+
+    class FakeTFLite:
+        receptive_radius = 3
+
+        def __init__(self, path):
+            calls.append(path)
+
+        def __call__(self, x):
+            assert x.dtype == np.float32 and x.ndim == 4 and x.shape[0] == 1 and x.shape[3] == 1
+            return x
+
+    fake = types.ModuleType("vdsr_tf.backends")
+    fake.TFLitePredictor = FakeTFLite
+    monkeypatch.setitem(sys.modules, "vdsr_tf.backends", fake)
+    path = tmp_path / "m.tflite"
+    path.write_bytes(b"x")
+    a = image()
+    out = super_resolve(a, 2, weights=path, backend="tflite")
+    np.testing.assert_array_equal(out, bicubic_upscale(a, 2))
+    assert calls == [path]
+
+
+# ----------------------------------------------------------------------------- kinds
+
+@pytest.mark.parametrize("shape", [(12, 15), (12, 15, 1), (12, 15, 3), (12, 15, 4)])
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float16, np.float32, np.float64])
+def test_array_kind_dtype_layout_kept(tiny, shape, dtype):
+    a = image(shape, dtype)
+    out = super_resolve(a, 2, model=tiny)
+    assert isinstance(out, np.ndarray)
+    assert out.dtype == a.dtype and out.shape == (24, 30) + shape[2:]
+    if np.issubdtype(dtype, np.floating):
+        assert 0 <= out.min() and out.max() <= 1
+
+
+@pytest.mark.parametrize("mode, back", [("L", "L"), ("LA", "LA"), ("RGB", "RGB"),
+                                        ("RGBA", "RGBA"), ("I;16", "I;16"), ("I", "I"),
+                                        ("F", "F"), ("P", "RGB"), ("1", "L")])
+def test_pil_mode_family_kept(tiny, mode, back):
+    base = Image.fromarray(image())
+    if mode == "I;16":
+        img = Image.fromarray(image((12, 15), np.uint16))
+    elif mode == "I":
+        img = Image.fromarray(image((12, 15), np.uint16)).convert("I")
+    elif mode == "F":
+        img = Image.fromarray(image((12, 15), np.float32))
+    else:
+        img = base.convert(mode)
+    out = super_resolve(img, 2.5, model=tiny)
+    assert isinstance(out, Image.Image)
+    assert out.mode == back and out.size == (38, 30)
+
+
+def test_path_gives_pil_and_input_untouched(tiny, tmp_path):
+    path = tmp_path / "in.png"
+    Image.fromarray(image()).save(path)
+    before = path.read_bytes()
+    out = super_resolve(str(path), 2, model=tiny)
+    assert isinstance(out, Image.Image) and out.mode == "RGB" and out.size == (30, 24)
+    assert path.read_bytes() == before
+
+
+def test_input_array_not_modified(tiny):
+    a = image()
+    keep = a.copy()
+    super_resolve(a, 3, model=tiny)
+    np.testing.assert_array_equal(a, keep)
+
+
+def test_bad_input_reaches_caller(tiny, tmp_path):
+    with pytest.raises(ValueError, match="NaN"):
+        super_resolve(np.full((5, 5), np.nan, np.float32), 2, model=tiny)
+    with pytest.raises(FileNotFoundError, match="missing.png"):
+        super_resolve(str(tmp_path / "missing.png"), 2, model=tiny)
+    with pytest.raises(ValueError, match="CMYK"):
+        super_resolve(Image.new("CMYK", (5, 5)), 2, model=tiny)
+
+
+# ----------------------------------------------------------------------------- pipeline
+
+def reference_rgb(a, scale, net=identity):
+    """protocol.md steps 3-4 spelt out with the matlab module, float64 throughout."""
+    ycc = matlab.rgb2ycbcr(a.astype(np.float64) / 255)
+    y = net(matlab.imresize(ycc[..., 0], scale))
+    cb, cr = matlab.imresize(ycc[..., 1], scale), matlab.imresize(ycc[..., 2], scale)
+    rgb = matlab.ycbcr2rgb(np.stack([y, cb, cr], -1))
+    return np.clip(np.round(rgb * 255), 0, 255).astype(np.uint8)
+
+
+@pytest.mark.parametrize("scale", [2, 3, 2.5])
+def test_bicubic_matches_protocol(scale):
+    a = image((16, 13, 3))
+    got = bicubic_upscale(a, scale)
+    want = reference_rgb(a, scale)
+    # float32 vs float64 rounding may flip an exact .5 at most by one level
+    assert np.abs(got.astype(int) - want.astype(int)).max() <= 1
+    assert (got != want).mean() < 0.01
+
+
+def test_network_on_luminance_only(tiny):
+    a = image((10, 11, 3))
+    net = lambda y: tiny.predict(y[None, ..., None].astype(np.float32), verbose=0)[0, ..., 0]
+    got = super_resolve(a, 2, model=tiny, tile=None)
+    want = reference_rgb(a, 2, net)
+    assert np.abs(got.astype(int) - want.astype(int)).max() <= 1
+
+
+def test_identity_predictor_equals_bicubic():
+    for shape in [(12, 15), (12, 15, 3), (12, 15, 4)]:
+        a = image(shape)
+        np.testing.assert_array_equal(super_resolve(a, 2.5, model=identity), bicubic_upscale(a, 2.5))
+
+
+def test_grey_used_as_is(tiny):
+    a = image((10, 12))
+    got = super_resolve(a, 2, model=tiny)
+    y = matlab.imresize(a.astype(np.float64) / 255, 2).astype(np.float32)
+    net = tiny.predict(y[None, ..., None], verbose=0)[0, ..., 0]
+    want = np.clip(np.round(net * 255), 0, 255).astype(np.uint8)
+    assert np.abs(got.astype(int) - want.astype(int)).max() <= 1
+
+
+def test_alpha_bicubic_and_kept(tiny):
+    a = image((10, 12, 4))
+    got = super_resolve(a, 2, model=tiny)
+    alpha = matlab.imresize(a[..., 3].astype(np.float64) / 255, 2)
+    want = np.clip(np.round(alpha * 255), 0, 255)
+    assert np.abs(got[..., 3] - want).max() <= 1
+    # colour channels equal the RGB result without alpha
+    np.testing.assert_array_equal(got[..., :3], super_resolve(a[..., :3], 2, model=tiny))
+
+
+def test_uint16_precision_kept(tiny):
+    a = (image((10, 12), np.uint16) // 4 + 1000).astype(np.uint16)
+    out = super_resolve(a, 2, model=identity)
+    want = matlab.imresize(a.astype(np.float64) / 65535, 2) * 65535
+    assert out.dtype == np.uint16
+    assert np.abs(out - np.clip(np.round(want), 0, 65535)).max() <= 1
+    assert len(np.unique(out)) > 256  # not squeezed through 8 bits
+
+
+# ----------------------------------------------------------------------------- tiling
+
+def test_tile_spans_partition():
+    for length in range(1, 300, 7):
+        for tile in (41, 64, 100, 257):
+            spans = inference.tile_spans(length, tile, 20)
+            assert len({stop - start for start, stop, _, _ in spans}) == 1
+            assert spans[0][2] == 0 and spans[-1][3] == length
+            for (s, e, k0, k1), nxt in zip(spans, spans[1:] + [None]):
+                assert 0 <= s and e <= length and e - s <= tile
+                assert s == 0 or s <= k0 - 20
+                assert e == length or e >= k1 + 20
+                if nxt is not None:
+                    assert nxt[2] == k1
+
+
+@pytest.mark.parametrize("scale", [2, 2.5])
+def test_tiled_equals_whole(tiny, scale):
+    data, _ = __import__("vdsr_tf").imageio.load_image(image((45, 62, 3), seed=3))
+    predictor = inference.make_predictor(model=tiny)
+    whole, _ = inference._upscale_float(data, scale, predictor, None, 20)
+    calls = []
+
+    def counting(x):
+        calls.append(x.shape)
+        return predictor(x)
+
+    tiled, _ = inference._upscale_float(data, scale, counting, 48, 20)
+    assert len(calls) >= 9 and len(set(calls)) == 1  # many tiles, one shape
+    np.testing.assert_allclose(tiled, whole, atol=1e-5, rtol=0)
+
+
+def test_tiled_equals_whole_public_api(tiny):
+    a = image((40, 50), np.float32, seed=4)
+    np.testing.assert_allclose(super_resolve(a, 2, model=tiny, tile=50),
+                               super_resolve(a, 2, model=tiny, tile=None), atol=1e-5, rtol=0)
+
+
+def test_halo_follows_deep_models():
+    deep = build_vdsr(depth=25, filters=2)
+    predictor = inference.make_predictor(model=deep)
+    assert predictor.receptive_radius == 25
+    a = image((30, 30), np.float32, seed=5)
+    with pytest.raises(ValueError, match="25-pixel halo"):
+        super_resolve(a, 2, model=deep, tile=45)
+    np.testing.assert_allclose(super_resolve(a, 2, model=deep, tile=52),
+                               super_resolve(a, 2, model=deep, tile=None), atol=1e-5, rtol=0)
+
+
+def test_one_trace_for_many_sizes(tiny):
+    predictor = inference.make_predictor(model=tiny)
+    assert inference.make_predictor(model=tiny) is predictor  # cached per model
+    for hw in [(8, 9), (13, 6), (20, 20)]:
+        super_resolve(image(hw), 2.5, model=tiny, tile=None)
+    super_resolve(image((40, 40)), 2, model=tiny, tile=45)
+    assert predictor._fn.experimental_get_tracing_count() == 1
+
+
+def test_flops_per_pixel_counts_layers():
+    assert inference.flops_per_pixel(build_vdsr()) == (
+        (2 * 9 * 1 * 64 + 64) + 18 * (2 * 9 * 64 * 64 + 64) + (2 * 9 * 64 * 1 + 1) + 1)
+    assert inference.receptive_radius(build_vdsr(depth=7, filters=4)) == 7
