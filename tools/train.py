@@ -1,0 +1,131 @@
+"""Train VDSR: flags -> TrainConfig -> Trainer(...).run(). Re-run the same command to resume.
+
+Paper recipe on the 291 images (lr 0.1 / 10 every 2490 steps, 9960 steps, theta 1e-4):
+  python tools/train.py --workdir runs/paper --precision mixed_bfloat16
+
+Everything the run writes (checkpoints, TensorBoard, weights, model card, plot) is in --workdir.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import shlex
+import sys
+
+from absl import app, flags
+
+_REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if _REPO not in sys.path:  # run from a checkout without `pip install -e .`
+    sys.path.insert(0, _REPO)
+
+from vdsr_tf.config import LR_SCHEDULES, OPTIMIZERS, PRECISIONS, STRATEGIES, TrainConfig  # noqa: E402
+
+_D = TrainConfig()
+_DEFAULT_DATA = os.path.join(_REPO, "..", "shared", "data", "train")
+_DEFAULT_VAL = os.path.join(_REPO, "..", "shared", "data", "benchmark", "Set5")
+
+flags.DEFINE_list("data", None, "Folders of HR training images (default: ../shared/data/train if present).")
+flags.DEFINE_string("workdir", None, "Run directory: checkpoints, logs, weights. Required.")
+flags.DEFINE_list("scales", [str(s) for s in _D.scales], "Upscaling factors mixed in each batch.")
+flags.DEFINE_integer("steps", _D.steps, "Total optimisation steps.")
+flags.DEFINE_float("epochs", None, "Total epochs instead of --steps (one epoch = every grid patch once).")
+flags.DEFINE_integer("batch_size", _D.batch_size, "Global batch size.")
+flags.DEFINE_integer("patch_size", _D.patch_size, "Patch side.")
+flags.DEFINE_integer("stride", _D.stride, "Patch grid stride.")
+flags.DEFINE_bool("random_crop", _D.random_crop, "Random crops instead of the stride grid.")
+flags.DEFINE_bool("augment", _D.augment, "Random rotation/flip.")
+flags.DEFINE_integer("depth", _D.depth, "Number of conv layers.")
+flags.DEFINE_integer("filters", _D.filters, "Filters per hidden conv layer.")
+flags.DEFINE_enum("optimizer", _D.optimizer, OPTIMIZERS, "Optimizer.")
+flags.DEFINE_float("lr", _D.lr, "Initial learning rate.")
+flags.DEFINE_float("momentum", _D.momentum, "SGD momentum.")
+flags.DEFINE_float("weight_decay", _D.weight_decay, "L2 weight decay on kernels.")
+flags.DEFINE_float("theta", _D.theta, "Adjustable gradient clipping: |g| <= theta/lr per element (0: off).")
+flags.DEFINE_enum("lr_schedule", _D.lr_schedule, LR_SCHEDULES, "Learning-rate schedule.")
+flags.DEFINE_integer("lr_decay_every", _D.lr_decay_every, "Steps between decays (step schedule).")
+flags.DEFINE_float("lr_decay_epochs", None, "Epochs between decays instead of --lr_decay_every.")
+flags.DEFINE_float("lr_decay_factor", _D.lr_decay_factor, "Decay factor (step schedule).")
+flags.DEFINE_float("lr_min_factor", _D.lr_min_factor, "Final lr / initial lr (cosine schedule).")
+flags.DEFINE_integer("warmup_steps", _D.warmup_steps, "Linear warm-up steps.")
+flags.DEFINE_enum("precision", _D.precision, PRECISIONS, "float32 or mixed_bfloat16.")
+flags.DEFINE_enum("strategy", _D.strategy, STRATEGIES, "Distribution strategy.")
+flags.DEFINE_integer("seed", _D.seed, "Seed for data order, augmentation, initialisation.")
+flags.DEFINE_integer("checkpoint_every", _D.checkpoint_every, "Steps between checkpoints.")
+flags.DEFINE_integer("keep_checkpoints", _D.keep_checkpoints, "Checkpoints kept.")
+flags.DEFINE_integer("log_every", _D.log_every, "Steps between progress lines.")
+flags.DEFINE_string("val_data", None, "Validation benchmark folder (default: ../shared/data/benchmark/Set5 "
+                    "if present; 'none' to disable).")
+flags.DEFINE_integer("val_every", _D.val_every, "Steps between validations (0: every epoch).")
+
+FLAGS = flags.FLAGS
+
+
+def _steps_from_epochs(epochs, data, scales, patch_size, stride, batch_size):
+    from vdsr_tf import data as data_lib
+
+    # Patch count from image sizes alone (no resizing): the grid of each mod-cropped plane.
+    from PIL import Image
+
+    n = 0
+    for path in data_lib.list_images(data):
+        with Image.open(path) as im:
+            w, h = im.size
+        for s in scales:
+            hh, ww = (h - h % int(s), w - w % int(s)) if float(s).is_integer() else (h, w)
+            n += len(data_lib.grid_positions(hh, ww, patch_size, stride))
+    return max(1, round(epochs * n / batch_size))
+
+
+def main(argv):
+    del argv
+    from vdsr_tf.train import Trainer, TrainingDiverged
+
+    logging.getLogger("vdsr_tf").setLevel(logging.INFO)
+    if not FLAGS.workdir:
+        raise app.UsageError("--workdir is required (it holds checkpoints, logs and weights)")
+    data = FLAGS.data
+    if not data:
+        if os.path.isdir(_DEFAULT_DATA):
+            data = [os.path.normpath(_DEFAULT_DATA)]
+        else:
+            raise app.UsageError(f"no --data given and {os.path.normpath(_DEFAULT_DATA)} does not exist: "
+                                 "pass --data=folder[,folder...] of HR training images")
+    val = FLAGS.val_data
+    if val is None:
+        val = os.path.normpath(_DEFAULT_VAL) if os.path.isdir(_DEFAULT_VAL) else None
+    elif val.lower() == "none":
+        val = None
+    scales = tuple(float(s) for s in FLAGS.scales)
+    steps, decay_every = FLAGS.steps, FLAGS.lr_decay_every
+    if FLAGS.epochs is not None or FLAGS.lr_decay_epochs is not None:
+        per_epoch = _steps_from_epochs(1.0, data, scales, FLAGS.patch_size, FLAGS.stride, FLAGS.batch_size)
+        if FLAGS.epochs is not None:
+            steps = max(1, round(FLAGS.epochs * per_epoch))
+        if FLAGS.lr_decay_epochs is not None:
+            decay_every = max(1, round(FLAGS.lr_decay_epochs * per_epoch))
+    try:
+        cfg = TrainConfig(
+            data=tuple(data), scales=scales, patch_size=FLAGS.patch_size, stride=FLAGS.stride,
+            random_crop=FLAGS.random_crop, augment=FLAGS.augment, batch_size=FLAGS.batch_size,
+            depth=FLAGS.depth, filters=FLAGS.filters, precision=FLAGS.precision, optimizer=FLAGS.optimizer,
+            lr=FLAGS.lr, momentum=FLAGS.momentum, weight_decay=FLAGS.weight_decay, theta=FLAGS.theta,
+            lr_schedule=FLAGS.lr_schedule, lr_decay_every=decay_every, lr_decay_factor=FLAGS.lr_decay_factor,
+            lr_min_factor=FLAGS.lr_min_factor, warmup_steps=FLAGS.warmup_steps, steps=steps, seed=FLAGS.seed,
+            checkpoint_every=FLAGS.checkpoint_every, keep_checkpoints=FLAGS.keep_checkpoints,
+            log_every=FLAGS.log_every, val_data=val, val_every=FLAGS.val_every, strategy=FLAGS.strategy)
+    except ValueError as e:
+        raise app.UsageError(str(e))
+    command = " ".join(shlex.quote(a) for a in sys.argv)
+    try:
+        card = Trainer(cfg, FLAGS.workdir, command=command).run()
+    except TrainingDiverged as e:
+        print(f"ERROR: {e}", file=sys.stderr)
+        return 3
+    final = card["validation"]["final"]
+    print(f"done: {card['steps']} steps in {card['train_time_s']:.0f}s; weights "
+          f"{os.path.join(FLAGS.workdir, card['weights'])}" + (f"; val PSNR {final}" if final else ""))
+    return 0
+
+
+if __name__ == "__main__":
+    app.run(main)

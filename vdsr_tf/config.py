@@ -1,0 +1,167 @@
+"""Typed, frozen training settings with the paper's defaults (protocol.md, "Training protocol").
+
+Everything the trainer does is decided by one :class:`TrainConfig`; nothing is read from
+globals or flags deep inside the library. ``tools/train.py`` turns flags into a config.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from typing import Any
+
+PRECISIONS = ("float32", "mixed_bfloat16")
+STRATEGIES = ("default", "mirrored", "multiworker")
+OPTIMIZERS = ("sgd", "adam")
+LR_SCHEDULES = ("step", "cosine", "constant")
+
+# Fields that change the shape of what a checkpoint holds: a run may not resume with
+# different values (everything else, e.g. steps or the schedule, may change on resume).
+CHECKPOINT_SHAPING_FIELDS = ("depth", "filters", "optimizer")
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """Settings of one training run. Defaults reproduce the paper (Kim et al., CVPR 2016).
+
+    Data:
+      data: folders of HR training images (searched recursively for png/jpg/bmp/tif).
+      scales: the upscaling factors mixed in every batch (fractional allowed).
+      patch_size, stride: sub-image size and grid stride (41 and 41: no overlap).
+      random_crop: if True, patches are cropped at random positions instead of the grid
+        (an epoch then still has as many patches as the grid would give).
+      augment: random rotation by 0/90/180/270 degrees and flip per patch.
+      batch_size: global batch (split over replicas under a distribution strategy).
+    Model:
+      depth, filters: network size (20, 64 in the paper).
+      precision: "float32" or "mixed_bfloat16" (Keras dtype policy of the hidden convs).
+    Optimisation:
+      optimizer: "sgd" (momentum, the paper) or "adam".
+      lr, momentum, weight_decay: 0.1, 0.9, 1e-4 (L2 penalty added to the clipped gradient).
+      theta: adjustable gradient clipping constant; every element of the loss gradient is
+        clipped to [-theta/lr, theta/lr] (lr = current learning rate). 0 disables clipping.
+        1e-4 is the default because, with the loss summed over the 41x41 pixels
+        (Caffe's Euclidean loss), 1e-3 and 1e-2 diverge at lr 0.1 (protocol.md, measured).
+      lr_schedule: "step" (multiply by lr_decay_factor every lr_decay_every steps, the paper),
+        "cosine" (from lr down to lr * lr_min_factor over ``steps``) or "constant".
+      warmup_steps: linear warm-up from 0 (0 = none; the paper has none).
+      steps: total optimisation steps. The paper: 9960 steps, lr / 10 every 2490 (20 "epochs").
+    Bookkeeping:
+      seed: data order, augmentation and initialisation.
+      checkpoint_every, keep_checkpoints: crash-safe checkpoints every N steps (and at the end).
+      log_every: progress line and TensorBoard scalars every N steps.
+      val_data: benchmark folder (Huang layout such as Set5, or a plain folder of HR images);
+        None = no validation. val_every: steps between validations (0 = once per epoch).
+      strategy: "default" (one device), "mirrored" or "multiworker".
+    """
+
+    data: tuple[str, ...] = ()
+    scales: tuple[float, ...] = (2.0, 3.0, 4.0)
+    patch_size: int = 41
+    stride: int = 41
+    random_crop: bool = False
+    augment: bool = True
+    batch_size: int = 64
+
+    depth: int = 20
+    filters: int = 64
+    precision: str = "float32"
+
+    optimizer: str = "sgd"
+    lr: float = 0.1
+    momentum: float = 0.9
+    weight_decay: float = 1e-4
+    theta: float = 1e-4
+    lr_schedule: str = "step"
+    lr_decay_every: int = 2490
+    lr_decay_factor: float = 0.1
+    lr_min_factor: float = 0.0
+    warmup_steps: int = 0
+    steps: int = 9960
+
+    seed: int = 0
+    checkpoint_every: int = 500
+    keep_checkpoints: int = 3
+    log_every: int = 50
+    val_data: str | None = None
+    val_every: int = 0
+    strategy: str = "default"
+
+    def __post_init__(self):
+        # Normalise sequences to tuples so the config stays hashable and JSON-stable.
+        object.__setattr__(self, "data", tuple(str(d) for d in self.data))
+        object.__setattr__(self, "scales", tuple(float(s) for s in self.scales))
+        self.validate()
+
+    def validate(self) -> None:
+        """Raises ValueError quoting the first bad field."""
+
+        def _int(name, minimum):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < minimum:
+                raise ValueError(f"{name} must be an int >= {minimum}, got {v!r}")
+
+        def _choice(name, allowed):
+            v = getattr(self, name)
+            if v not in allowed:
+                raise ValueError(f"{name} must be one of {allowed}, got {v!r}")
+
+        def _num(name, lo, lo_open=False):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+                raise ValueError(f"{name} must be a finite number, got {v!r}")
+            if v < lo or (lo_open and v == lo):
+                raise ValueError(f"{name} must be {'>' if lo_open else '>='} {lo}, got {v!r}")
+
+        if not self.scales:
+            raise ValueError(f"scales must not be empty, got {self.scales!r}")
+        for s in self.scales:
+            if not math.isfinite(s) or s <= 1.0:
+                raise ValueError(f"every scale must be a finite number > 1, got {s!r} in {self.scales!r}")
+        if len(set(self.scales)) != len(self.scales):
+            raise ValueError(f"scales must be distinct, got {self.scales!r}")
+        for name, minimum in (("patch_size", 3), ("stride", 1), ("batch_size", 1), ("depth", 2),
+                              ("filters", 1), ("lr_decay_every", 1), ("warmup_steps", 0),
+                              ("steps", 1), ("seed", 0), ("checkpoint_every", 1),
+                              ("keep_checkpoints", 1), ("log_every", 1), ("val_every", 0)):
+            _int(name, minimum)
+        _choice("precision", PRECISIONS)
+        _choice("strategy", STRATEGIES)
+        _choice("optimizer", OPTIMIZERS)
+        _choice("lr_schedule", LR_SCHEDULES)
+        _num("lr", 0.0, lo_open=True)
+        _num("momentum", 0.0)
+        _num("weight_decay", 0.0)
+        _num("theta", 0.0)
+        _num("lr_decay_factor", 0.0, lo_open=True)
+        _num("lr_min_factor", 0.0)
+        if self.momentum >= 1.0:
+            raise ValueError(f"momentum must be < 1, got {self.momentum!r}")
+        for name in ("random_crop", "augment"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name} must be a bool, got {getattr(self, name)!r}")
+
+    def replace(self, **changes) -> "TrainConfig":
+        """A copy with ``changes`` applied (validated)."""
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["data"] = list(self.data)
+        d["scales"] = list(self.scales)
+        return d
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "TrainConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ValueError(f"unknown TrainConfig fields {unknown}; allowed: {sorted(known)}")
+        d = dict(d)
+        for key in ("data", "scales"):
+            if key in d:
+                d[key] = tuple(d[key])
+        return cls(**d)

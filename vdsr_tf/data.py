@@ -1,0 +1,365 @@
+"""tf.data training pipeline: HR files -> Matlab Y -> Matlab bicubic degradation -> patches.
+
+Stages (protocol.md, "Training protocol"):
+
+1. :func:`load_luma` reads an HR image and takes Matlab's Y (``matlab.rgb2ycbcr`` on uint8,
+   rounded; single-channel images are used as they are).
+2. :func:`degrade` mod-crops it to the scale and makes the network input with
+   ``matlab.imresize_tf`` (down by 1/s, then up to the HR size): the same bicubic the
+   evaluation and inference use, so training sees exactly the test-time degradation.
+3. :func:`build_patch_set` does 1-2 once for every image and scale and keeps the result in
+   memory (and optionally in an ``.npz`` cache on disk): later epochs, and resumed runs,
+   do no resizing at all.
+4. :func:`make_dataset` draws batches from that store: the stride-41 grid patches of all
+   scales shuffled together (so every batch mixes scales), or random crops, with random
+   rotation/flip. Every batch is a pure function of (seed, step), so a resumed run sees
+   exactly the batches an uninterrupted run would have seen.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import math
+import os
+import tempfile
+
+import numpy as np
+
+from vdsr_tf import matlab
+
+logger = logging.getLogger(__name__)
+
+IMAGE_EXTENSIONS = (".png", ".bmp", ".jpg", ".jpeg", ".tif", ".tiff")
+_CACHE_VERSION = "vdsr_tf.data/1"
+
+
+def list_images(folders) -> list[str]:
+    """Image files (extensions in IMAGE_EXTENSIONS) under ``folders``, recursively, sorted."""
+    if isinstance(folders, (str, os.PathLike)):
+        folders = [folders]
+    files = []
+    for folder in folders:
+        folder = os.fspath(folder)
+        if not os.path.isdir(folder):
+            raise ValueError(f"training data folder {folder!r} does not exist or is not a folder")
+        for root, dirs, names in os.walk(folder):
+            dirs.sort()
+            for name in sorted(names):
+                if name.lower().endswith(IMAGE_EXTENSIONS):
+                    files.append(os.path.join(root, name))
+    return files
+
+
+def luma_of(img: np.ndarray) -> np.ndarray:
+    """Matlab Y of a uint8 image: (H, W, 3) RGB -> rgb2ycbcr Y (uint8, rounded); grey as is.
+
+    Accepts (H, W), (H, W, 1), (H, W, 3) and (H, W, 4) (alpha dropped). Returns uint8 (H, W).
+    """
+    img = np.asarray(img)
+    if img.dtype != np.uint8:
+        raise TypeError(f"luma_of expects a uint8 image, got dtype {img.dtype}")
+    if img.ndim == 2:
+        return img
+    if img.ndim == 3 and img.shape[-1] == 1:
+        return img[..., 0]
+    if img.ndim == 3 and img.shape[-1] in (3, 4):
+        return matlab.rgb2ycbcr(np.ascontiguousarray(img[..., :3]))[..., 0]
+    raise ValueError(f"expected an (H, W), (H, W, 1), (H, W, 3) or (H, W, 4) image, got shape {img.shape}")
+
+
+def load_luma(path: str) -> np.ndarray:
+    """Reads an image file and returns its Matlab Y channel, uint8 (H, W)."""
+    from PIL import Image
+
+    with Image.open(path) as im:
+        if im.mode == "L":
+            arr = np.asarray(im)
+        elif im.mode in ("RGB", "RGBA"):
+            arr = np.asarray(im)
+        elif im.mode in ("I;16", "I;16B", "I;16L", "I"):
+            # 16-bit grey: rescale to 8 bits, rounding like Matlab's im2uint8.
+            a = np.asarray(im).astype(np.float64)
+            arr = np.floor(np.clip(a / 257.0, 0, 255) + 0.5).astype(np.uint8)
+        else:
+            arr = np.asarray(im.convert("RGB"))
+    return luma_of(arr)
+
+
+def degrade(y: np.ndarray, scale: float) -> tuple[np.ndarray, np.ndarray]:
+    """(network input, target) for one luminance plane at one scale.
+
+    ``y``: uint8 (H, W). Integer scales mod-crop first (as the paper's generate_train.m);
+    fractional scales keep the full size. Target = the (cropped) Y as float32 in [0, 1];
+    input = imresize(imresize(target, 1/s), [H, W]) with :func:`matlab.imresize_tf`,
+    float32, not rounded (the authors' training code keeps it in double). Returns
+    float32 (H', W') arrays; None, None if the image is too small for this scale.
+    """
+    import tensorflow as tf
+
+    y = np.asarray(y)
+    if y.ndim != 2 or y.dtype != np.uint8:
+        raise ValueError(f"degrade expects a uint8 (H, W) plane, got {y.dtype} {y.shape}")
+    scale = float(scale)
+    if float(scale).is_integer():
+        y = matlab.modcrop(y, int(scale))
+    h, w = y.shape
+    if h < scale or w < scale or h == 0 or w == 0:
+        return None, None
+    target = y.astype(np.float32) / np.float32(255.0)
+    lr = matlab.imresize_tf(tf.constant(target), 1.0 / scale)
+    up = matlab.imresize_tf(lr, output_shape=(h, w))
+    return up.numpy().astype(np.float32), target
+
+
+@dataclasses.dataclass(frozen=True)
+class PatchSet:
+    """All degraded (input, target) planes of a training set, flattened into two arrays.
+
+    inputs: float32 (total_pixels,), the bicubic network inputs of every (image, scale).
+    targets: uint8 (total_pixels,), the HR Y (exact: target = uint8 / 255).
+    offsets, heights, widths: int64 (n_planes,), where each plane starts and its size.
+    plane_scales: float32 (n_planes,), the scale of each plane.
+    grid: int64 (n_patches, 3) rows (plane, top, left) of the stride grid.
+    patch_size: side of the square patches.
+    scales: the scales, in config order. files: the source images.
+    """
+
+    inputs: np.ndarray
+    targets: np.ndarray
+    offsets: np.ndarray
+    heights: np.ndarray
+    widths: np.ndarray
+    plane_scales: np.ndarray
+    grid: np.ndarray
+    patch_size: int
+    scales: tuple[float, ...]
+    files: tuple[str, ...]
+
+    @property
+    def num_patches(self) -> int:
+        return int(self.grid.shape[0])
+
+    def patch(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        """Grid patch ``index`` as float32 (P, P) input and target (no augmentation)."""
+        plane, top, left = (int(v) for v in self.grid[index])
+        return self._crop(plane, top, left)
+
+    def _crop(self, plane, top, left):
+        p, w, o = self.patch_size, int(self.widths[plane]), int(self.offsets[plane])
+        rows = o + (top + np.arange(p))[:, None] * w + left + np.arange(p)[None, :]
+        return self.inputs[rows], self.targets[rows].astype(np.float32) / 255.0
+
+
+def grid_positions(h: int, w: int, patch_size: int, stride: int) -> list[tuple[int, int]]:
+    """Top-left corners of the patch grid (Matlab ``1:stride:h-size+1``), 0-based."""
+    return [(t, l) for t in range(0, h - patch_size + 1, stride) for l in range(0, w - patch_size + 1, stride)]
+
+
+def _cache_key(files, scales, patch_size, stride) -> str:
+    h = hashlib.sha256()
+    h.update(_CACHE_VERSION.encode())
+    h.update(json.dumps([list(scales), patch_size, stride]).encode())
+    for f in files:
+        st = os.stat(f)
+        h.update(f"{os.path.abspath(f)}|{st.st_size}|{int(st.st_mtime)}\n".encode())
+    return h.hexdigest()[:16]
+
+
+def build_patch_set(files, scales, *, patch_size: int = 41, stride: int = 41,
+                    cache_dir: str | None = None, log_every: int = 50) -> PatchSet:
+    """Loads and degrades every image at every scale once (see the module docstring).
+
+    ``files``: image paths (see :func:`list_images`); ``scales``: factors > 1.
+    With ``cache_dir``, the result is stored as ``patches_<key>.npz`` (written atomically)
+    and reloaded when the files, their sizes/mtimes, the scales, patch size and stride match.
+    Planes smaller than a patch are skipped. Raises ValueError if nothing is left.
+    """
+    files = tuple(os.fspath(f) for f in files)
+    scales = tuple(float(s) for s in scales)
+    if not files:
+        raise ValueError("no training images given")
+    cache_path = None
+    if cache_dir:
+        cache_path = os.path.join(cache_dir, f"patches_{_cache_key(files, scales, patch_size, stride)}.npz")
+        if os.path.exists(cache_path):
+            with np.load(cache_path) as z:
+                arrays = {k: z[k] for k in z.files}
+            logger.info("loaded degraded training planes from cache %s", cache_path)
+            return PatchSet(patch_size=patch_size, scales=scales, files=files, **arrays)
+
+    inputs, targets, offsets, heights, widths, plane_scales, grid = [], [], [], [], [], [], []
+    offset = 0
+    for i, path in enumerate(files):
+        y = load_luma(path)
+        for s in scales:
+            x, t = degrade(y, s)
+            if x is None or x.shape[0] < patch_size or x.shape[1] < patch_size:
+                continue
+            plane = len(offsets)
+            h, w = x.shape
+            inputs.append(x.ravel())
+            targets.append(np.floor(t.ravel() * 255.0 + 0.5).astype(np.uint8))
+            offsets.append(offset)
+            heights.append(h)
+            widths.append(w)
+            plane_scales.append(s)
+            grid.extend((plane, t_, l_) for t_, l_ in grid_positions(h, w, patch_size, stride))
+            offset += h * w
+        if log_every and (i + 1) % log_every == 0:
+            logger.info("degraded %d/%d training images", i + 1, len(files))
+    if not offsets:
+        raise ValueError(
+            f"no training image is at least {patch_size}x{patch_size} after degradation "
+            f"(files: {len(files)}, scales: {scales})")
+    arrays = dict(
+        inputs=np.concatenate(inputs), targets=np.concatenate(targets),
+        offsets=np.asarray(offsets, np.int64), heights=np.asarray(heights, np.int64),
+        widths=np.asarray(widths, np.int64), plane_scales=np.asarray(plane_scales, np.float32),
+        grid=np.asarray(grid, np.int64).reshape(-1, 3))
+    if cache_path:
+        os.makedirs(cache_dir, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=cache_dir, suffix=".npz.tmp")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                np.savez(f, **arrays)
+            os.replace(tmp, cache_path)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.remove(tmp)
+            raise
+    return PatchSet(patch_size=patch_size, scales=scales, files=files, **arrays)
+
+
+def dihedral(x, code):
+    """Applies one of the 8 rotations/flips per example: x (B, P, P, C), code int32 (B,) in 0..7.
+
+    Bit 0: transpose, bit 1: flip left-right, bit 2: flip up-down (together: all 4 rotations
+    times flip). Square patches only.
+    """
+    import tensorflow as tf
+
+    def _bit(b):
+        return tf.reshape(tf.bitwise.bitwise_and(code, b) > 0, [-1, 1, 1, 1])
+
+    x = tf.where(_bit(1), tf.transpose(x, [0, 2, 1, 3]), x)
+    x = tf.where(_bit(2), tf.reverse(x, [2]), x)
+    x = tf.where(_bit(4), tf.reverse(x, [1]), x)
+    return x
+
+
+class _Sampler:
+    """Batch `step` of the run as a pure function of (seed, step): indices, crops, flips."""
+
+    def __init__(self, ps: PatchSet, *, batch_size: int, seed: int, augment: bool, random_crop: bool):
+        import tensorflow as tf
+
+        self.ps, self.b, self.seed = ps, int(batch_size), int(seed)
+        self.augment, self.random_crop = bool(augment), bool(random_crop)
+        self.n = ps.num_patches
+        if self.n < 1:
+            raise ValueError("the patch set holds no grid patches")
+        # Large read-only stores live once in memory as constants captured by the map.
+        self.inputs = tf.constant(ps.inputs)
+        self.targets = tf.constant(ps.targets)
+        self.offsets = tf.constant(ps.offsets)
+        self.widths = tf.constant(ps.widths)
+        self.heights = tf.constant(ps.heights)
+        self.grid = tf.constant(ps.grid)
+        self.plane_scales = tf.constant(ps.plane_scales)
+        p = ps.patch_size
+        # Random crops: uniform over every valid (plane, top, left).
+        counts = (ps.heights - p + 1) * (ps.widths - p + 1)
+        self.cum_counts = tf.constant(np.cumsum(counts), tf.int64)
+        self.dr = tf.constant(np.arange(p, dtype=np.int64))
+
+    def _seed(self, salt, k):
+        import tensorflow as tf
+
+        return tf.stack([tf.constant(self.seed * 4 + salt, tf.int64), tf.cast(k, tf.int64)])
+
+    def rows(self, step):
+        """(plane, top, left) int64 (B,) each for global batch ``step``."""
+        import tensorflow as tf
+
+        step = tf.cast(step, tf.int64)
+        if self.random_crop:
+            total = self.cum_counts[-1]
+            u = tf.random.stateless_uniform([self.b], self._seed(2, step), minval=0, maxval=total,
+                                            dtype=tf.int64)
+            plane = tf.searchsorted(self.cum_counts, u, side="right")
+            start = tf.concat([[0], self.cum_counts[:-1]], 0)
+            pos = u - tf.gather(start, plane)
+            nx = tf.gather(self.widths, plane) - self.ps.patch_size + 1
+            return plane, pos // nx, pos % nx
+        # Grid: an endless stream of per-epoch permutations; batch k takes stream items
+        # [k*B, (k+1)*B), which may straddle two epochs (no patch dropped, any N works).
+        j = step * self.b + tf.range(self.b, dtype=tf.int64)
+        epoch, pos = j // self.n, j % self.n
+        e0 = epoch[0]
+        perm0 = tf.random.experimental.stateless_shuffle(tf.range(self.n, dtype=tf.int64), self._seed(0, e0))
+        perm1 = tf.random.experimental.stateless_shuffle(tf.range(self.n, dtype=tf.int64), self._seed(0, e0 + 1))
+        idx = tf.where(epoch == e0, tf.gather(perm0, pos), tf.gather(perm1, pos))
+        g = tf.gather(self.grid, idx)
+        return g[:, 0], g[:, 1], g[:, 2]
+
+    def batch(self, step):
+        """(x, y, scale) for global batch ``step``: float32 (B, P, P, 1) x2 and float32 (B,)."""
+        import tensorflow as tf
+
+        plane, top, left = self.rows(step)
+        w = tf.gather(self.widths, plane)
+        base = tf.gather(self.offsets, plane) + top * w + left
+        flat = (base[:, None, None] + self.dr[None, :, None] * w[:, None, None] + self.dr[None, None, :])
+        x = tf.gather(self.inputs, flat)[..., None]
+        y = tf.cast(tf.gather(self.targets, flat), tf.float32)[..., None] / 255.0
+        if self.augment:
+            code = tf.random.stateless_uniform([self.b], self._seed(1, step), minval=0, maxval=8, dtype=tf.int32)
+            x, y = dihedral(x, code), dihedral(y, code)
+        return x, y, tf.gather(self.plane_scales, plane)
+
+
+def make_dataset(ps: PatchSet, *, batch_size: int = 64, seed: int = 0, start_step: int = 0,
+                 num_steps: int | None = None, augment: bool = True, random_crop: bool = False,
+                 num_slices: int = 1, slice_ids=None, with_scale: bool = False):
+    """Batches for steps ``start_step``, ``start_step + 1``, ... (endless if num_steps is None).
+
+    Each element is (x, y) (plus the per-row scale if ``with_scale``): x, y float32
+    (B, P, P, 1) in [0, 1] (x the bicubic input, y the HR target). The batch of a step
+    depends only on (seed, step), never on where the run started.
+    For distribution, ``num_slices`` splits each global batch into equal row blocks and
+    the dataset yields, per step, the blocks in ``slice_ids`` one after another (what
+    ``distribute_datasets_from_function`` hands round-robin to the local replicas).
+    """
+    import tensorflow as tf
+
+    if batch_size % num_slices:
+        raise ValueError(f"batch_size {batch_size} is not divisible by {num_slices} replicas")
+    sampler = _Sampler(ps, batch_size=batch_size, seed=seed, augment=augment, random_crop=random_crop)
+    end = None if num_steps is None else start_step + num_steps
+    ds = tf.data.Dataset.range(start_step, end) if end is not None else \
+        tf.data.Dataset.range(start_step, 2**62)
+    ds = ds.map(sampler.batch, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    if num_slices > 1 or slice_ids is not None:
+        per = batch_size // num_slices
+        ids = tf.constant(list(range(num_slices)) if slice_ids is None else list(slice_ids), tf.int32)
+
+        def _split(x, y, s):
+            def pick(t):
+                t = tf.reshape(t, tf.concat([[num_slices, per], tf.shape(t)[1:]], 0))
+                return tf.gather(t, ids)
+            return tf.data.Dataset.from_tensor_slices((pick(x), pick(y), pick(s)))
+
+        ds = ds.flat_map(_split)
+    if not with_scale:
+        ds = ds.map(lambda x, y, s: (x, y))
+    opts = tf.data.Options()
+    opts.deterministic = True
+    ds = ds.with_options(opts)
+    return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def steps_per_epoch(ps: PatchSet, batch_size: int) -> int:
+    """Steps for one pass over the grid patches (at least 1)."""
+    return max(1, math.ceil(ps.num_patches / batch_size))

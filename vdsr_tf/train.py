@@ -1,0 +1,579 @@
+"""Trainer: the paper's optimisation (protocol.md, "Training protocol") as a custom GradientTape loop.
+
+One :class:`Trainer` per run directory (``workdir``). It restores the newest checkpoint there
+on start, so running the same command again after a crash (even ``kill -9``) continues at the
+same step, learning rate and data position. Everything a run writes lives in ``workdir``:
+
+  config.json            the TrainConfig of the run
+  checkpoints/           tf.train.Checkpoint(step, elapsed, model, optimizer), atomic
+  cache/                 the degraded training planes (see vdsr_tf.data), reused on resume
+  history.json           validation PSNR per scale and step (plus the bicubic baseline)
+  tensorboard/           scalars: loss, lr, gradient norm, clipped fraction, val PSNR
+  vdsr.weights.h5        final weights (Keras), model_card.json, val_psnr.png
+
+The step (one ``tf.function``) implements, for loss L = 1/2 sum_pixels (r - f(x))^2 averaged
+over the batch (Caffe's Euclidean loss, the form the paper's theta values refer to):
+  g = clip(dL/dw, -theta/lr, theta/lr) + weight_decay * w      (w: conv kernels)
+then an SGD-momentum (or Adam) update with the current learning rate lr.
+Clipping to theta/lr (the paper's "adjustable gradient clipping") bounds the step lr * g by
+theta whatever the learning rate, which is what lets lr start as high as 0.1.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import tempfile
+import time
+
+import numpy as np
+
+from vdsr_tf import data as data_lib
+from vdsr_tf import matlab
+from vdsr_tf.config import CHECKPOINT_SHAPING_FIELDS, TrainConfig
+
+logger = logging.getLogger(__name__)
+
+WEIGHTS_NAME = "vdsr.weights.h5"
+MODEL_CARD_NAME = "model_card.json"
+PLOT_NAME = "val_psnr.png"
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss or gradient became NaN/inf; the last good checkpoint is kept."""
+
+
+# ----------------------------------------------------------------------------- schedule
+def learning_rate_at(cfg: TrainConfig, step: int) -> float:
+    """The learning rate of (0-based) ``step``, a pure function of the step.
+
+    "step": lr * lr_decay_factor ** floor(step / lr_decay_every) (the paper: 0.1, /10 every
+    2490 steps); "cosine": from lr to lr * lr_min_factor over ``cfg.steps``; "constant".
+    An optional linear warm-up over the first ``warmup_steps`` multiplies any of them.
+    """
+    step = int(step)
+    if cfg.lr_schedule == "step":
+        lr = cfg.lr * cfg.lr_decay_factor ** (step // cfg.lr_decay_every)
+    elif cfg.lr_schedule == "cosine":
+        t = min(step, cfg.steps) / cfg.steps
+        lo = cfg.lr * cfg.lr_min_factor
+        lr = lo + (cfg.lr - lo) * 0.5 * (1.0 + math.cos(math.pi * t))
+    else:
+        lr = cfg.lr
+    if cfg.warmup_steps and step < cfg.warmup_steps:
+        lr *= (step + 1) / cfg.warmup_steps
+    return float(lr)
+
+
+def clip_bound(theta: float, lr: float) -> float:
+    """The paper's adjustable clipping bound theta / lr (inf when theta == 0: no clipping)."""
+    return math.inf if theta == 0 else theta / lr
+
+
+# ----------------------------------------------------------------------------- helpers
+def _atomic_write_text(path: str, text: str) -> None:
+    d = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(dir=d, prefix=".tmp_", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def _format_duration(seconds: float) -> str:
+    if not math.isfinite(seconds):
+        return "?"
+    seconds = int(round(seconds))
+    h, rem = divmod(seconds, 3600)
+    m, s = divmod(rem, 60)
+    return f"{h}h{m:02d}m" if h else f"{m}m{s:02d}s"
+
+
+def _scalar(tag: str, value: float, step: int) -> None:
+    """A TensorBoard scalar without needing the tensorboard package (tf.summary.scalar does)."""
+    import tensorflow as tf
+    from tensorflow.core.framework import summary_pb2
+
+    md = summary_pb2.SummaryMetadata()
+    md.plugin_data.plugin_name = "scalars"
+    md.data_class = summary_pb2.DATA_CLASS_SCALAR
+    tf.summary.write(tag, tf.constant(float(value), tf.float32), step=step, metadata=md.SerializeToString())
+
+
+def make_strategy(name: str):
+    """tf.distribute strategy for "default", "mirrored" or "multiworker".
+
+    "mirrored" uses every local GPU, or every logical CPU device when there is no GPU
+    (so two logical CPUs make a two-replica run).
+    """
+    import tensorflow as tf
+
+    if name == "default":
+        return tf.distribute.get_strategy()
+    if name == "mirrored":
+        gpus = tf.config.list_logical_devices("GPU")
+        if gpus:
+            return tf.distribute.MirroredStrategy()
+        cpus = [d.name for d in tf.config.list_logical_devices("CPU")]
+        return tf.distribute.MirroredStrategy(devices=cpus)
+    if name == "multiworker":
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    raise ValueError(f"strategy must be one of ('default', 'mirrored', 'multiworker'), got {name!r}")
+
+
+def _is_chief(strategy) -> tuple[bool, str | None, int]:
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not getattr(resolver, "task_type", None):
+        return True, None, 0
+    task_type, task_id = resolver.task_type, int(resolver.task_id or 0)
+    spec = resolver.cluster_spec().as_dict() if resolver.cluster_spec() else {}
+    if task_type == "chief":
+        return True, task_type, task_id
+    if task_type == "worker" and task_id == 0 and "chief" not in spec:
+        return True, task_type, task_id
+    return False, task_type, task_id
+
+
+# ----------------------------------------------------------------------------- validation
+def load_validation_set(folder: str, scales) -> list[dict]:
+    """Validation pairs from a benchmark folder, for the integer scales in ``scales``.
+
+    Huang et al. layout (``image_SRF_<s>/*_HR.png`` + ``*_LR.png``): the shipped LR is used.
+    A plain folder of HR images: HR mod-cropped, LR = matlab.imresize(HR, 1/s) (uint8).
+    Each entry: name, scale, input (float32 (H, W), the bicubic-upscaled LR luminance in
+    [0, 1]: the network input), hr_y (float64 (H, W) scoring luminance on 0..255).
+    """
+    from PIL import Image
+
+    from vdsr_tf import metrics
+
+    def _read(path):
+        with Image.open(path) as im:
+            if im.mode not in ("L", "RGB"):
+                im = im.convert("RGB")
+            return np.asarray(im)
+
+    def _input_luma(lr_u8, s, hw):
+        x = lr_u8.astype(np.float64) / 255.0
+        if x.ndim == 3:
+            x = matlab.rgb2ycbcr(x)[..., 0]
+        return matlab.imresize(x, output_shape=hw).astype(np.float32)
+
+    int_scales = [int(s) for s in scales if float(s).is_integer()]
+    entries = []
+    huang = {s: os.path.join(folder, f"image_SRF_{s}") for s in int_scales}
+    if any(os.path.isdir(p) for p in huang.values()):
+        for s, sub in huang.items():
+            if not os.path.isdir(sub):
+                continue
+            for name in sorted(os.listdir(sub)):
+                if not name.endswith("_HR.png"):
+                    continue
+                hr = _read(os.path.join(sub, name))
+                lr_path = os.path.join(sub, name[: -len("_HR.png")] + "_LR.png")
+                hr = matlab.modcrop(hr, s)
+                if os.path.exists(lr_path):
+                    lr = _read(lr_path)
+                else:
+                    lr = matlab.imresize(hr, 1.0 / s)
+                entries.append(dict(name=name[: -len("_HR.png")], scale=s,
+                                    input=_input_luma(lr, s, hr.shape[:2]), hr_y=metrics.scoring_luma(hr)))
+    else:
+        for path in data_lib.list_images(folder):
+            hr0 = _read(path)
+            for s in int_scales:
+                hr = matlab.modcrop(hr0, s)
+                lr = matlab.imresize(hr, 1.0 / s)
+                entries.append(dict(name=os.path.splitext(os.path.basename(path))[0], scale=s,
+                                    input=_input_luma(lr, s, hr.shape[:2]), hr_y=metrics.scoring_luma(hr)))
+    if not entries:
+        raise ValueError(f"no validation images for scales {int_scales} in {folder!r}")
+    return entries
+
+
+def validate(model, entries) -> dict[int, float]:
+    """Mean PSNR per scale of ``model`` on :func:`load_validation_set` entries.
+
+    A Y-only shortcut of the evaluation protocol: the SR luminance x255 is rounded and
+    clipped to 0..255 and scored against the HR scoring luminance with metrics.psnr
+    (shave = scale). The full protocol (tools/evaluate.py) goes through RGB and back;
+    the two differ by about 0.01 dB.
+    """
+    from vdsr_tf import metrics
+
+    per_scale: dict[int, list[float]] = {}
+    for e in entries:
+        if model is None:
+            sr = e["input"]
+        else:
+            sr = np.asarray(model(e["input"][None, :, :, None], training=False))[0, :, :, 0]
+        sr_y = np.floor(np.clip(sr.astype(np.float64) * 255.0, 0, 255) + 0.5)
+        per_scale.setdefault(e["scale"], []).append(metrics.psnr(sr_y, e["hr_y"], shave=e["scale"]))
+    return {s: float(np.mean(v)) for s, v in sorted(per_scale.items())}
+
+
+# ----------------------------------------------------------------------------- trainer
+class Trainer:
+    """Trains VDSR per a :class:`TrainConfig` in ``workdir`` (resuming automatically).
+
+    Args:
+      config: the run's settings.
+      workdir: the run directory (created). Re-running with the same workdir resumes.
+      strategy: an explicit tf.distribute strategy (default: built from config.strategy).
+      patch_set: an already built :class:`vdsr_tf.data.PatchSet` (default: built from
+        config.data, cached under workdir/cache).
+      command: the command line, recorded in the model card.
+    """
+
+    def __init__(self, config: TrainConfig, workdir: str, *, strategy=None, patch_set=None,
+                 command: str | None = None):
+        import keras
+        import tensorflow as tf
+
+        from vdsr_tf.model import build_vdsr
+
+        if not isinstance(config, TrainConfig):
+            raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
+        self.cfg = config
+        self.workdir = os.path.abspath(workdir)
+        self.command = command
+        os.makedirs(self.workdir, exist_ok=True)
+        self.strategy = strategy if strategy is not None else make_strategy(config.strategy)
+        self.is_chief, self._task_type, self._task_id = _is_chief(self.strategy)
+        self._check_and_write_config()
+
+        # --- data
+        if patch_set is None:
+            if not config.data:
+                raise ValueError("config.data is empty: pass the training image folders")
+            files = data_lib.list_images(config.data)
+            if not files:
+                raise ValueError(f"no images ({', '.join(data_lib.IMAGE_EXTENSIONS)}) under {list(config.data)}")
+            t0 = time.time()
+            logger.info("preparing %d training images at scales %s", len(files), config.scales)
+            patch_set = data_lib.build_patch_set(
+                files, config.scales, patch_size=config.patch_size, stride=config.stride,
+                cache_dir=os.path.join(self.workdir, "cache"))
+            logger.info("%d patches of %dx%d from %d planes in %.1fs", patch_set.num_patches,
+                        config.patch_size, config.patch_size, len(patch_set.offsets), time.time() - t0)
+        self.patch_set = patch_set
+        self.steps_per_epoch = data_lib.steps_per_epoch(patch_set, config.batch_size)
+        self.val_every = config.val_every or self.steps_per_epoch
+        n_rep = self.strategy.num_replicas_in_sync
+        if config.batch_size % n_rep:
+            raise ValueError(f"batch_size {config.batch_size} is not divisible by the {n_rep} replicas")
+
+        # --- model, optimizer, checkpoint (all inside the strategy scope)
+        keras.utils.set_random_seed(config.seed)
+        with self.strategy.scope():
+            self.model = build_vdsr(
+                depth=config.depth, filters=config.filters,
+                dtype_policy="mixed_bfloat16" if config.precision == "mixed_bfloat16" else None)
+            lr0 = learning_rate_at(config, 0)
+            if config.optimizer == "sgd":
+                self.optimizer = keras.optimizers.SGD(learning_rate=lr0, momentum=config.momentum)
+            else:
+                self.optimizer = keras.optimizers.Adam(learning_rate=lr0)
+            # Keras 3 + tf.distribute: build the slots inside the scope before the first step.
+            self.optimizer.build(self.model.trainable_variables)
+            self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
+            self.elapsed = tf.Variable(0.0, dtype=tf.float64, trainable=False, name="elapsed_s")
+        self.checkpoint = tf.train.Checkpoint(
+            step=self.step, elapsed=self.elapsed, model=self.model, optimizer=self.optimizer)
+        ckpt_dir = os.path.join(self.workdir, "checkpoints")
+        if not self.is_chief:  # non-chief workers save too (collectives) but to a throwaway dir
+            ckpt_dir = os.path.join(self.workdir, f".worker_{self._task_type}_{self._task_id}_ckpt")
+        self.manager = tf.train.CheckpointManager(
+            self.checkpoint, ckpt_dir, max_to_keep=config.keep_checkpoints)
+        restored = self.manager.restore_or_initialize()
+        if restored:
+            logger.info("resumed from %s at step %d (lr %.3g)", restored, int(self.step),
+                        learning_rate_at(config, int(self.step)))
+        self._kernel_flags = ["kernel" in v.path for v in self.model.trainable_variables]
+        self._train_step = self._make_train_step()
+        self.history = self._load_history()
+
+    # ------------------------------------------------------------------ config / history
+    def _check_and_write_config(self):
+        path = os.path.join(self.workdir, "config.json")
+        if os.path.exists(path):
+            with open(path, encoding="utf-8") as f:
+                old = json.load(f)
+            for key in CHECKPOINT_SHAPING_FIELDS:
+                if key in old and old[key] != getattr(self.cfg, key):
+                    raise ValueError(
+                        f"{self.workdir} holds a run with {key}={old[key]!r}; this config has "
+                        f"{key}={getattr(self.cfg, key)!r}: use a new --workdir")
+            changed = {k: (old.get(k), v) for k, v in self.cfg.to_dict().items() if old.get(k) != v}
+            if changed:
+                logger.info("resuming with changed settings (old, new): %s", changed)
+        if self.is_chief:
+            _atomic_write_text(path, self.cfg.to_json() + "\n")
+
+    def _history_path(self):
+        return os.path.join(self.workdir, "history.json")
+
+    def _load_history(self) -> dict:
+        path = self._history_path()
+        hist = {"bicubic": None, "val": []}
+        if os.path.exists(path):
+            with open(path, encoding="utf-8") as f:
+                hist = json.load(f)
+            # Drop validations newer than the checkpoint we resumed from.
+            step = int(self.step)
+            hist["val"] = [r for r in hist["val"] if r["step"] <= step]
+        return hist
+
+    def _save_history(self):
+        if self.is_chief:
+            _atomic_write_text(self._history_path(), json.dumps(self.history, indent=1) + "\n")
+
+    # ------------------------------------------------------------------ step
+    def _make_train_step(self):
+        import tensorflow as tf
+
+        cfg, model, opt, strategy = self.cfg, self.model, self.optimizer, self.strategy
+        global_batch = float(cfg.batch_size)
+        n_rep = float(strategy.num_replicas_in_sync)
+        kernel_flags = self._kernel_flags
+        theta = float(cfg.theta)
+        wd = float(cfg.weight_decay)
+
+        def replica_step(x, y, lr):
+            variables = model.trainable_variables
+            with tf.GradientTape() as tape:
+                pred = model(x, training=True)
+                # Caffe Euclidean loss: 1/2 sum over pixels, averaged over the GLOBAL batch
+                # (each replica holds batch/n rows, so replicas' losses sum to the batch mean).
+                per_example = 0.5 * tf.reduce_sum(tf.square(tf.cast(y, tf.float32) - pred), axis=[1, 2, 3])
+                loss = tf.reduce_sum(per_example) / global_batch
+            grads = tape.gradient(loss, variables)
+            ctx = tf.distribute.get_replica_context()
+            # The full-batch gradient on every replica, so clipping sees what one device sees.
+            grads = ctx.all_reduce(tf.distribute.ReduceOp.SUM, grads)
+            loss = ctx.all_reduce(tf.distribute.ReduceOp.SUM, loss)
+            grad_norm = tf.linalg.global_norm(grads)
+            total = tf.add_n([tf.cast(tf.size(g), tf.float32) for g in grads])
+            if theta > 0:
+                bound = theta / lr  # the paper's adjustable clip: the step lr*g stays within theta
+                n_clipped = tf.add_n([tf.reduce_sum(tf.cast(tf.abs(g) > bound, tf.float32)) for g in grads])
+                grads = [tf.clip_by_value(g, -bound, bound) for g in grads]
+            else:
+                n_clipped = tf.constant(0.0)
+            if wd > 0:  # the paper's L2 penalty wd/2 ||w||^2 on the weights, added after clipping
+                grads = [g + wd * v if k else g for g, v, k in zip(grads, variables, kernel_flags)]
+            # Keras' optimizer sums gradients over replicas once more; hand it 1/n of the
+            # (identical) full gradient so the update equals the single-device one.
+            if n_rep > 1:
+                grads = [g / n_rep for g in grads]
+            opt.apply(grads, variables)
+            return loss, grad_norm, n_clipped / total
+
+        @tf.function
+        def train_step(x, y, lr):
+            loss, gnorm, frac = strategy.run(replica_step, args=(x, y, lr))
+            # Values are identical on every replica after the all-reduce: take one.
+            mean = tf.distribute.ReduceOp.MEAN
+            return (strategy.reduce(mean, loss, axis=None), strategy.reduce(mean, gnorm, axis=None),
+                    strategy.reduce(mean, frac, axis=None))
+
+        return train_step
+
+    def _dataset(self, start_step: int, num_steps: int):
+        import tensorflow as tf
+
+        cfg, ps, strategy = self.cfg, self.patch_set, self.strategy
+        n_rep = strategy.num_replicas_in_sync
+        kw = dict(batch_size=cfg.batch_size, seed=cfg.seed, start_step=start_step, num_steps=num_steps,
+                  augment=cfg.augment, random_crop=cfg.random_crop)
+        if n_rep == 1:
+            return iter(data_lib.make_dataset(ps, **kw))
+
+        def dataset_fn(ctx: tf.distribute.InputContext):
+            per_pipeline = n_rep // ctx.num_input_pipelines
+            first = ctx.input_pipeline_id * per_pipeline
+            return data_lib.make_dataset(ps, num_slices=n_rep, slice_ids=range(first, first + per_pipeline), **kw)
+
+        return iter(strategy.distribute_datasets_from_function(dataset_fn))
+
+    # ------------------------------------------------------------------ run
+    def run(self) -> dict:
+        """Trains up to ``config.steps``; returns the model card (also written to workdir)."""
+        import tensorflow as tf
+
+        cfg = self.cfg
+        start = int(self.step)
+        writer = tf.summary.create_file_writer(os.path.join(self.workdir, "tensorboard")) \
+            if self.is_chief else tf.summary.create_noop_writer()
+        val_entries = None
+        if cfg.val_data and os.path.isdir(cfg.val_data):
+            val_entries = load_validation_set(cfg.val_data, cfg.scales)
+            if self.history.get("bicubic") is None:
+                self.history["bicubic"] = {str(k): v for k, v in validate(None, val_entries).items()}
+                self._save_history()
+            logger.info("validation: %d images from %s; bicubic PSNR %s", len(val_entries), cfg.val_data,
+                        self.history["bicubic"])
+        elif cfg.val_data:
+            logger.warning("validation folder %s not found: no validation", cfg.val_data)
+
+        if start >= cfg.steps:
+            logger.info("already at step %d >= steps %d: nothing to train", start, cfg.steps)
+        else:
+            logger.info("training steps %d..%d (%d per epoch of %d patches), batch %d, %s, %s, %d replica(s)",
+                        start, cfg.steps, self.steps_per_epoch, self.patch_set.num_patches, cfg.batch_size,
+                        cfg.precision, cfg.optimizer, self.strategy.num_replicas_in_sync)
+        it = self._dataset(start, max(0, cfg.steps - start))
+        window_t0, window_steps, window = time.time(), 0, {"loss": 0.0, "gnorm": 0.0, "frac": 0.0}
+        last_saved = int(self.step)
+        t_prev = time.time()
+        for step in range(start, cfg.steps):
+            lr = learning_rate_at(cfg, step)
+            self.optimizer.learning_rate = lr
+            x, y = next(it)
+            loss, gnorm, frac = self._train_step(x, y, tf.constant(lr, tf.float32))
+            loss, gnorm, frac = float(loss), float(gnorm), float(frac)
+            if not (math.isfinite(loss) and math.isfinite(gnorm)):
+                msg = (f"training diverged at step {step}: loss={loss}, gradient norm={gnorm}, lr={lr:g}, "
+                       f"theta={cfg.theta:g}. Stopped without saving; the last good checkpoint is "
+                       f"{self.manager.latest_checkpoint or 'none'} (step {last_saved}). "
+                       f"Try a smaller --theta or --lr.")
+                logger.error(msg)
+                raise TrainingDiverged(msg)
+            self.step.assign(step + 1)
+            now = time.time()
+            self.elapsed.assign_add(now - t_prev)
+            t_prev = now
+            window["loss"] += loss
+            window["gnorm"] += gnorm
+            window["frac"] += frac
+            window_steps += 1
+            done = step + 1
+            if done % cfg.log_every == 0 or done == cfg.steps:
+                dt = max(time.time() - window_t0, 1e-9)
+                pps = window_steps * cfg.batch_size / dt
+                eta = (cfg.steps - done) * dt / window_steps
+                mean = {k: v / window_steps for k, v in window.items()}
+                logger.info("step %d/%d  loss %.5f  lr %.3g  |g| %.3g  clipped %.1f%%  %.1f patches/s  ETA %s",
+                            done, cfg.steps, mean["loss"], lr, mean["gnorm"], 100 * mean["frac"], pps,
+                            _format_duration(eta))
+                with writer.as_default(step=done):
+                    _scalar("train/loss", mean["loss"], done)
+                    _scalar("train/learning_rate", lr, done)
+                    _scalar("train/grad_norm", mean["gnorm"], done)
+                    _scalar("train/clipped_fraction", mean["frac"], done)
+                    _scalar("train/patches_per_s", pps, done)
+                writer.flush()
+                window_t0, window_steps, window = time.time(), 0, {k: 0.0 for k in window}
+            if val_entries is not None and (done % self.val_every == 0 or done == cfg.steps):
+                self._validate(val_entries, done, writer)
+                window_t0 = time.time()  # keep validation time out of patches/s
+            if done % cfg.checkpoint_every == 0 or done == cfg.steps:
+                self.manager.save(checkpoint_number=done)
+                last_saved = done
+        if int(self.step) > last_saved or self.manager.latest_checkpoint is None:
+            self.manager.save(checkpoint_number=int(self.step))
+        writer.flush()
+        return self._finish(val_entries)
+
+    def _validate(self, entries, step, writer):
+        import tensorflow as tf
+
+        t0 = time.time()
+        res = validate(self.model, entries)
+        self.history["val"] = [r for r in self.history["val"] if r["step"] != step]
+        self.history["val"].append({"step": step, "psnr": {str(k): v for k, v in res.items()}})
+        self._save_history()
+        bic = self.history.get("bicubic") or {}
+        logger.info("val step %d: %s (%.1fs)", step, "  ".join(
+            f"x{s} {p:.2f} dB (bicubic {bic.get(str(s), float('nan')):.2f})" for s, p in res.items()),
+            time.time() - t0)
+        with writer.as_default(step=step):
+            for s, p in res.items():
+                _scalar(f"val/psnr_x{s}", p, step)
+
+    def _finish(self, val_entries) -> dict:
+        import tensorflow as tf
+
+        cfg = self.cfg
+        card = {
+            "model": "VDSR", "depth": cfg.depth, "filters": cfg.filters, "residual": True,
+            "config": cfg.to_dict(),
+            "command": self.command,
+            "steps": int(self.step),
+            "train_time_s": round(float(self.elapsed.numpy()), 1),
+            "data": {"folders": list(cfg.data), "images": len(self.patch_set.files),
+                     "grid_patches": self.patch_set.num_patches, "scales": list(cfg.scales),
+                     "patch_size": cfg.patch_size, "stride": cfg.stride},
+            "validation": {"data": cfg.val_data, "metric": "PSNR (dB), Y, shave=scale (Y-only shortcut)",
+                           "bicubic": self.history.get("bicubic"), "history": self.history.get("val", []),
+                           "final": self.history["val"][-1]["psnr"] if self.history.get("val") else None},
+            "weights": WEIGHTS_NAME,
+            "tensorflow": tf.__version__,
+            "replicas": self.strategy.num_replicas_in_sync,
+        }
+        if not self.is_chief:
+            return card
+        fd, tmp = tempfile.mkstemp(dir=self.workdir, prefix=".tmp_", suffix=".weights.h5")
+        os.close(fd)
+        try:
+            self.model.save_weights(tmp, overwrite=True)
+            os.replace(tmp, os.path.join(self.workdir, WEIGHTS_NAME))
+        finally:
+            if os.path.exists(tmp):
+                os.remove(tmp)
+        _atomic_write_text(os.path.join(self.workdir, MODEL_CARD_NAME), json.dumps(card, indent=2) + "\n")
+        self._plot()
+        logger.info("wrote %s and %s in %s", WEIGHTS_NAME, MODEL_CARD_NAME, self.workdir)
+        return card
+
+    def _plot(self):
+        if not self.history.get("val"):
+            return
+        try:
+            import matplotlib
+
+            matplotlib.use("Agg")
+            import matplotlib.pyplot as plt
+        except ImportError:
+            logger.info("matplotlib not installed: no %s", PLOT_NAME)
+            return
+        plot_history(self.history, os.path.join(self.workdir, PLOT_NAME))
+
+
+def plot_history(history: dict, path: str) -> None:
+    """PNG of validation PSNR against step per scale (dashed: bicubic), written atomically."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = sorted(history["val"], key=lambda r: r["step"])
+    scales = sorted({s for r in rows for s in r["psnr"]}, key=float)
+    fig, axes = plt.subplots(1, len(scales), figsize=(4 * len(scales), 3.2), squeeze=False)
+    for ax, s in zip(axes[0], scales):
+        pts = [(r["step"], r["psnr"][s]) for r in rows if s in r["psnr"]]
+        ax.plot([p[0] for p in pts], [p[1] for p in pts], "o-", ms=3, label="VDSR (ours)")
+        bic = (history.get("bicubic") or {}).get(s)
+        if bic is not None:
+            ax.axhline(bic, ls="--", c="gray", label="bicubic")
+        ax.set_title(f"x{s}")
+        ax.set_xlabel("step")
+        ax.set_ylabel("PSNR (dB)")
+        ax.grid(alpha=0.3)
+    axes[0][0].legend(loc="lower right")
+    fig.tight_layout()
+    d = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(dir=d, prefix=".tmp_", suffix=".png")
+    os.close(fd)
+    try:
+        fig.savefig(tmp, dpi=100)
+        os.replace(tmp, path)
+    finally:
+        plt.close(fig)
+        if os.path.exists(tmp):
+            os.remove(tmp)
