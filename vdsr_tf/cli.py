@@ -177,7 +177,26 @@ def _save_params(path: str) -> dict:
     return {"quality": 95} if ext in (".jpg", ".jpeg", ".webp") else {}
 
 
+def _import_tensorflow_quietly() -> None:
+    """Imports TensorFlow with its C++ start-up log lines (oneDNN, CUDA, CPU features)
+    sent to /dev/null: the CLI promises clean stderr. Python errors still propagate.
+    Does nothing if TensorFlow is already imported (e.g. by the package's __init__)."""
+    if "tensorflow" in sys.modules or os.environ.get("VDSR_TF_DEBUG"):
+        return
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # also hides cuInit errors on CPU
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            import tensorflow  # noqa: F401
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 def _upscale(args) -> int:
+    _import_tensorflow_quietly()
     from vdsr_tf import imageio, inference
 
     scale = inference.check_scale(args.scale)

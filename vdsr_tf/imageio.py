@@ -237,7 +237,7 @@ def _load_array(arr: np.ndarray) -> tuple[np.ndarray, ImageSpec]:
 
 
 def _load_pil(image: Image.Image, kind: str, name: str | None) -> tuple[np.ndarray, ImageSpec]:
-    what = f"image file {name!r}" if name is not None else f"PIL image (mode {image.mode})"
+    what = f"image file {name!r}" if name is not None else "PIL image"
     mode = image.mode
     if mode in _CONVERTED_MODES:
         target = _CONVERTED_MODES[mode]
@@ -248,9 +248,9 @@ def _load_pil(image: Image.Image, kind: str, name: str | None) -> tuple[np.ndarr
     if mode not in _NATIVE_MODES:
         hint = _REFUSED_HINT.get(mode, "not a mode super-resolution supports")
         raise ValueError(
-            f"unsupported image mode {mode!r} in {what} ({hint}); supported: "
-            f"{', '.join(sorted(_NATIVE_MODES))} and {', '.join(sorted(_CONVERTED_MODES))} "
-            "(converted); convert it first, e.g. img.convert('RGB')")
+            f"unsupported image mode {mode!r} in {what} ({hint}); supported: L, LA, RGB, "
+            "RGBA, I;16, I, F (1, P, PA, RGBX are converted); convert it first, e.g. "
+            "img.convert('RGB')")
     channels, dtype, out_mode = _NATIVE_MODES[mode]
     width, height = image.size
     _check_size(height, width, what)

@@ -1,0 +1,184 @@
+"""The vdsr-tf command line: inputs, outputs, refusals, exit codes, no partial files."""
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from vdsr_tf import build_vdsr
+from vdsr_tf.cli import main
+
+
+@pytest.fixture(scope="module")
+def weights(tmp_path_factory):
+    import keras
+
+    keras.utils.set_random_seed(1)
+    path = tmp_path_factory.mktemp("w") / "tiny.weights.h5"
+    build_vdsr(depth=3, filters=8).save_weights(path)
+    return str(path)
+
+
+def picture(path, size=(10, 8), mode="RGB", seed=0):
+    rng = np.random.default_rng(seed)
+    arr = rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)
+    Image.fromarray(arr).convert(mode).save(path)
+    return str(path)
+
+
+def run(capsys, *argv):
+    code = main([str(a) for a in argv])
+    err = capsys.readouterr().err
+    return code, err
+
+
+def no_temp_files(folder):
+    return not [p for p in os.listdir(folder) if p.endswith(".tmp")]
+
+
+def snapshot(folder):
+    return {p: open(os.path.join(folder, p), "rb").read() for p in sorted(os.listdir(folder))}
+
+
+def test_single_file_to_file(tmp_path, capsys, weights):
+    src = picture(tmp_path / "a.png")
+    before = open(src, "rb").read()
+    code, err = run(capsys, "upscale", src, "-o", tmp_path / "big.png", "--scale", 2,
+                    "--weights", weights)
+    assert code == 0, err
+    assert Image.open(tmp_path / "big.png").size == (20, 16)
+    assert open(src, "rb").read() == before
+    assert "[1/1]" in err and "10x8 -> 20x16" in err
+
+
+def test_folder_and_glob_to_folder(tmp_path, capsys, weights):
+    src = tmp_path / "in"
+    src.mkdir()
+    for i, name in enumerate(["a.png", "b.png", "c.bmp"]):
+        picture(src / name, seed=i)
+    (src / "readme.txt").write_text("not an image")
+    before = snapshot(src)
+    out = tmp_path / "out"
+    code, err = run(capsys, "upscale", src, "-o", out, "-s", 2.5, "-w", weights)
+    assert code == 0, err
+    assert sorted(os.listdir(out)) == ["a.png", "b.png", "c.bmp"]
+    assert Image.open(out / "c.bmp").size == (25, 20)
+    assert "[3/3]" in err and "done: 3 images" in err
+    assert snapshot(src) == before
+
+    out2 = tmp_path / "out2"
+    code, err = run(capsys, "upscale", str(src / "*.png"), "-o", out2, "-s", 2, "-w", weights,
+                    "--ext", "webp", "--tile", 0)
+    assert code == 0, err
+    assert sorted(os.listdir(out2)) == ["a.webp", "b.webp"]
+
+
+def test_refuses_overwrite_then_allows(tmp_path, capsys, weights):
+    src = picture(tmp_path / "a.png")
+    dst = tmp_path / "out.png"
+    dst.write_bytes(b"precious")
+    code, err = run(capsys, "upscale", src, "-o", dst, "-s", 2, "-w", weights)
+    assert code == 1 and "exists" in err and "--overwrite" in err
+    assert len(err.strip().splitlines()) == 1
+    assert dst.read_bytes() == b"precious"
+    code, err = run(capsys, "upscale", src, "-o", dst, "-s", 2, "-w", weights, "--overwrite")
+    assert code == 0, err
+    assert Image.open(dst).size == (20, 16)
+
+
+def test_refuses_writing_over_input_even_with_overwrite(tmp_path, capsys, weights):
+    src = picture(tmp_path / "a.png")
+    before = open(src, "rb").read()
+    for target in (src, tmp_path):  # the file itself, or its folder (same name)
+        code, err = run(capsys, "upscale", src, "-o", target, "-s", 2, "-w", weights,
+                        "--overwrite")
+        assert code == 1 and "overwrite an input" in err
+    assert open(src, "rb").read() == before
+
+
+def test_any_existing_output_stops_before_work(tmp_path, capsys, weights):
+    src = tmp_path / "in"
+    src.mkdir()
+    picture(src / "a.png")
+    picture(src / "b.png")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "b.png").write_bytes(b"old")
+    code, err = run(capsys, "upscale", src, "-o", out, "-s", 2, "-w", weights)
+    assert code == 1 and "b.png" in err
+    assert sorted(os.listdir(out)) == ["b.png"]  # a.png was not written either
+
+
+def test_bad_file_in_batch_no_partial_output(tmp_path, capsys, weights):
+    src = tmp_path / "in"
+    src.mkdir()
+    picture(src / "a.png", size=(40, 40))
+    data = (src / "a.png").read_bytes()
+    (src / "b.png").write_bytes(data[: len(data) // 2])  # truncated
+    out = tmp_path / "out"
+    code, err = run(capsys, "upscale", src, "-o", out, "-s", 2, "-w", weights)
+    assert code == 1
+    assert "b.png" in err and "truncated" in err and "Traceback" not in err
+    assert os.listdir(out) == ["a.png"]  # finished before the error, complete
+    assert Image.open(out / "a.png").size == (80, 80)
+    assert no_temp_files(out)
+
+
+@pytest.mark.parametrize("argv, code, message", [
+    (["upscale", "{missing}", "-o", "{out}", "-s", "2"], 1, "input not found"),
+    (["upscale", "{dir}/*.jpg", "-o", "{out}", "-s", "2"], 1, "no image files match"),
+    (["upscale", "{src}", "-o", "{out}", "-s", "0.5"], 1, "scale must be >= 1"),
+    (["upscale", "{src}", "-o", "{out}", "-s", "nan"], 1, "finite"),
+    (["upscale", "{src}", "-o", "{out}", "-s", "100"], 1, "scale must be <= 8"),
+    (["upscale", "{src}", "-o", "{out}", "-s", "two"], 2, "scale must be a number"),
+    (["upscale", "{src}", "-o", "{out}"], 2, "--scale"),
+    (["upscale", "{src}", "-o", "{out}", "-s", "2", "--tile", "-3"], 2, "tile"),
+    (["upscale", "{src}", "-o", "{out}", "-s", "2", "--tile", "12"], 1, "tile"),
+    (["upscale", "{src}", "-o", "{dir}/x.foo", "-s", "2"], 1, "extension"),
+    (["upscale", "{src}", "-o", "{dir}/nowhere/x.png", "-s", "2"], 1, "does not exist"),
+    (["upscale", "{src}", "{src2}", "-o", "{src}", "-s", "2"], 1, "need a folder"),
+    (["upscale", "{src}", "-o", "{out}", "-s", "2", "--weights", "{missing}"], 1, "not found"),
+    (["frobnicate"], 2, "invalid choice"),
+])
+def test_errors_are_one_line(tmp_path, capsys, weights, argv, code, message):
+    names = {"missing": tmp_path / "missing.png", "out": tmp_path / "o.png", "dir": tmp_path,
+             "src": picture(tmp_path / "a.png"), "src2": picture(tmp_path / "b.png")}
+    argv = [a.format(**names) for a in argv]
+    if "--weights" not in argv and argv[0] == "upscale":
+        argv += ["--weights", weights]
+    before = snapshot(tmp_path)
+    got, err = run(capsys, *argv)
+    assert got == code, err
+    assert message in err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("vdsr-tf: ")
+    assert snapshot(tmp_path) == before  # nothing written, nothing touched
+
+
+def test_unsupported_mode_names_file(tmp_path, capsys, weights):
+    src = tmp_path / "print.jpg"
+    Image.new("CMYK", (6, 6)).save(src)
+    code, err = run(capsys, "upscale", src, "-o", tmp_path / "o.png", "-s", 2, "-w", weights)
+    assert code == 1 and "print.jpg" in err and "CMYK" in err
+    assert not (tmp_path / "o.png").exists()
+
+
+def test_bicubic_needs_no_weights(tmp_path, capsys):
+    src = picture(tmp_path / "a.png", mode="L")
+    code, err = run(capsys, "upscale", src, "-o", tmp_path / "b.png", "-s", 3, "--bicubic", "-q")
+    assert code == 0 and err == ""
+    out = Image.open(tmp_path / "b.png")
+    assert out.mode == "L" and out.size == (30, 24)
+
+
+def test_console_entry_point_subprocess(tmp_path):
+    # The real process: exit status and a single stderr line (no traceback) on error.
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    proc = subprocess.run([sys.executable, "-m", "vdsr_tf.cli", "upscale", str(tmp_path / "x.png"),
+                           "-o", str(tmp_path / "y.png"), "-s", "2"],
+                          capture_output=True, text=True, env=env, timeout=120)
+    assert proc.returncode == 1
+    assert "vdsr-tf: error: input not found" in proc.stderr
+    assert "Traceback" not in proc.stderr
