@@ -122,6 +122,10 @@ def test_evaluate_both_layouts_bicubic_and_model(tmp_path, tiny_weights):
             assert by_key[("Tiny", s, m)]["psnr"] == pytest.approx(by_key[("Plain", s, m)]["psnr"], abs=1e-9)
     assert any("[Tiny x2 bicubic] 1/2 img_001" in line for line in lines)
     assert any("mean" in line for line in lines)
+    # A keras.Model in memory is scored like its weights file.
+    again = evaluation.evaluate(plain, [2], model)
+    assert again[0]["method"] == model.name
+    assert again[0]["psnr"] == pytest.approx(by_key[("Plain", 2, "tiny")]["psnr"], abs=1e-9)
 
 
 def test_evaluate_rejects_bad_input(tmp_path):

@@ -157,16 +157,20 @@ def _method_name(weights) -> str:
 
 def _resolve_methods(weights) -> list[tuple[str, Callable[[np.ndarray, int], np.ndarray]]]:
     """(name, upscale function) per requested method; models are loaded once, up front."""
-    if weights is None or isinstance(weights, (str, os.PathLike)):
+    import keras
+
+    if weights is None or isinstance(weights, (str, os.PathLike, keras.Model)):
         weights = [weights]
     methods = []
     for w in weights:
-        name = _method_name(w)
-        if name == BICUBIC:
-            methods.append((name, inference.bicubic_upscale))
-            continue
-
-        model = load_model(w)
+        if isinstance(w, keras.Model):  # e.g. a model being trained, scored on a benchmark
+            name, model = w.name, w
+        else:
+            name = _method_name(w)
+            if name == BICUBIC:
+                methods.append((name, inference.bicubic_upscale))
+                continue
+            model = load_model(w)
 
         def upscale(lr, scale, model=model):
             return inference.super_resolve(lr, scale, model=model)
@@ -195,13 +199,14 @@ def evaluate(
       data: one dataset folder or a sequence of them (Huang layout or plain HR folder).
       scales: integer scales >= 2.
       weights: one method or a list of them; each is ``None`` (bundled weights),
-        a ``.weights.h5`` / ``.mat`` path, or ``"bicubic"``.
+        a ``.weights.h5`` / ``.mat`` path, ``"bicubic"``, or a ``keras.Model`` on
+        (batch, H, W, 1) luminance (named by ``model.name``).
       progress: called with one line of text per image (for example ``print``).
 
     Returns:
       One dict per (dataset, scale, method), in that order, with keys ``dataset``
       (folder name), ``scale``, ``method`` (``"bicubic"``, ``"vdsr"`` for the bundled
-      weights, else the weights file's stem), ``psnr`` and ``ssim`` (means over the
+      weights, the weights file's stem or the model's name), ``psnr`` and ``ssim`` (means over the
       images, Y channel, shave = scale), ``images`` and ``seconds_per_image`` (mean
       wall time of the upscaling alone).
     """
