@@ -292,8 +292,8 @@ class Trainer:
             self.checkpoint, ckpt_dir, max_to_keep=config.keep_checkpoints)
         restored = self.manager.restore_or_initialize()
         if restored:
-            logger.info("resumed from %s at step %d (lr %.3g)", restored, int(self.step),
-                        learning_rate_at(config, int(self.step)))
+            logger.info("resumed from %s at step %d (lr %.3g)", restored, int(self.step.numpy()),
+                        learning_rate_at(config, int(self.step.numpy())))
         self._kernel_flags = ["kernel" in v.path for v in self.model.trainable_variables]
         self._train_step = self._make_train_step()
         self.history = self._load_history()
@@ -325,7 +325,7 @@ class Trainer:
             with open(path, encoding="utf-8") as f:
                 hist = json.load(f)
             # Drop validations newer than the checkpoint we resumed from.
-            step = int(self.step)
+            step = int(self.step.numpy())
             hist["val"] = [r for r in hist["val"] if r["step"] <= step]
         return hist
 
@@ -407,7 +407,7 @@ class Trainer:
         import tensorflow as tf
 
         cfg = self.cfg
-        start = int(self.step)
+        start = int(self.step.numpy())
         writer = tf.summary.create_file_writer(os.path.join(self.workdir, "tensorboard")) \
             if self.is_chief else tf.summary.create_noop_writer()
         val_entries = None
@@ -429,7 +429,7 @@ class Trainer:
                         cfg.precision, cfg.optimizer, self.strategy.num_replicas_in_sync)
         it = self._dataset(start, max(0, cfg.steps - start))
         window_t0, window_steps, window = time.time(), 0, {"loss": 0.0, "gnorm": 0.0, "frac": 0.0}
-        last_saved = int(self.step)
+        last_saved = int(self.step.numpy())
         t_prev = time.time()
         for step in range(start, cfg.steps):
             lr = learning_rate_at(cfg, step)
@@ -475,8 +475,8 @@ class Trainer:
             if done % cfg.checkpoint_every == 0 or done == cfg.steps:
                 self.manager.save(checkpoint_number=done)
                 last_saved = done
-        if int(self.step) > last_saved or self.manager.latest_checkpoint is None:
-            self.manager.save(checkpoint_number=int(self.step))
+        if int(self.step.numpy()) > last_saved or self.manager.latest_checkpoint is None:
+            self.manager.save(checkpoint_number=int(self.step.numpy()))
         writer.flush()
         return self._finish(val_entries)
 
@@ -504,7 +504,7 @@ class Trainer:
             "model": "VDSR", "depth": cfg.depth, "filters": cfg.filters, "residual": True,
             "config": cfg.to_dict(),
             "command": self.command,
-            "steps": int(self.step),
+            "steps": int(self.step.numpy()),
             "train_time_s": round(float(self.elapsed.numpy()), 1),
             "data": {"folders": list(cfg.data), "images": len(self.patch_set.files),
                      "grid_patches": self.patch_set.num_patches, "scales": list(cfg.scales),

@@ -1,0 +1,259 @@
+"""Tests for vdsr_tf.config and vdsr_tf.train: schedule, clipping, decay, loss, resume, NaN, outputs."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from vdsr_tf import data as data_lib
+from vdsr_tf import matlab
+from vdsr_tf.config import TrainConfig
+from vdsr_tf.train import Trainer, TrainingDiverged, clip_bound, learning_rate_at
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TINY = dict(depth=3, filters=8, batch_size=8, log_every=5, checkpoint_every=5)
+
+
+def _smooth_image(h, w, seed):
+    rng = np.random.default_rng(seed)
+    small = rng.random((h // 10 + 2, w // 10 + 2, 3))
+    return np.clip(matlab.imresize(small, output_shape=(h, w)) * 255, 0, 255).astype(np.uint8)
+
+
+@pytest.fixture(scope="module")
+def image_dir(tmp_path_factory):
+    d = tmp_path_factory.mktemp("train_hr")
+    for i in range(3):
+        Image.fromarray(_smooth_image(90, 90, i)).save(d / f"{i}.png")
+    return str(d)
+
+
+@pytest.fixture(scope="module")
+def patch_set(image_dir):
+    return data_lib.build_patch_set(data_lib.list_images(image_dir), (2.0, 3.0, 4.0))
+
+
+# ----------------------------------------------------------------------------- config
+def test_config_defaults_are_the_papers():
+    c = TrainConfig()
+    assert (c.lr, c.momentum, c.weight_decay, c.batch_size) == (0.1, 0.9, 1e-4, 64)
+    assert (c.patch_size, c.stride, c.scales, c.depth, c.filters) == (41, 41, (2.0, 3.0, 4.0), 20, 64)
+    assert (c.steps, c.lr_decay_every, c.lr_decay_factor, c.optimizer) == (9960, 2490, 0.1, "sgd")
+    assert TrainConfig.from_dict(json.loads(c.to_json())) == c
+    with pytest.raises(Exception):
+        c.lr = 1.0  # frozen
+
+
+@pytest.mark.parametrize("bad, match", [
+    (dict(scales=(1.0,)), "scale"), (dict(precision="fp16"), "precision"), (dict(lr=0), "lr"),
+    (dict(theta=-1), "theta"), (dict(batch_size=0), "batch_size"), (dict(strategy="tpu"), "strategy"),
+    (dict(lr_schedule="poly"), "lr_schedule"), (dict(momentum=1.0), "momentum"), (dict(depth=True), "depth"),
+])
+def test_config_rejects_bad_values(bad, match):
+    with pytest.raises(ValueError, match=match):
+        TrainConfig(**bad)
+
+
+# ----------------------------------------------------------------------------- schedule
+def test_step_schedule_boundaries():
+    c = TrainConfig()
+    assert learning_rate_at(c, 0) == 0.1
+    assert learning_rate_at(c, 2489) == 0.1
+    assert learning_rate_at(c, 2490) == pytest.approx(0.01)
+    assert learning_rate_at(c, 4979) == pytest.approx(0.01)
+    assert learning_rate_at(c, 4980) == pytest.approx(0.001)
+    assert learning_rate_at(c, 9959) == pytest.approx(1e-4)
+
+
+def test_cosine_constant_and_warmup():
+    c = TrainConfig(lr_schedule="cosine", lr=0.1, steps=100, lr_min_factor=0.01)
+    assert learning_rate_at(c, 0) == pytest.approx(0.1)
+    assert learning_rate_at(c, 50) == pytest.approx(0.001 + 0.099 * 0.5)
+    assert learning_rate_at(c, 100) == pytest.approx(0.001)
+    assert learning_rate_at(TrainConfig(lr_schedule="constant"), 10**6) == 0.1
+    w = TrainConfig(warmup_steps=10)
+    assert learning_rate_at(w, 0) == pytest.approx(0.01)
+    assert learning_rate_at(w, 9) == pytest.approx(0.1)
+    assert clip_bound(1e-4, 0.1) == pytest.approx(1e-3)
+    assert clip_bound(0.0, 0.1) == float("inf")
+
+
+# ----------------------------------------------------------------------------- one step, by hand
+def _one_step_check(tmp_path, patch_set, *, theta, weight_decay, step, lr_decay_every):
+    """Runs the trainer's step at ``step`` and checks w' = w - lr * (clip(g) + wd * w)."""
+    import tensorflow as tf
+
+    cfg = TrainConfig(depth=3, filters=8, batch_size=8, momentum=0.0, theta=theta, weight_decay=weight_decay,
+                      lr=0.1, lr_decay_every=lr_decay_every, steps=step + 1, augment=False)
+    tr = Trainer(cfg, str(tmp_path), patch_set=patch_set)
+    tr.step.assign(step)
+    x, y = next(iter(data_lib.make_dataset(patch_set, batch_size=8, seed=0, start_step=step, num_steps=1,
+                                           augment=False)))
+    lr = learning_rate_at(cfg, step)
+    w0 = [v.numpy().copy() for v in tr.model.trainable_variables]
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_mean(0.5 * tf.reduce_sum(tf.square(y - tr.model(x)), axis=[1, 2, 3]))
+    g = [t.numpy() for t in tape.gradient(loss, tr.model.trainable_variables)]
+    tr.optimizer.learning_rate = lr
+    tr._train_step(x, y, tf.constant(lr, tf.float32))
+    bound = clip_bound(theta, lr)
+    for v, w, gi in zip(tr.model.trainable_variables, w0, g):
+        decay = weight_decay * w if "kernel" in v.path else 0.0
+        expect = w - lr * (np.clip(gi, -bound, bound) + decay)
+        np.testing.assert_allclose(v.numpy(), expect, rtol=1e-4, atol=1e-7)
+    return g, bound
+
+
+def test_clip_bound_follows_the_learning_rate(tmp_path, patch_set):
+    # lr 0.1 at step 0; lr 0.01 at step 3 (decay every 3): the bound theta/lr moves with it.
+    g, bound = _one_step_check(tmp_path / "a", patch_set, theta=1e-4, weight_decay=0.0, step=0, lr_decay_every=3)
+    assert bound == pytest.approx(1e-3)
+    assert any((np.abs(x) > bound).any() for x in g)  # clipping really acted
+    g, bound = _one_step_check(tmp_path / "b", patch_set, theta=1e-4, weight_decay=0.0, step=3, lr_decay_every=3)
+    assert bound == pytest.approx(1e-2)
+    assert any((np.abs(x) > bound).any() for x in g)
+
+
+def test_weight_decay_is_applied_to_kernels(tmp_path, patch_set):
+    _one_step_check(tmp_path, patch_set, theta=0.0, weight_decay=0.5, step=0, lr_decay_every=10)
+
+
+# ----------------------------------------------------------------------------- training runs
+def test_loss_falls_and_outputs_are_written(tmp_path, patch_set, image_dir):
+    cfg = TrainConfig(**TINY, steps=60, val_data=image_dir, val_every=30, scales=(2.0, 3.0, 4.0))
+    tr = Trainer(cfg, str(tmp_path), patch_set=patch_set, command="pytest")
+    losses = []
+    orig = tr._train_step
+
+    def spy(*a):
+        out = orig(*a)
+        losses.append(float(out[0]))
+        return out
+
+    tr._train_step = spy
+    card = tr.run()
+    assert len(losses) == 60
+    assert np.mean(losses[-10:]) < 0.7 * np.mean(losses[:10])
+    for name in ("vdsr.weights.h5", "model_card.json", "config.json", "history.json", "val_psnr.png"):
+        assert os.path.exists(tmp_path / name), name
+    assert os.listdir(tmp_path / "tensorboard")
+    on_disk = json.load(open(tmp_path / "model_card.json"))
+    assert on_disk["steps"] == 60 and on_disk["config"]["depth"] == 3 and on_disk["command"] == "pytest"
+    assert [r["step"] for r in card["validation"]["history"]] == [30, 60]
+    assert set(card["validation"]["final"]) == {"2", "3", "4"} and set(card["validation"]["bicubic"]) == {"2", "3", "4"}
+    assert card["data"]["grid_patches"] == patch_set.num_patches
+    # weights load into a fresh model
+    from vdsr_tf.model import build_vdsr
+
+    m = build_vdsr(depth=3, filters=8)
+    m.load_weights(str(tmp_path / "vdsr.weights.h5"))
+    np.testing.assert_array_equal(m.get_layer("conv_01").kernel.numpy(), tr.model.get_layer("conv_01").kernel.numpy())
+    # running again is a no-op resume at the end
+    tr2 = Trainer(cfg, str(tmp_path), patch_set=patch_set)
+    assert int(tr2.step) == 60
+    # a different network size cannot resume here
+    with pytest.raises(ValueError, match="filters"):
+        Trainer(cfg.replace(filters=4), str(tmp_path), patch_set=patch_set)
+
+
+def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path, patch_set):
+    cfg = TrainConfig(**TINY, steps=5)
+    Trainer(cfg, str(tmp_path), patch_set=patch_set).run()
+    bad = data_lib.PatchSet(**{**patch_set.__dict__, "inputs": np.full_like(patch_set.inputs, np.nan)})
+    tr = Trainer(cfg.replace(steps=10), str(tmp_path), patch_set=bad)
+    assert int(tr.step) == 5
+    with pytest.raises(TrainingDiverged, match="step 5.*ckpt-5"):
+        tr.run()
+    assert tr.manager.latest_checkpoint.endswith("ckpt-5")
+    assert sorted(f for f in os.listdir(tmp_path / "checkpoints") if f.endswith(".index")) == ["ckpt-5.index"]
+
+
+def _train_cmd(image_dir, workdir, steps):
+    return [sys.executable, os.path.join(REPO, "tools", "train.py"), f"--data={image_dir}", f"--workdir={workdir}",
+            "--depth=3", "--filters=8", "--batch_size=8", f"--steps={steps}", "--checkpoint_every=5",
+            "--log_every=50", "--val_data=none", "--lr_decay_every=40"]
+
+
+def test_kill_9_then_rerun_resumes(tmp_path, image_dir):
+    """A real subprocess is SIGKILLed mid-run; the same command continues at the saved step and lr."""
+    workdir = tmp_path / "run"
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": REPO}
+    cmd = _train_cmd(image_dir, workdir, 3000)
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    ckpt_dir = workdir / "checkpoints"
+    deadline = time.time() + 120
+    try:
+        while time.time() < deadline:
+            idx = list(ckpt_dir.glob("ckpt-*.index")) if ckpt_dir.exists() else []
+            if any(int(p.stem.split("-")[1]) >= 15 for p in idx):
+                break
+            assert proc.poll() is None, "training exited before it could be killed"
+            time.sleep(0.05)
+        else:
+            pytest.fail("no checkpoint appeared")
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    import tensorflow as tf
+
+    saved = tf.train.latest_checkpoint(str(ckpt_dir))
+    assert saved is not None
+    saved_step = int(saved.rsplit("-", 1)[1])
+    assert saved_step < 3000
+    # the same command again (with a short total so the test ends): resumes at saved_step
+    out = subprocess.run(_train_cmd(image_dir, workdir, saved_step + 45), env=env, capture_output=True,
+                         text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert f"resumed from {saved} at step {saved_step} (lr {0.1 * 0.1 ** (saved_step // 40):.3g})" in out.stderr
+    card = json.load(open(workdir / "model_card.json"))
+    assert card["steps"] == saved_step + 45
+
+
+@pytest.mark.slow
+def test_resumed_run_equals_uninterrupted_run(tmp_path, patch_set):
+    cfg = TrainConfig(**TINY, steps=20)
+    a = Trainer(cfg, str(tmp_path / "a"), patch_set=patch_set)
+    a.run()
+    Trainer(cfg.replace(steps=10), str(tmp_path / "b"), patch_set=patch_set).run()
+    b = Trainer(cfg, str(tmp_path / "b"), patch_set=patch_set)
+    b.run()
+    for va, vb in zip(a.model.trainable_variables, b.model.trainable_variables):
+        np.testing.assert_allclose(va.numpy(), vb.numpy(), rtol=1e-4, atol=1e-6)
+
+
+_DIST_SCRIPT = textwrap.dedent("""
+    import sys, numpy as np, tensorflow as tf
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+    from vdsr_tf import data as data_lib
+    from vdsr_tf.config import TrainConfig
+    from vdsr_tf.train import Trainer
+    ps = data_lib.build_patch_set(data_lib.list_images(sys.argv[1]), (2.0, 3.0, 4.0))
+    cfg = TrainConfig(depth=3, filters=8, batch_size=8, steps=6, log_every=3, checkpoint_every=3)
+    single = Trainer(cfg, sys.argv[2] + "/single", patch_set=ps)
+    single.run()
+    multi = Trainer(cfg.replace(strategy="mirrored"), sys.argv[2] + "/mirrored", patch_set=ps)
+    assert multi.strategy.num_replicas_in_sync == 2, multi.strategy.num_replicas_in_sync
+    multi.run()
+    diff = max(float(np.max(np.abs(a.numpy() - b.numpy())))
+               for a, b in zip(single.model.trainable_variables, multi.model.trainable_variables))
+    scale = max(float(np.max(np.abs(a.numpy()))) for a in single.model.trainable_variables)
+    print("MAXDIFF", diff, scale)
+""")
+
+
+def test_two_logical_cpus_match_single_device(tmp_path, image_dir):
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": REPO}
+    out = subprocess.run([sys.executable, "-c", _DIST_SCRIPT, image_dir, str(tmp_path)], env=env,
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    line = [l for l in out.stdout.splitlines() if l.startswith("MAXDIFF")][0]
+    diff, scale = (float(v) for v in line.split()[1:])
+    assert diff <= 1e-4 * scale + 1e-6, line
+    assert os.path.exists(tmp_path / "mirrored" / "vdsr.weights.h5")
