@@ -1,0 +1,197 @@
+"""Predictors for exported VDSR networks: TFLite (LiteRT) and TensorFlow SavedModel.
+
+A *predictor* (see :mod:`vdsr_tf.inference`) is a callable taking float32 numpy
+(1, h, w, 1) bicubic-upscaled luminance in [0, 1] and returning the super-resolved
+luminance of the same shape and dtype. ``super_resolve(..., backend="tflite",
+weights="exports/vdsr_int8.tflite")`` reaches these classes through
+:func:`get_predictor`, so exported files run with the library's colour handling and
+tiling.
+
+Both classes accept any h, w: the exported networks have dynamic height and width
+(``shape_signature`` (1, -1, -1, 1) in TFLite; the interpreter is resized with
+``resize_tensor_input`` when the shape changes, which tiling keeps rare).
+Quantized models keep float32 input and output tensors (the quantize/dequantize
+steps are inside the model), so every precision has the same interface.
+
+The end-to-end models (uint8 RGB in and out, fixed size) are not predictors; run
+them with :class:`TFLiteModel`.
+"""
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+
+import numpy as np
+
+__all__ = [
+    "DEFAULT_RECEPTIVE_RADIUS",
+    "SavedModelPredictor",
+    "TFLiteModel",
+    "TFLitePredictor",
+    "get_predictor",
+]
+
+DEFAULT_RECEPTIVE_RADIUS = 20
+"""Halo used when a file does not say how deep its network is (VDSR's 20 layers)."""
+
+_SERVE = "serve"
+
+
+def _check_path(path, what: str, want_dir: bool) -> Path:
+    if isinstance(path, bytes) or not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"{what} path must be a str or os.PathLike, got {type(path).__name__} {path!r}")
+    p = Path(path)
+    if not p.exists():
+        raise FileNotFoundError(f"{what} not found: {str(p)!r}")
+    if want_dir and not p.is_dir():
+        raise ValueError(f"{what} must be a SavedModel folder, got the file {str(p)!r}")
+    if not want_dir and not p.is_file():
+        raise ValueError(f"{what} must be a .tflite file, got the folder {str(p)!r}")
+    return p
+
+
+def _check_input(x, name: str) -> np.ndarray:
+    x = np.asarray(x)
+    if x.ndim != 4 or x.shape[0] != 1 or x.shape[-1] != 1 or min(x.shape[1:3]) < 1:
+        raise ValueError(f"{name} expects a (1, h, w, 1) luminance array, got shape {x.shape}")
+    if not np.issubdtype(x.dtype, np.floating):
+        raise TypeError(f"{name} expects float luminance in [0, 1], got dtype {x.dtype}")
+    return np.ascontiguousarray(x, dtype=np.float32)
+
+
+class TFLiteModel:
+    """A ``.tflite`` file in a LiteRT interpreter, one input and one output tensor.
+
+    ``__call__(x)`` resizes the input tensor when ``x``'s shape differs from the last
+    call (dynamic-shape models), runs, and returns a copy of the output. Calls are
+    serialised with a lock (an interpreter is not thread-safe).
+
+    Args:
+      path: the ``.tflite`` file.
+      num_threads: CPU threads for LiteRT (default: ``os.cpu_count()``).
+    """
+
+    def __init__(self, path, *, num_threads: int | None = None):
+        from ai_edge_litert.interpreter import Interpreter
+
+        self.path = _check_path(path, "TFLite model", want_dir=False)
+        if num_threads is None:
+            num_threads = os.cpu_count() or 1
+        if isinstance(num_threads, bool) or not isinstance(num_threads, int) or num_threads < 1:
+            raise ValueError(f"num_threads must be a positive int, got {num_threads!r}")
+        try:
+            self.interpreter = Interpreter(model_path=str(self.path), num_threads=num_threads)
+        except (ValueError, RuntimeError) as e:
+            raise ValueError(f"{str(self.path)!r} is not a readable TFLite model: {e}") from e
+        inputs = self.interpreter.get_input_details()
+        outputs = self.interpreter.get_output_details()
+        if len(inputs) != 1 or len(outputs) != 1:
+            raise ValueError(f"{str(self.path)!r} has {len(inputs)} inputs and {len(outputs)} "
+                             "outputs; expected one of each")
+        self.input_details, self.output_details = inputs[0], outputs[0]
+        self._shape = None
+        self._lock = threading.Lock()
+
+    @property
+    def input_dtype(self):
+        return self.input_details["dtype"]
+
+    @property
+    def shape_signature(self) -> tuple[int, ...]:
+        """Input shape with -1 for dynamic dimensions."""
+        return tuple(int(v) for v in self.input_details["shape_signature"])
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        x = np.ascontiguousarray(x, dtype=self.input_dtype)
+        with self._lock:
+            if self._shape != x.shape:
+                sig = self.shape_signature
+                if len(sig) != x.ndim or any(s != -1 and s != d for s, d in zip(sig, x.shape)):
+                    raise ValueError(f"{self.path.name} takes input shape {sig} (-1: any), "
+                                     f"got {x.shape}")
+                self.interpreter.resize_tensor_input(self.input_details["index"], x.shape,
+                                                     strict=True)
+                self.interpreter.allocate_tensors()
+                self._shape = x.shape
+            self.interpreter.set_tensor(self.input_details["index"], x)
+            self.interpreter.invoke()
+            return self.interpreter.get_tensor(self.output_details["index"]).copy()
+
+    def op_counts(self) -> dict[str, int]:
+        """How many ops of each kind the model holds (e.g. ``{"CONV_2D": 20, ...}``)."""
+        counts: dict[str, int] = {}
+        # No public API lists the ops; this private one is stable across TF/LiteRT 2.x.
+        for op in self.interpreter._get_ops_details():
+            counts[op["op_name"]] = counts.get(op["op_name"], 0) + 1
+        return counts
+
+
+class TFLitePredictor:
+    """VDSR exported to ``.tflite`` (any precision) as a predictor.
+
+    ``__call__(x)``: float32 (1, h, w, 1) in [0, 1] -> float32 (1, h, w, 1).
+    ``receptive_radius``: the number of 3x3 convolutions in the file, so tiles get
+    an exact halo.
+    """
+
+    def __init__(self, path, *, num_threads: int | None = None):
+        self.model = TFLiteModel(path, num_threads=num_threads)
+        sig = self.model.shape_signature
+        if len(sig) != 4 or sig[-1] != 1 or sig[1] != -1 or sig[2] != -1:
+            raise ValueError(f"{str(self.model.path)!r} is not a luminance network with dynamic "
+                             f"height and width (input shape {sig}); end-to-end RGB models run "
+                             "with vdsr_tf.backends.TFLiteModel")
+        if self.model.input_dtype != np.float32:
+            raise ValueError(f"{str(self.model.path)!r} takes {np.dtype(self.model.input_dtype).name} "
+                             "input; predictors exchange float32 luminance")
+        self.path = self.model.path
+        convs = self.model.op_counts().get("CONV_2D", 0)
+        self.receptive_radius = convs if convs else DEFAULT_RECEPTIVE_RADIUS
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        return self.model(_check_input(x, "TFLitePredictor"))
+
+
+class SavedModelPredictor:
+    """VDSR exported as a TensorFlow SavedModel (``serve`` signature) as a predictor.
+
+    ``__call__(x)``: float32 (1, h, w, 1) in [0, 1] -> float32 (1, h, w, 1).
+    ``receptive_radius`` is read from the SavedModel when it was written by
+    :func:`vdsr_tf.export.export_saved_model`, else :data:`DEFAULT_RECEPTIVE_RADIUS`.
+    """
+
+    def __init__(self, path):
+        import tensorflow as tf
+
+        self.path = _check_path(path, "SavedModel", want_dir=True)
+        try:
+            self._loaded = tf.saved_model.load(str(self.path))
+        except (OSError, ValueError, RuntimeError, tf.errors.OpError) as e:
+            raise ValueError(f"{str(self.path)!r} is not a readable SavedModel: {e}") from e
+        fn = getattr(self._loaded, _SERVE, None)
+        if fn is None:
+            fn = self._loaded.signatures.get(_SERVE) or self._loaded.signatures.get("serving_default")
+        if fn is None:
+            raise ValueError(f"{str(self.path)!r} has no {_SERVE!r} endpoint or signature")
+        self._fn = fn
+        radius = getattr(self._loaded, "receptive_radius", None)
+        self.receptive_radius = int(radius.numpy()) if radius is not None else DEFAULT_RECEPTIVE_RADIUS
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        out = self._fn(_check_input(x, "SavedModelPredictor"))
+        if isinstance(out, dict):
+            out = out.get("output", next(iter(out.values())))
+        return np.asarray(out, dtype=np.float32)
+
+
+def get_predictor(backend: str, path, **options):
+    """The predictor for an exported file: ``backend`` "tflite" or "saved_model".
+
+    ``options`` go to the class (``num_threads`` for TFLite).
+    """
+    if backend == "tflite":
+        return TFLitePredictor(path, **options)
+    if backend == "saved_model":
+        return SavedModelPredictor(path, **options)
+    raise ValueError(f"backend must be 'tflite' or 'saved_model', got {backend!r}")
