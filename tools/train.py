@@ -55,6 +55,8 @@ flags.DEFINE_integer("keep_checkpoints", _D.keep_checkpoints, "Checkpoints kept.
 flags.DEFINE_integer("log_every", _D.log_every, "Steps between progress lines.")
 flags.DEFINE_string("val_data", None, "Validation benchmark folder (default: ../shared/data/benchmark/Set5 "
                     "if present; 'none' to disable).")
+flags.DEFINE_string("cache_dir", None, "Cache of the degraded training planes (default: <workdir>/cache); "
+                    "runs on the same data may share one.")
 flags.DEFINE_integer("val_every", _D.val_every, "Steps between validations (0: every epoch).")
 
 FLAGS = flags.FLAGS
@@ -117,7 +119,7 @@ def main(argv):
         raise app.UsageError(str(e))
     command = " ".join(shlex.quote(a) for a in sys.argv)
     try:
-        card = Trainer(cfg, FLAGS.workdir, command=command).run()
+        card = Trainer(cfg, FLAGS.workdir, command=command, cache_dir=FLAGS.cache_dir).run()
     except TrainingDiverged as e:
         print(f"ERROR: {e}", file=sys.stderr)
         return 3

@@ -157,6 +157,41 @@ def grid_positions(h: int, w: int, patch_size: int, stride: int) -> list[tuple[i
     return [(t, l) for t in range(0, h - patch_size + 1, stride) for l in range(0, w - patch_size + 1, stride)]
 
 
+_ARRAY_FIELDS = ("inputs", "targets", "offsets", "heights", "widths", "plane_scales", "grid")
+
+
+def patch_set_from_planes(planes, names, scales, *, patch_size: int = 41, stride: int = 41) -> PatchSet:
+    """Degrades uint8 (H, W) luminance ``planes`` (an iterable; ``names`` labels them) at every scale."""
+    scales = tuple(float(s) for s in scales)
+    inputs, targets, offsets, heights, widths, plane_scales, grid = [], [], [], [], [], [], []
+    offset = 0
+    for y in planes:
+        for s in scales:
+            x, t = degrade(y, s)
+            if x is None or x.shape[0] < patch_size or x.shape[1] < patch_size:
+                continue
+            plane = len(offsets)
+            h, w = x.shape
+            inputs.append(x.ravel())
+            targets.append(np.floor(t.ravel() * 255.0 + 0.5).astype(np.uint8))
+            offsets.append(offset)
+            heights.append(h)
+            widths.append(w)
+            plane_scales.append(s)
+            grid.extend((plane, t_, l_) for t_, l_ in grid_positions(h, w, patch_size, stride))
+            offset += h * w
+    if not offsets:
+        raise ValueError(
+            f"no training image is at least {patch_size}x{patch_size} after degradation "
+            f"(images: {len(names)}, scales: {scales})")
+    return PatchSet(
+        inputs=np.concatenate(inputs), targets=np.concatenate(targets),
+        offsets=np.asarray(offsets, np.int64), heights=np.asarray(heights, np.int64),
+        widths=np.asarray(widths, np.int64), plane_scales=np.asarray(plane_scales, np.float32),
+        grid=np.asarray(grid, np.int64).reshape(-1, 3), patch_size=patch_size, scales=scales,
+        files=tuple(names))
+
+
 def _cache_key(files, scales, patch_size, stride) -> str:
     h = hashlib.sha256()
     h.update(_CACHE_VERSION.encode())
@@ -189,35 +224,14 @@ def build_patch_set(files, scales, *, patch_size: int = 41, stride: int = 41,
             logger.info("loaded degraded training planes from cache %s", cache_path)
             return PatchSet(patch_size=patch_size, scales=scales, files=files, **arrays)
 
-    inputs, targets, offsets, heights, widths, plane_scales, grid = [], [], [], [], [], [], []
-    offset = 0
-    for i, path in enumerate(files):
-        y = load_luma(path)
-        for s in scales:
-            x, t = degrade(y, s)
-            if x is None or x.shape[0] < patch_size or x.shape[1] < patch_size:
-                continue
-            plane = len(offsets)
-            h, w = x.shape
-            inputs.append(x.ravel())
-            targets.append(np.floor(t.ravel() * 255.0 + 0.5).astype(np.uint8))
-            offsets.append(offset)
-            heights.append(h)
-            widths.append(w)
-            plane_scales.append(s)
-            grid.extend((plane, t_, l_) for t_, l_ in grid_positions(h, w, patch_size, stride))
-            offset += h * w
-        if log_every and (i + 1) % log_every == 0:
-            logger.info("degraded %d/%d training images", i + 1, len(files))
-    if not offsets:
-        raise ValueError(
-            f"no training image is at least {patch_size}x{patch_size} after degradation "
-            f"(files: {len(files)}, scales: {scales})")
-    arrays = dict(
-        inputs=np.concatenate(inputs), targets=np.concatenate(targets),
-        offsets=np.asarray(offsets, np.int64), heights=np.asarray(heights, np.int64),
-        widths=np.asarray(widths, np.int64), plane_scales=np.asarray(plane_scales, np.float32),
-        grid=np.asarray(grid, np.int64).reshape(-1, 3))
+    def _planes():
+        for i, path in enumerate(files):
+            yield load_luma(path)
+            if log_every and (i + 1) % log_every == 0:
+                logger.info("degraded %d/%d training images", i + 1, len(files))
+
+    ps = patch_set_from_planes(_planes(), files, scales, patch_size=patch_size, stride=stride)
+    arrays = {k: getattr(ps, k) for k in _ARRAY_FIELDS}
     if cache_path:
         os.makedirs(cache_dir, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=cache_dir, suffix=".npz.tmp")
@@ -229,7 +243,7 @@ def build_patch_set(files, scales, *, patch_size: int = 41, stride: int = 41,
             if os.path.exists(tmp):
                 os.remove(tmp)
             raise
-    return PatchSet(patch_size=patch_size, scales=scales, files=files, **arrays)
+    return ps
 
 
 def dihedral(x, code):

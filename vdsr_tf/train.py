@@ -228,10 +228,12 @@ class Trainer:
       patch_set: an already built :class:`vdsr_tf.data.PatchSet` (default: built from
         config.data, cached under workdir/cache).
       command: the command line, recorded in the model card.
+      cache_dir: where the degraded training planes are cached (default workdir/cache);
+        runs on the same data and scales may share one.
     """
 
     def __init__(self, config: TrainConfig, workdir: str, *, strategy=None, patch_set=None,
-                 command: str | None = None):
+                 command: str | None = None, cache_dir: str | None = None):
         import keras
         import tensorflow as tf
 
@@ -258,7 +260,7 @@ class Trainer:
             logger.info("preparing %d training images at scales %s", len(files), config.scales)
             patch_set = data_lib.build_patch_set(
                 files, config.scales, patch_size=config.patch_size, stride=config.stride,
-                cache_dir=os.path.join(self.workdir, "cache"))
+                cache_dir=cache_dir or os.path.join(self.workdir, "cache"))
             logger.info("%d patches of %dx%d from %d planes in %.1fs", patch_set.num_patches,
                         config.patch_size, config.patch_size, len(patch_set.offsets), time.time() - t0)
         self.patch_set = patch_set
@@ -577,3 +579,57 @@ def plot_history(history: dict, path: str) -> None:
         plt.close(fig)
         if os.path.exists(tmp):
             os.remove(tmp)
+
+
+# ----------------------------------------------------------------------------- benchmark
+def synthetic_patch_set(num_images: int = 8, size: int = 256, scales=(2.0, 3.0, 4.0), seed: int = 0):
+    """A PatchSet from smooth random uint8 luminance images (for benchmarks and tests)."""
+    rng = np.random.default_rng(seed)
+    files, planes = [], []
+    for i in range(num_images):
+        small = rng.random((size // 8 + 2, size // 8 + 2))
+        y = np.clip(matlab.imresize(small, output_shape=(size, size)) * 219 + 16 + rng.normal(0, 4, (size, size)),
+                    0, 255).astype(np.uint8)
+        planes.append(y)
+        files.append(f"synthetic_{i}")
+    return data_lib.patch_set_from_planes(planes, files, scales)
+
+
+def benchmark_pipeline(patch_set, *, batch_size: int = 64, batches: int = 200, augment: bool = True) -> dict:
+    """Patches/s of the input pipeline alone (make_dataset, augmentation on), after 5 warm-up batches."""
+    ds = data_lib.make_dataset(patch_set, batch_size=batch_size, num_steps=batches + 5, augment=augment)
+    it = iter(ds)
+    for _ in range(5):
+        next(it)
+    t0 = time.perf_counter()
+    for _ in range(batches):
+        x, _y = next(it)
+    x.numpy()
+    dt = time.perf_counter() - t0
+    return {"batches": batches, "batch_size": batch_size, "seconds": dt, "patches_per_s": batches * batch_size / dt}
+
+
+def benchmark_step(patch_set, *, precision: str = "float32", batch_size: int = 64, steps: int = 20,
+                   warmup: int = 3, depth: int = 20, filters: int = 64) -> dict:
+    """Patches/s of full training steps (the Trainer's compiled step fed by its pipeline).
+
+    Uses a throwaway workdir; the first ``warmup`` steps (tracing) are not timed.
+    """
+    import tensorflow as tf
+
+    cfg = TrainConfig(depth=depth, filters=filters, batch_size=batch_size, precision=precision,
+                      steps=warmup + steps)
+    with tempfile.TemporaryDirectory() as d:
+        tr = Trainer(cfg, d, patch_set=patch_set)
+        it = tr._dataset(0, warmup + steps)
+        lr = tf.constant(cfg.lr, tf.float32)
+        for _ in range(warmup):
+            x, y = next(it)
+            float(tr._train_step(x, y, lr)[0])
+        t0 = time.perf_counter()
+        for _ in range(steps):
+            x, y = next(it)
+            float(tr._train_step(x, y, lr)[0])  # fetch the loss each step, as run() does
+        dt = time.perf_counter() - t0
+    return {"precision": precision, "steps": steps, "batch_size": batch_size, "seconds": dt,
+            "seconds_per_step": dt / steps, "patches_per_s": steps * batch_size / dt}
