@@ -261,10 +261,14 @@ def test_icc_profile_carried(tmp_path):
     assert imageio.restore_image(data, spec).info["icc_profile"] == b"fake-profile"
 
 
-def test_restore_rounds_and_clips():
+def test_restore_rounds_half_away_and_clips():
+    # Matlab's uint8() rounds halves away from zero: 0.5 -> 1 (np.rint would give 0).
     spec = imageio.ImageSpec(kind="array", dtype=np.dtype(np.uint8), channels=1, ndim=2)
     data = np.array([[-0.2, 0.5 / 255], [1.6 / 255, 1.3]], np.float32)[..., None]
-    np.testing.assert_array_equal(imageio.restore_image(data, spec), [[0, 0], [2, 255]])
+    assert np.float32(data[0, 1, 0]) * np.float32(255) == 0.5
+    keep = data.copy()
+    np.testing.assert_array_equal(imageio.restore_image(data, spec), [[0, 1], [2, 255]])
+    np.testing.assert_array_equal(data, keep)  # the public call does not consume its input
 
 
 # ----------------------------------------------------------------------------- writing

@@ -301,19 +301,24 @@ def load_image(img) -> tuple[np.ndarray, ImageSpec]:
                     f"{type(img).__module__}.{type(img).__name__}")
 
 
-def _float_to_dtype(data: np.ndarray, dtype: np.dtype) -> np.ndarray:
-    """float (not clipped) -> dtype: integers are scaled, rounded and clipped; floats clipped."""
+def _float_to_dtype(data: np.ndarray, dtype: np.dtype, consume: bool = False) -> np.ndarray:
+    """float (not clipped) -> dtype: integers are scaled, rounded and clipped; floats clipped.
+
+    ``consume`` lets a float32 ``data`` be overwritten (no full-size temporary).
+    """
     dtype = np.dtype(dtype)
+    work = data if consume and data.dtype == np.float32 else None
     if dtype in _INT_SCALE:
         peak = _INT_SCALE[dtype]
-        out = np.multiply(data, peak, dtype=np.float32)
-        np.rint(out, out=out)
+        out = np.multiply(data, peak, out=work, dtype=np.float32)
         np.clip(out, 0.0, peak, out=out)
+        np.add(out, 0.5, out=out)  # Matlab rounds halves away from zero (np.rint: to even)
+        np.floor(out, out=out)
         return out.astype(dtype)
-    return np.clip(data, 0.0, 1.0).astype(dtype)
+    return np.clip(data, 0.0, 1.0, out=work).astype(dtype, copy=False)
 
 
-def restore_image(data: np.ndarray, spec: ImageSpec):
+def restore_image(data: np.ndarray, spec: ImageSpec, *, _consume: bool = False):
     """Converts a float (H, W, C) result back to the form described by ``spec``.
 
     Integer outputs are x255 (or x65535), rounded and clipped, the protocol's last step;
@@ -323,7 +328,7 @@ def restore_image(data: np.ndarray, spec: ImageSpec):
     """
     if data.ndim != 3 or data.shape[2] != spec.channels:
         raise ValueError(f"result shape {data.shape} does not match {spec.channels} channels")
-    out = _float_to_dtype(data, spec.dtype)
+    out = _float_to_dtype(data, spec.dtype, consume=_consume)
     if spec.kind == "array":
         return out[:, :, 0] if spec.ndim == 2 else out
     if spec.channels == 1:

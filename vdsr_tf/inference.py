@@ -357,6 +357,12 @@ _STRIP_ROWS = 256  # colour conversion in strips: bounded float64 temporaries
 
 
 def _upscale_float(img, scale: float, predictor, tile, halo: int):
+    """The pipeline up to float output: (H', W', C) float32, unclipped, and the ImageSpec.
+
+    Memory order matters for large images: the chroma and alpha planes are upscaled before
+    the network runs, because the numpy resize needs float64 temporaries of several output
+    planes and TensorFlow's CPU allocator keeps the tile activations pooled once used.
+    """
     data, spec = imageio.load_image(img)
     height, width = data.shape[:2]
     _check_output_size(height, width, scale)
@@ -364,7 +370,7 @@ def _upscale_float(img, scale: float, predictor, tile, halo: int):
     if colour:
         ycc = matlab.rgb2ycbcr(data[:, :, :3])
         luma = np.ascontiguousarray(ycc[:, :, 0])
-        chroma = [np.ascontiguousarray(ycc[:, :, 1]), np.ascontiguousarray(ycc[:, :, 2])]
+        chroma = [np.ascontiguousarray(ycc[:, :, c]) for c in (1, 2)]
         del ycc
     else:
         luma = np.ascontiguousarray(data[:, :, 0])
@@ -372,25 +378,25 @@ def _upscale_float(img, scale: float, predictor, tile, halo: int):
     alpha = np.ascontiguousarray(data[:, :, -1]) if spec.has_alpha else None
     del data
 
+    chroma = [matlab.imresize(plane, scale) for plane in chroma]
+    if alpha is not None:
+        alpha = np.clip(matlab.imresize(alpha, scale), 0.0, 1.0)
     y = matlab.imresize(luma, scale).astype(np.float32, copy=False)
     del luma
     if predictor is not None:
         y = _run_network(y, predictor, tile, halo)
     out = np.empty(y.shape + (spec.channels,), np.float32)
     if colour:
-        cb = matlab.imresize(chroma[0], scale)
-        cr = matlab.imresize(chroma[1], scale)
-        del chroma
+        cb, cr = chroma
         for r in range(0, y.shape[0], _STRIP_ROWS):
-            strip = np.stack([y[r:r + _STRIP_ROWS], cb[r:r + _STRIP_ROWS],
-                              cr[r:r + _STRIP_ROWS]], axis=-1)
-            out[r:r + _STRIP_ROWS, :, :3] = matlab.ycbcr2rgb(strip)
-        del cb, cr
+            rows = slice(r, r + _STRIP_ROWS)
+            out[rows, :, :3] = matlab.ycbcr2rgb(np.stack([y[rows], cb[rows], cr[rows]], -1))
+        del cb, cr, chroma
     else:
         out[:, :, 0] = y
     del y
     if alpha is not None:
-        out[:, :, -1] = np.clip(matlab.imresize(alpha, scale), 0.0, 1.0)
+        out[:, :, -1] = alpha
     return out, spec
 
 
@@ -425,7 +431,7 @@ def super_resolve(img, scale, *, model=None, weights=None, tile: int | None = DE
     halo = max(MIN_HALO, int(getattr(predictor, "receptive_radius", 0) or 0))
     tile = _check_tile(tile, halo)
     out, spec = _upscale_float(img, scale, predictor, tile, halo)
-    return imageio.restore_image(out, spec)
+    return imageio.restore_image(out, spec, _consume=True)
 
 
 def bicubic_upscale(img, scale):
@@ -437,4 +443,4 @@ def bicubic_upscale(img, scale):
     """
     scale = check_scale(scale)
     out, spec = _upscale_float(img, scale, None, None, MIN_HALO)
-    return imageio.restore_image(out, spec)
+    return imageio.restore_image(out, spec, _consume=True)

@@ -1,0 +1,280 @@
+"""Speed and memory of vdsr_tf, by section (not timed tests: numbers for BUILD_NOTES.md).
+
+Example:
+  python tools/benchmark.py --sections=inference --json bench.json
+  python tools/benchmark.py --sections=inference --inference_sizes=256 \
+      --inference_overhead_size=256 --inference_rss_size=512      # a quick run
+
+Sections (each in its own function, registered in SECTIONS at the bottom):
+  inference  super_resolve latency at --inference_scale for each --inference_sizes input
+             (square RGB uint8), as seconds per output megapixel and achieved GFLOP/s, the
+             FLOPs counted exactly from the model's layers (vdsr_tf.inference.flops_per_pixel,
+             1,330,626 per output pixel for VDSR); tiling overhead (default tile vs whole
+             image, same picture); peak RSS of a fresh process upscaling an
+             --inference_rss_size input (measured in a subprocess via
+             getrusage(RUSAGE_CHILDREN).ru_maxrss).
+  training   patches/s of the full training step (Trainer's compiled step fed by its
+             pipeline, loss fetched every step) for each --training_precisions, after
+             3 warm-up steps; and the input pipeline alone (patches/s with rot/flip).
+             Data: --training_data folder, else synthetic images (speed does not depend on it).
+Weights: --weights, else the bundled weights, else a randomly initialised full-size VDSR
+(timing and memory do not depend on the values; the output says which was used).
+"""
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from absl import app, flags
+
+FLAGS = flags.FLAGS
+flags.DEFINE_list("sections", ["inference"], "Sections to run, comma-separated.")
+flags.DEFINE_string("json", None, "Also write the results to this JSON file (atomically).")
+flags.DEFINE_string("weights", None, "Weights file; default: bundled weights, else random.")
+
+flags.DEFINE_list("inference_sizes", ["256", "512", "1024"], "Square input sizes to time.")
+flags.DEFINE_float("inference_scale", 2.0, "Scale for the inference section.")
+flags.DEFINE_integer("inference_repeats", 1, "Timed runs per size (the fastest is kept).")
+flags.DEFINE_integer("inference_tile", None, "Tile side (default: the library's DEFAULT_TILE).")
+flags.DEFINE_integer("inference_overhead_size", 1024,
+                     "Input size for tiled-vs-whole timing (0 skips).")
+flags.DEFINE_integer("inference_rss_size", 2048, "Input size for the peak-RSS run (0 skips).")
+flags.DEFINE_boolean("rss_child", False, "Internal: be the peak-RSS subprocess.")
+
+flags.DEFINE_list("training_precisions", ["float32", "mixed_bfloat16"], "Precisions to time (training section).")
+flags.DEFINE_integer("training_steps", 20, "Timed training steps per precision (after 3 warm-up steps).")
+flags.DEFINE_integer("training_batch_size", 64, "Batch of 41x41 patches (training section).")
+flags.DEFINE_integer("training_pipeline_batches", 200, "Batches drawn to time the input pipeline alone.")
+flags.DEFINE_string("training_data", None, "HR image folder for the training section (default: synthetic images).")
+
+
+# ----------------------------------------------------------------------------- helpers
+
+def _log(line=""):
+    print(line, flush=True)
+
+
+def synthetic_rgb(size, seed=0):
+    """A deterministic natural-ish uint8 RGB picture: smooth gradients, edges and noise."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32) / max(size, 1)
+    img = np.stack([
+        0.5 + 0.4 * np.sin(9 * xx + 3 * yy),
+        0.5 + 0.4 * np.cos(7 * yy * xx * 6),
+        (xx + yy) / 2,
+    ], axis=-1)
+    img[(xx * 13).astype(int) % 2 == (yy * 11).astype(int) % 2] *= 0.8  # hard edges
+    img += 0.03 * rng.standard_normal(img.shape, dtype=np.float32)
+    np.clip(img, 0, 1, out=img)
+    return (img * 255 + 0.5).astype(np.uint8)
+
+
+def _model_and_source(weights):
+    """(keras model, description of the weights actually used)."""
+    from vdsr_tf import build_vdsr
+    from vdsr_tf.weights import BUNDLED_WEIGHTS, load_model
+
+    if weights:
+        return load_model(weights), f"file {weights}"
+    if BUNDLED_WEIGHTS.is_file():
+        return load_model(), f"bundled {BUNDLED_WEIGHTS.name}"
+    import keras
+
+    keras.utils.set_random_seed(0)
+    return (build_vdsr(), "RANDOM full-size VDSR (no bundled weights yet; speed and memory "
+            "do not depend on the values)")
+
+
+def _timed(fn, repeats):
+    best = float("inf")
+    for _ in range(max(1, repeats)):
+        t0 = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def _write_json(data, path):
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".bench.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(data, f, indent=2)
+            f.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+# ----------------------------------------------------------------------------- inference
+
+def _rss_child():
+    """Subprocess body: one super_resolve of an --inference_rss_size image; prints JSON."""
+    import numpy as np
+
+    from vdsr_tf import inference
+
+    model, _ = _model_and_source(FLAGS.weights)
+    tile = FLAGS.inference_tile if FLAGS.inference_tile is not None else inference.DEFAULT_TILE
+    img = synthetic_rgb(FLAGS.inference_rss_size)
+    inference.super_resolve(img[:64, :64], FLAGS.inference_scale, model=model, tile=tile)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    t0 = time.perf_counter()
+    out = inference.super_resolve(img, FLAGS.inference_scale, model=model, tile=tile)
+    seconds = time.perf_counter() - t0
+    print(json.dumps({"baseline_maxrss_kib": before, "output_shape": list(out.shape),
+                      "seconds": seconds, "checksum": int(np.asarray(out, np.int64).sum())}))
+
+
+def inference_section():
+    """super_resolve latency/GFLOP/s per size, tiling overhead, peak RSS (subprocess)."""
+    import numpy as np
+    import tensorflow as tf
+
+    from vdsr_tf import inference, matlab
+
+    model, source = _model_and_source(FLAGS.weights)
+    flops = inference.flops_per_pixel(model)
+    scale = inference.check_scale(FLAGS.inference_scale)
+    tile = FLAGS.inference_tile if FLAGS.inference_tile is not None else inference.DEFAULT_TILE
+    result = {
+        "weights": source,
+        "flops_per_output_pixel": flops,
+        "scale": scale,
+        "tile": tile,
+        "halo": max(inference.MIN_HALO, inference.receptive_radius(model)),
+        "intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads(),
+        "onednn": os.environ.get("TF_ENABLE_ONEDNN_OPTS", "default (on)"),
+        "latency": [],
+    }
+    _log(f"[inference] weights: {source}")
+    _log(f"[inference] {flops:,} FLOP per output pixel, x{scale:g}, tile {tile}, "
+         f"halo {result['halo']}")
+    inference.super_resolve(synthetic_rgb(64), scale, model=model, tile=tile)  # trace once
+
+    def run(img, t):
+        return inference.super_resolve(img, scale, model=model, tile=t)
+
+    _log(f"{'input':>11} {'output':>11} {'seconds':>9} {'s/MP':>8} {'GFLOP/s':>8}")
+    timings = {}
+    for size in [int(s) for s in FLAGS.inference_sizes]:
+        img = synthetic_rgb(size)
+        seconds = _timed(lambda: run(img, tile), FLAGS.inference_repeats)
+        out_px = matlab.output_length(size, scale) ** 2
+        row = {"input": size, "output_pixels": out_px, "seconds": round(seconds, 4),
+               "seconds_per_output_mp": round(seconds / (out_px / 1e6), 4),
+               "gflops": round(flops * out_px / seconds / 1e9, 1)}
+        timings[size] = seconds
+        result["latency"].append(row)
+        _log(f"{size:>5}x{size:<5} {row['output_pixels'] / 1e6:>9.2f}MP {seconds:>9.2f} "
+             f"{row['seconds_per_output_mp']:>8.3f} {row['gflops']:>8.1f}")
+
+    size = FLAGS.inference_overhead_size
+    if size:
+        img = synthetic_rgb(size)
+        tiled = timings.get(size) or _timed(lambda: run(img, tile), FLAGS.inference_repeats)
+        whole = _timed(lambda: run(img, None), FLAGS.inference_repeats)
+        out_side = matlab.output_length(size, scale)
+        spans = inference.tile_spans(out_side, tile, result["halo"])
+        computed = (len(spans) * (spans[0][1] - spans[0][0])) ** 2
+        result["tiling"] = {
+            "input": size, "tiled_seconds": round(tiled, 4), "whole_seconds": round(whole, 4),
+            "overhead_percent": round(100 * (tiled / whole - 1), 1),
+            "tiles": len(spans) ** 2, "extra_pixels_percent": round(100 * (computed / out_side ** 2 - 1), 1),
+        }
+        _log(f"[inference] tiling at {size}x{size}: tiled {tiled:.2f} s ({len(spans) ** 2} tiles, "
+             f"{result['tiling']['extra_pixels_percent']}% extra pixels) vs whole {whole:.2f} s: "
+             f"overhead {result['tiling']['overhead_percent']:+.1f}%")
+
+    size = FLAGS.inference_rss_size
+    if size:
+        argv = [sys.executable, os.path.abspath(__file__), "--rss_child",
+                f"--inference_rss_size={size}", f"--inference_scale={scale}",
+                f"--inference_tile={tile}"]
+        if FLAGS.weights:
+            argv.append(f"--weights={FLAGS.weights}")
+        proc = subprocess.run(argv, capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise RuntimeError(f"peak-RSS subprocess failed: {proc.stderr.strip()[-500:]}")
+        child = json.loads(proc.stdout.strip().splitlines()[-1])
+        peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss  # KiB on Linux
+        result["peak_rss"] = {
+            "input": size, "output_shape": child["output_shape"],
+            "peak_rss_mb": round(peak_kib / 1024, 1),
+            "after_import_and_warmup_mb": round(child["baseline_maxrss_kib"] / 1024, 1),
+            "seconds": round(child["seconds"], 2),
+        }
+        _log(f"[inference] peak RSS for {size}x{size} at x{scale:g}: {peak_kib / 1024:.0f} MB "
+             f"(process after TF import + warm-up: {child['baseline_maxrss_kib'] / 1024:.0f} MB; "
+             f"{child['seconds']:.1f} s)")
+    return result
+
+
+def training_section():
+    """Training patches/s (full VDSR, batch of 41x41) per precision, and the input pipeline alone."""
+    from vdsr_tf import data as data_lib
+    from vdsr_tf import train as train_lib
+
+    if FLAGS.training_data:
+        ps = data_lib.build_patch_set(data_lib.list_images(FLAGS.training_data), (2, 3, 4))
+        source = FLAGS.training_data
+    else:
+        ps = train_lib.synthetic_patch_set()
+        source = "synthetic 8 x 256x256"
+    bs = FLAGS.training_batch_size
+    result = {"data": source, "patches": ps.num_patches, "batch_size": bs}
+    pipe = train_lib.benchmark_pipeline(ps, batch_size=bs, batches=FLAGS.training_pipeline_batches)
+    result["pipeline"] = pipe
+    _log(f"[training] pipeline alone (gather + rot/flip, batch {bs}): {pipe['patches_per_s']:.0f} patches/s")
+    for precision in FLAGS.training_precisions:
+        r = train_lib.benchmark_step(ps, precision=precision, batch_size=bs, steps=FLAGS.training_steps)
+        result[precision] = r
+        _log(f"[training] {precision}: {r['patches_per_s']:.1f} patches/s "
+             f"({r['seconds_per_step']:.3f} s/step of {bs}, {r['steps']} steps)")
+    return result
+
+
+# ----------------------------------------------------------------------------- main
+
+SECTIONS = {
+    "inference": inference_section,
+    "training": training_section,
+}
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    if FLAGS.rss_child:
+        _rss_child()
+        return 0
+    unknown = [s for s in FLAGS.sections if s not in SECTIONS]
+    if unknown:
+        raise app.UsageError(f"unknown sections {unknown}; available: {sorted(SECTIONS)}")
+    import tensorflow as tf
+
+    results = {
+        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
+                    "processor": platform.processor(), "tensorflow": tf.__version__,
+                    "date": time.strftime("%Y-%m-%d %H:%M:%S")},
+    }
+    for name in FLAGS.sections:
+        results[name] = SECTIONS[name]()
+    if FLAGS.json:
+        _write_json(results, FLAGS.json)
+        _log(f"wrote {FLAGS.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    app.run(main)
