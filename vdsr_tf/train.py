@@ -140,81 +140,23 @@ def _is_chief(strategy) -> tuple[bool, str | None, int]:
 
 
 # ----------------------------------------------------------------------------- validation
-def load_validation_set(folder: str, scales) -> list[dict]:
-    """Validation pairs from a benchmark folder, for the integer scales in ``scales``.
+def validation_scales(scales) -> list[int]:
+    """The integer scales of ``scales`` (benchmarks are scored at integer scales only)."""
+    return [int(s) for s in scales if float(s).is_integer()]
 
-    Huang et al. layout (``image_SRF_<s>/*_HR.png`` + ``*_LR.png``): the shipped LR is used.
-    A plain folder of HR images: HR mod-cropped, LR = matlab.imresize(HR, 1/s) (uint8).
-    Each entry: name, scale, input (float32 (H, W), the bicubic-upscaled LR luminance in
-    [0, 1]: the network input), hr_y (float64 (H, W) scoring luminance on 0..255).
+
+def validate(model, folder: str, scales) -> dict[int, dict[str, float]]:
+    """Mean PSNR/SSIM per scale on a benchmark folder, by the project's evaluation.
+
+    ``model``: a keras.Model, or "bicubic" for the baseline. Uses
+    :func:`vdsr_tf.evaluation.evaluate` (super_resolve + metrics.score: the full protocol of
+    protocol.md, Huang layout with shipped LR or a plain HR folder), so the numbers are the
+    ones tools/evaluate.py prints. Returns {scale: {"psnr": dB, "ssim": ...}}.
     """
-    from PIL import Image
+    from vdsr_tf import evaluation
 
-    from vdsr_tf import metrics
-
-    def _read(path):
-        with Image.open(path) as im:
-            if im.mode not in ("L", "RGB"):
-                im = im.convert("RGB")
-            return np.asarray(im)
-
-    def _input_luma(lr_u8, s, hw):
-        x = lr_u8.astype(np.float64) / 255.0
-        if x.ndim == 3:
-            x = matlab.rgb2ycbcr(x)[..., 0]
-        return matlab.imresize(x, output_shape=hw).astype(np.float32)
-
-    int_scales = [int(s) for s in scales if float(s).is_integer()]
-    entries = []
-    huang = {s: os.path.join(folder, f"image_SRF_{s}") for s in int_scales}
-    if any(os.path.isdir(p) for p in huang.values()):
-        for s, sub in huang.items():
-            if not os.path.isdir(sub):
-                continue
-            for name in sorted(os.listdir(sub)):
-                if not name.endswith("_HR.png"):
-                    continue
-                hr = _read(os.path.join(sub, name))
-                lr_path = os.path.join(sub, name[: -len("_HR.png")] + "_LR.png")
-                hr = matlab.modcrop(hr, s)
-                if os.path.exists(lr_path):
-                    lr = _read(lr_path)
-                else:
-                    lr = matlab.imresize(hr, 1.0 / s)
-                entries.append(dict(name=name[: -len("_HR.png")], scale=s,
-                                    input=_input_luma(lr, s, hr.shape[:2]), hr_y=metrics.scoring_luma(hr)))
-    else:
-        for path in data_lib.list_images(folder):
-            hr0 = _read(path)
-            for s in int_scales:
-                hr = matlab.modcrop(hr0, s)
-                lr = matlab.imresize(hr, 1.0 / s)
-                entries.append(dict(name=os.path.splitext(os.path.basename(path))[0], scale=s,
-                                    input=_input_luma(lr, s, hr.shape[:2]), hr_y=metrics.scoring_luma(hr)))
-    if not entries:
-        raise ValueError(f"no validation images for scales {int_scales} in {folder!r}")
-    return entries
-
-
-def validate(model, entries) -> dict[int, float]:
-    """Mean PSNR per scale of ``model`` on :func:`load_validation_set` entries.
-
-    A Y-only shortcut of the evaluation protocol: the SR luminance x255 is rounded and
-    clipped to 0..255 and scored against the HR scoring luminance with metrics.psnr
-    (shave = scale). The full protocol (tools/evaluate.py) goes through RGB and back;
-    the two differ by about 0.01 dB.
-    """
-    from vdsr_tf import metrics
-
-    per_scale: dict[int, list[float]] = {}
-    for e in entries:
-        if model is None:
-            sr = e["input"]
-        else:
-            sr = np.asarray(model(e["input"][None, :, :, None], training=False))[0, :, :, 0]
-        sr_y = np.floor(np.clip(sr.astype(np.float64) * 255.0, 0, 255) + 0.5)
-        per_scale.setdefault(e["scale"], []).append(metrics.psnr(sr_y, e["hr_y"], shave=e["scale"]))
-    return {s: float(np.mean(v)) for s, v in sorted(per_scale.items())}
+    rows = evaluation.evaluate(folder, validation_scales(scales), weights=model)
+    return {int(r["scale"]): {"psnr": float(r["psnr"]), "ssim": float(r["ssim"])} for r in rows}
 
 
 # ----------------------------------------------------------------------------- trainer
@@ -412,16 +354,18 @@ class Trainer:
         start = int(self.step.numpy())
         writer = tf.summary.create_file_writer(os.path.join(self.workdir, "tensorboard")) \
             if self.is_chief else tf.summary.create_noop_writer()
-        val_entries = None
-        if cfg.val_data and os.path.isdir(cfg.val_data):
-            val_entries = load_validation_set(cfg.val_data, cfg.scales)
+        val_folder = None
+        if cfg.val_data and os.path.isdir(cfg.val_data) and validation_scales(cfg.scales):
+            val_folder = cfg.val_data
             if self.history.get("bicubic") is None:
-                self.history["bicubic"] = {str(k): v for k, v in validate(None, val_entries).items()}
+                bic = validate("bicubic", val_folder, cfg.scales)
+                self.history["bicubic"] = {str(k): v["psnr"] for k, v in bic.items()}
+                self.history["bicubic_ssim"] = {str(k): v["ssim"] for k, v in bic.items()}
                 self._save_history()
-            logger.info("validation: %d images from %s; bicubic PSNR %s", len(val_entries), cfg.val_data,
-                        self.history["bicubic"])
+            logger.info("validation on %s; bicubic PSNR %s", val_folder,
+                        {k: round(v, 2) for k, v in self.history["bicubic"].items()})
         elif cfg.val_data:
-            logger.warning("validation folder %s not found: no validation", cfg.val_data)
+            logger.warning("validation folder %s not found (or no integer scale): no validation", cfg.val_data)
 
         if start >= cfg.steps:
             logger.info("already at step %d >= steps %d: nothing to train", start, cfg.steps)
@@ -471,8 +415,8 @@ class Trainer:
                     _scalar("train/patches_per_s", pps, done)
                 writer.flush()
                 window_t0, window_steps, window = time.time(), 0, {k: 0.0 for k in window}
-            if val_entries is not None and (done % self.val_every == 0 or done == cfg.steps):
-                self._validate(val_entries, done, writer)
+            if val_folder is not None and (done % self.val_every == 0 or done == cfg.steps):
+                self._validate(val_folder, done, writer)
                 window_t0 = time.time()  # keep validation time out of patches/s
             if done % cfg.checkpoint_every == 0 or done == cfg.steps:
                 self.manager.save(checkpoint_number=done)
@@ -480,25 +424,26 @@ class Trainer:
         if int(self.step.numpy()) > last_saved or self.manager.latest_checkpoint is None:
             self.manager.save(checkpoint_number=int(self.step.numpy()))
         writer.flush()
-        return self._finish(val_entries)
+        return self._finish()
 
-    def _validate(self, entries, step, writer):
-        import tensorflow as tf
-
+    def _validate(self, folder, step, writer):
         t0 = time.time()
-        res = validate(self.model, entries)
+        res = validate(self.model, folder, self.cfg.scales)
         self.history["val"] = [r for r in self.history["val"] if r["step"] != step]
-        self.history["val"].append({"step": step, "psnr": {str(k): v for k, v in res.items()}})
+        self.history["val"].append({"step": step, "psnr": {str(k): v["psnr"] for k, v in res.items()},
+                                    "ssim": {str(k): v["ssim"] for k, v in res.items()}})
         self._save_history()
         bic = self.history.get("bicubic") or {}
         logger.info("val step %d: %s (%.1fs)", step, "  ".join(
-            f"x{s} {p:.2f} dB (bicubic {bic.get(str(s), float('nan')):.2f})" for s, p in res.items()),
+            f"x{s} {v['psnr']:.2f} dB (bicubic {bic.get(str(s), float('nan')):.2f})" for s, v in res.items()),
             time.time() - t0)
         with writer.as_default(step=step):
-            for s, p in res.items():
-                _scalar(f"val/psnr_x{s}", p, step)
+            for s, v in res.items():
+                _scalar(f"val/psnr_x{s}", v["psnr"], step)
+                _scalar(f"val/ssim_x{s}", v["ssim"], step)
+        writer.flush()
 
-    def _finish(self, val_entries) -> dict:
+    def _finish(self) -> dict:
         import tensorflow as tf
 
         cfg = self.cfg
@@ -511,9 +456,12 @@ class Trainer:
             "data": {"folders": list(cfg.data), "images": len(self.patch_set.files),
                      "grid_patches": self.patch_set.num_patches, "scales": list(cfg.scales),
                      "patch_size": cfg.patch_size, "stride": cfg.stride},
-            "validation": {"data": cfg.val_data, "metric": "PSNR (dB), Y, shave=scale (Y-only shortcut)",
-                           "bicubic": self.history.get("bicubic"), "history": self.history.get("val", []),
-                           "final": self.history["val"][-1]["psnr"] if self.history.get("val") else None},
+            "validation": {"data": cfg.val_data,
+                           "metric": "PSNR (dB) / SSIM, Y, shave=scale, vdsr_tf.evaluation.evaluate (protocol.md)",
+                           "bicubic": self.history.get("bicubic"), "bicubic_ssim": self.history.get("bicubic_ssim"),
+                           "history": self.history.get("val", []),
+                           "final": self.history["val"][-1]["psnr"] if self.history.get("val") else None,
+                           "final_ssim": self.history["val"][-1].get("ssim") if self.history.get("val") else None},
             "weights": WEIGHTS_NAME,
             "tensorflow": tf.__version__,
             "replicas": self.strategy.num_replicas_in_sync,
