@@ -375,12 +375,15 @@ class Trainer:
                         cfg.precision, cfg.optimizer, self.strategy.num_replicas_in_sync)
         it = self._dataset(start, max(0, cfg.steps - start))
         window_t0, window_steps, window = time.time(), 0, {"loss": 0.0, "gnorm": 0.0, "frac": 0.0}
+        wait = 0.0
         last_saved = int(self.step.numpy())
         t_prev = time.time()
         for step in range(start, cfg.steps):
             lr = learning_rate_at(cfg, step)
             self.optimizer.learning_rate = lr
+            t_wait = time.perf_counter()
             x, y = next(it)
+            wait += time.perf_counter() - t_wait  # time the step waited for the input pipeline
             loss, gnorm, frac = self._train_step(x, y, tf.constant(lr, tf.float32))
             loss, gnorm, frac = float(loss), float(gnorm), float(frac)
             if not (math.isfinite(loss) and math.isfinite(gnorm)):
@@ -404,17 +407,19 @@ class Trainer:
                 pps = window_steps * cfg.batch_size / dt
                 eta = (cfg.steps - done) * dt / window_steps
                 mean = {k: v / window_steps for k, v in window.items()}
-                logger.info("step %d/%d  loss %.5f  lr %.3g  |g| %.3g  clipped %.1f%%  %.1f patches/s  ETA %s",
-                            done, cfg.steps, mean["loss"], lr, mean["gnorm"], 100 * mean["frac"], pps,
-                            _format_duration(eta))
+                logger.info("step %d/%d  loss %.5f  lr %.3g  |g| %.3g  clipped %.1f%%  %.1f patches/s  "
+                            "input wait %.1f%%  ETA %s", done, cfg.steps, mean["loss"], lr, mean["gnorm"],
+                            100 * mean["frac"], pps, 100 * wait / dt, _format_duration(eta))
                 with writer.as_default(step=done):
                     _scalar("train/loss", mean["loss"], done)
                     _scalar("train/learning_rate", lr, done)
                     _scalar("train/grad_norm", mean["gnorm"], done)
                     _scalar("train/clipped_fraction", mean["frac"], done)
                     _scalar("train/patches_per_s", pps, done)
+                    _scalar("train/input_wait_fraction", wait / dt, done)
                 writer.flush()
                 window_t0, window_steps, window = time.time(), 0, {k: 0.0 for k in window}
+                wait = 0.0
             if val_folder is not None and (done % self.val_every == 0 or done == cfg.steps):
                 self._validate(val_folder, done, writer)
                 window_t0 = time.time()  # keep validation time out of patches/s
