@@ -234,8 +234,10 @@ class Trainer:
             ckpt_dir = os.path.join(self.workdir, f".worker_{self._task_type}_{self._task_id}_ckpt")
         self.manager = tf.train.CheckpointManager(
             self.checkpoint, ckpt_dir, max_to_keep=config.keep_checkpoints)
-        restored = self.manager.restore_or_initialize()
+        restored = self.manager.latest_checkpoint
         if restored:
+            # Fail loudly rather than silently training from scratch on a mismatched checkpoint.
+            self.checkpoint.restore(restored).assert_existing_objects_matched()
             logger.info("resumed from %s at step %d (lr %.3g)", restored, int(self.step.numpy()),
                         learning_rate_at(config, int(self.step.numpy())))
         self._kernel_flags = ["kernel" in v.path for v in self.model.trainable_variables]
