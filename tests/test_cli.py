@@ -182,3 +182,13 @@ def test_console_entry_point_subprocess(tmp_path):
     assert proc.returncode == 1
     assert "vdsr-tf: error: input not found" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_missing_weights_creates_no_output_folder(tmp_path, capsys):
+    src = tmp_path / "in"
+    src.mkdir()
+    picture(src / "a.png")
+    code, err = run(capsys, "upscale", src, "-o", tmp_path / "new", "-s", 2,
+                    "-w", tmp_path / "none.weights.h5")
+    assert code == 1 and "not found" in err
+    assert not (tmp_path / "new").exists()

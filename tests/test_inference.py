@@ -340,3 +340,15 @@ def test_flops_per_pixel_counts_layers():
     assert inference.flops_per_pixel(build_vdsr()) == (
         (2 * 9 * 1 * 64 + 64) + 18 * (2 * 9 * 64 * 64 + 64) + (2 * 9 * 64 * 1 + 1) + 1)
     assert inference.receptive_radius(build_vdsr(depth=7, filters=4)) == 7
+
+
+def test_predictor_cache_does_not_keep_models_alive():
+    import gc
+    import weakref
+
+    model = build_vdsr(depth=2, filters=2)
+    super_resolve(image((8, 8)), 2, model=model)
+    ref = weakref.ref(model)
+    del model
+    gc.collect()
+    assert ref() is None

@@ -167,8 +167,6 @@ def _plan(args) -> list[tuple[str, str]]:
         if existing:
             more = f" (and {len(existing) - 1} more)" if len(existing) > 1 else ""
             raise ValueError(f"output {existing[0]!r} exists{more}; pass --overwrite to replace")
-    if to_folder:
-        os.makedirs(out, exist_ok=True)
     return pairs
 
 
@@ -205,6 +203,9 @@ def _upscale(args) -> int:
     if not args.bicubic:
         predictor = inference.make_predictor(weights=args.weights, backend=args.backend)
     tile = inference.DEFAULT_TILE if args.tile is None else args.tile
+    for folder in sorted({os.path.dirname(dst) for _, dst in pairs}):
+        if folder:
+            os.makedirs(folder, exist_ok=True)  # only now: every check has passed
     total = len(pairs)
     start = time.perf_counter()
     for i, (src, dst) in enumerate(pairs, start=1):

@@ -30,7 +30,6 @@ from __future__ import annotations
 import math
 import os
 import threading
-import weakref
 from numbers import Real
 
 import numpy as np
@@ -198,9 +197,11 @@ class KerasPredictor:
         return np.asarray(out, dtype=np.float32)
 
 
-# One compiled predictor per live keras.Model, and a few per weights file, so repeated
-# super_resolve calls (evaluation loops, the CLI) never rebuild or retrace.
-_model_predictors: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+# One compiled predictor per keras.Model, stored on the model itself (so it lives and dies
+# with it: a global dict keyed by the model would keep every model alive through the
+# predictor's reference to it), and a few per weights file, so repeated super_resolve
+# calls (evaluation loops, the CLI) never rebuild or retrace.
+_PREDICTOR_ATTR = "_vdsr_tf_predictor"
 _file_predictors: dict = {}
 _cache_lock = threading.Lock()
 _FILE_CACHE_SIZE = 2
@@ -216,17 +217,13 @@ def _file_key(backend: str, weights) -> tuple:
 
 
 def _predictor_for_model(model):
-    try:
-        with _cache_lock:
-            cached = _model_predictors.get(model)
-        if cached is not None:
-            return cached
-    except TypeError:  # not weak-referenceable
-        return KerasPredictor(model)
-    predictor = KerasPredictor(model)
     with _cache_lock:
-        _model_predictors[model] = predictor
-    return predictor
+        cached = model.__dict__.get(_PREDICTOR_ATTR)
+        if cached is None:
+            cached = KerasPredictor(model)
+            # object.__setattr__: not a Keras-tracked attribute, never saved with the model.
+            object.__setattr__(model, _PREDICTOR_ATTR, cached)
+        return cached
 
 
 def _backend_predictor(backend: str, weights):
