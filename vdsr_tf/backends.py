@@ -157,8 +157,9 @@ class SavedModelPredictor:
     """VDSR exported as a TensorFlow SavedModel (``serve`` signature) as a predictor.
 
     ``__call__(x)``: float32 (1, h, w, 1) in [0, 1] -> float32 (1, h, w, 1).
-    ``receptive_radius`` is read from the SavedModel when it was written by
-    :func:`vdsr_tf.export.export_saved_model`, else :data:`DEFAULT_RECEPTIVE_RADIUS`.
+    ``receptive_radius`` is read from ``assets.extra/vdsr_tf.json`` when the SavedModel
+    was written by :func:`vdsr_tf.export.export_saved_model`, else
+    :data:`DEFAULT_RECEPTIVE_RADIUS`.
     """
 
     def __init__(self, path):
@@ -175,14 +176,25 @@ class SavedModelPredictor:
         if fn is None:
             raise ValueError(f"{str(self.path)!r} has no {_SERVE!r} endpoint or signature")
         self._fn = fn
-        radius = getattr(self._loaded, "receptive_radius", None)
-        self.receptive_radius = int(radius.numpy()) if radius is not None else DEFAULT_RECEPTIVE_RADIUS
+        self.receptive_radius = _saved_model_radius(self.path)
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         out = self._fn(_check_input(x, "SavedModelPredictor"))
         if isinstance(out, dict):
             out = out.get("output", next(iter(out.values())))
         return np.asarray(out, dtype=np.float32)
+
+
+def _saved_model_radius(path: Path) -> int:
+    """The receptive radius recorded by vdsr_tf.export in ``assets.extra/vdsr_tf.json``."""
+    import json
+
+    try:
+        info = json.loads((path / "assets.extra" / "vdsr_tf.json").read_text())
+        radius = int(info["receptive_radius"])
+        return radius if radius > 0 else DEFAULT_RECEPTIVE_RADIUS
+    except (OSError, ValueError, KeyError, TypeError):
+        return DEFAULT_RECEPTIVE_RADIUS
 
 
 def get_predictor(backend: str, path, **options):

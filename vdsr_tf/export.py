@@ -643,6 +643,12 @@ _INTERNAL = {
 }
 
 
+def _signature(path: Path) -> list[int]:
+    from vdsr_tf import backends
+
+    return list(backends.TFLiteModel(path, num_threads=1).shape_signature)
+
+
 def _tflite_ops(path: Path) -> dict:
     from vdsr_tf import backends
 
@@ -714,8 +720,8 @@ def export_all(
         say(f"wrote {path}")
         art = {
             "name": f"tflite_{precision}", "kind": "luma", "file": path.name, "format": "tflite",
-            "precision": precision, "inputs": _luma_spec([1, -1, -1, 1]),
-            "outputs": _luma_out([1, -1, -1, 1]), "internal": _INTERNAL[precision],
+            "precision": precision, "inputs": _luma_spec(_signature(path)),
+            "outputs": _luma_out(_signature(path)), "internal": _INTERNAL[precision],
         }
         if precision == "int8" and INT8_FLOAT_LAYERS:
             art["float_layers"] = list(INT8_FLOAT_LAYERS)

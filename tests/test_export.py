@@ -1,0 +1,179 @@
+"""Export round trips on a tiny VDSR (depth 3, 8 filters): SavedModel, TFLite, end to end, verify."""
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from vdsr_tf import backends, build_vdsr, export, inference
+
+ROOT = Path(__file__).resolve().parents[1]
+E2E_SIZE, E2E_SCALE = (24, 32), 2.0
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    """(export folder, weights file, keras model) exported once for the module."""
+    import keras
+
+    tmp = tmp_path_factory.mktemp("export")
+    keras.utils.set_random_seed(3)
+    model = build_vdsr(depth=3, filters=8)
+    weights = tmp / "tiny.weights.h5"
+    model.save_weights(weights)
+    out = tmp / "exports"
+    export.export_all(out, weights=weights, e2e_size=E2E_SIZE, e2e_scale=E2E_SCALE,
+                      calibration_count=12, calibration_size=32, scales=(2,))
+    return out, weights, model
+
+
+def test_manifest_lists_every_artefact_with_measurements(tiny):
+    out, weights, _ = tiny
+    manifest = json.loads((out / "manifest.json").read_text())
+    names = [a["name"] for a in manifest["artifacts"]]
+    assert names == ["saved_model", "tflite_float32", "tflite_float16", "tflite_dynamic_int8",
+                     "tflite_int8", "tflite_e2e"]
+    assert manifest["weights"]["file"] == weights.name
+    assert manifest["weights"]["depth"] == 3 and manifest["weights"]["filters"] == 8
+    for art in manifest["artifacts"]:
+        assert (out / art["file"]).exists()
+        assert art["size_bytes"] > 0 and len(art["sha256"]) == 64
+        assert art["measured"]["passed"], art
+        if art["format"] == "tflite":
+            # Builtin ops only: no Flex / custom ops.
+            assert not any(op.startswith(("Flex", "CUSTOM", "DELEGATE")) for op in art["ops"]), art["ops"]
+    luma = manifest["artifacts"][1]
+    assert luma["inputs"][0]["shape"] == [-1, -1, -1, 1] and luma["inputs"][0]["dtype"] == "float32"
+    e2e = manifest["artifacts"][-1]
+    assert e2e["inputs"][0]["shape"] == [1, 24, 32, 3] and e2e["outputs"][0]["shape"] == [1, 48, 64, 3]
+
+
+@pytest.mark.parametrize("precision", ["float32", "float16", "dynamic_int8", "int8"])
+def test_tflite_dynamic_shapes_and_parity(tiny, precision):
+    out, _, model = tiny
+    pred = backends.TFLitePredictor(out / export.tflite_filename(precision))
+    assert pred.model.shape_signature == (-1, -1, -1, 1)  # batch, H and W dynamic
+    assert pred.receptive_radius == 3
+    # In-distribution inputs (bicubic-degraded pictures, like the int8 calibration data).
+    patches, _ = export.calibration_patches(None, count=3, size=48, seed=7)
+    for x in [patches[0][:, :37, :45], patches[1][:, :16, :16], patches[2][:, 5:42, 2:47]]:
+        x = np.ascontiguousarray(x)
+        shape = x.shape
+        y = pred(x)
+        assert y.shape == shape and y.dtype == np.float32
+        ref = model.predict(x, verbose=0)
+        tol = {"float32": 1e-5, "float16": 2e-3, "dynamic_int8": 0.05, "int8": 0.05}[precision]
+        assert np.max(np.abs(y - ref)) <= tol
+
+
+def test_saved_model_parity(tiny):
+    out, _, model = tiny
+    pred = backends.SavedModelPredictor(out / "saved_model")
+    assert pred.receptive_radius == 3
+    x = np.random.default_rng(1).uniform(0, 1, (1, 29, 33, 1)).astype(np.float32)
+    np.testing.assert_allclose(pred(x), model.predict(x, verbose=0), atol=1e-5)
+
+
+def test_super_resolve_tflite_backend_tiled(tiny):
+    out, _, model = tiny
+    img = np.random.default_rng(2).integers(0, 256, (40, 44, 3), dtype=np.uint8)
+    ref = inference.super_resolve(img, 2, model=model, tile=None)
+    for backend, path in (("tflite", out / "vdsr_float32.tflite"), ("saved_model", out / "saved_model")):
+        got = inference.super_resolve(img, 2, weights=path, backend=backend, tile=48)
+        assert got.shape == ref.shape and got.dtype == np.uint8
+        assert np.max(np.abs(got.astype(int) - ref)) <= 1
+
+
+def test_e2e_model_matches_super_resolve(tiny):
+    out, _, model = tiny
+    e2e = backends.TFLiteModel(out / export.e2e_filename(E2E_SIZE, E2E_SCALE))
+    img = np.random.default_rng(4).integers(0, 256, (1, 24, 32, 3), dtype=np.uint8)
+    got = e2e(img)
+    assert got.shape == (1, 48, 64, 3) and got.dtype == np.uint8
+    ref = inference.super_resolve(img[0], E2E_SCALE, model=model, tile=None)
+    diff = np.abs(got[0].astype(int) - ref)
+    assert np.mean(diff <= 1) >= 0.999
+    with pytest.raises(ValueError, match="input shape"):
+        e2e(np.zeros((1, 20, 20, 3), np.uint8))
+    with pytest.raises(ValueError, match="end-to-end"):
+        backends.TFLitePredictor(e2e.path)
+
+
+def test_verify_passes_then_fails_on_a_damaged_artefact(tiny, tmp_path):
+    out, weights, _ = tiny
+    ok, rows = export.verify(out, scales=(2,))
+    assert ok and all(r["passed"] for r in rows)
+
+    damaged = tmp_path / "damaged"
+    shutil.copytree(out, damaged)
+    # A valid TFLite file of a *different* network, with the manifest's sha256 updated,
+    # so only the measured parity can catch it.
+    other = build_vdsr(depth=3, filters=8)
+    export.export_saved_model(other, tmp_path / "other_sm")
+    (damaged / "vdsr_float32.tflite").write_bytes(export.convert_tflite(tmp_path / "other_sm", "float32"))
+    (damaged / "vdsr_float16.tflite").write_bytes(b"TFL3 truncated")
+    manifest = json.loads((damaged / "manifest.json").read_text())
+    for art in manifest["artifacts"]:
+        if art["file"] == "vdsr_float32.tflite":
+            art["sha256"] = export._sha256(damaged / art["file"])
+    (damaged / "manifest.json").write_text(json.dumps(manifest))
+    ok, rows = export.verify(damaged, scales=(2,))
+    assert not ok
+    by_name = {r["name"]: r for r in rows}
+    assert not by_name["tflite_float32"]["passed"] and not by_name["tflite_float32"]["changed"]
+    assert "max|diff|" in by_name["tflite_float32"]["summary"]
+    assert not by_name["tflite_float16"]["passed"] and "could not run" in by_name["tflite_float16"]["summary"]
+    assert by_name["saved_model"]["passed"] and by_name["tflite_e2e"]["passed"]
+
+    # The command-line tool exits non-zero on it.
+    env = dict(os.environ, PYTHONPATH=str(ROOT), TF_CPP_MIN_LOG_LEVEL="2")
+    proc = subprocess.run([sys.executable, str(ROOT / "tools" / "verify_export.py"), str(damaged),
+                           "--scales=2", f"--test_data={tmp_path / 'absent'}"],
+                          capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "FAIL vdsr_float32.tflite" in proc.stdout
+
+
+def test_verify_refuses_other_reference_weights(tiny, tmp_path):
+    out, _, _ = tiny
+    other = tmp_path / "other.weights.h5"
+    build_vdsr(depth=3, filters=8).save_weights(other)
+    with pytest.raises(ValueError, match="not the weights the exports came from"):
+        export.verify(out, weights=other, scales=(2,))
+
+
+def test_calibration_patches_synthetic():
+    patches, source = export.calibration_patches(None, count=6, size=24)
+    assert len(patches) == 6 and "synthetic" in source
+    for p in patches:
+        assert p.shape == (1, 24, 24, 1) and p.dtype == np.float32
+        assert -0.2 <= p.min() and p.max() <= 1.2  # bicubic overshoots a little
+
+
+def test_argument_errors(tiny, tmp_path):
+    out, _, _ = tiny
+    assert export.parse_size("256x192") == (256, 192) and export.parse_size("64") == (64, 64)
+    for bad in ["0x5", "axb", "1x2x3", ""]:
+        with pytest.raises(ValueError, match="size"):
+            export.parse_size(bad)
+    with pytest.raises(ValueError, match="precision"):
+        export.convert_tflite(out / "saved_model", "int4")
+    with pytest.raises(ValueError, match="representative"):
+        export.convert_tflite(out / "saved_model", "int8")
+    with pytest.raises(FileNotFoundError):
+        backends.TFLitePredictor(tmp_path / "missing.tflite")
+    with pytest.raises(ValueError, match="SavedModel folder"):
+        backends.SavedModelPredictor(out / "vdsr_float32.tflite")
+    pred = backends.TFLitePredictor(out / "vdsr_float32.tflite")
+    with pytest.raises(ValueError, match=r"\(1, h, w, 1\)"):
+        pred(np.zeros((1, 8, 8, 3), np.float32))
+    with pytest.raises(TypeError, match="float"):
+        pred(np.zeros((1, 8, 8, 1), np.uint8))
+    with pytest.raises(ValueError, match="backend"):
+        backends.get_predictor("onnx", out / "vdsr_float32.tflite")
+    with pytest.raises(FileNotFoundError, match="manifest"):
+        export.verify(tmp_path)

@@ -1,0 +1,71 @@
+"""Exports VDSR for deployment: SavedModel, TFLite (float32/float16/int8) and an end-to-end model.
+
+Example:
+  python tools/export.py --out exports/                       # bundled weights
+  python tools/export.py --out /tmp/exp --weights my.weights.h5 --e2e_size 256x256 --e2e_scale 2
+
+Writes into --out (other files there are left alone): saved_model/, vdsr_<precision>.tflite,
+vdsr_e2e_<H>x<W>_x<s>.tflite and manifest.json with the parity and PSNR measured on
+--test_data (Set5; synthetic pictures when absent). int8 is calibrated on patches of
+--calibration_data (the training images; synthetic when absent). See exports/README.md.
+All logic lives in vdsr_tf.export.
+"""
+import os
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from absl import app, flags
+
+_SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("out", None, "Output folder.", required=True)
+flags.DEFINE_string("weights", None, "Weights file (.weights.h5 / .mat); default: the bundled weights.")
+flags.DEFINE_list("precisions", ["float32", "float16", "dynamic_int8", "int8"],
+                  "TFLite precisions of the luminance network (also: int16x8, slow on CPU).")
+flags.DEFINE_string("e2e_size", "256x256", 'End-to-end model input "HxW" ("none" skips it).')
+flags.DEFINE_float("e2e_scale", 2.0, "End-to-end model scale.")
+flags.DEFINE_enum("e2e_precision", "float32", ["float32", "float16"], "End-to-end model weights.")
+flags.DEFINE_string("calibration_data", str(_SHARED / "train"),
+                    "HR training images for int8 calibration (synthetic if missing).")
+flags.DEFINE_integer("calibration_count", 240, "Calibration patches.")
+flags.DEFINE_integer("calibration_size", 64, "Calibration patch side.")
+flags.DEFINE_string("test_data", str(_SHARED / "benchmark" / "Set5"),
+                    "Benchmark folder for the measured parity/PSNR (synthetic if missing).")
+flags.DEFINE_list("scales", ["2", "3", "4"], "Scales measured.")
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    from vdsr_tf import export
+
+    start = time.perf_counter()
+
+    def say(line):
+        print(f"[{time.perf_counter() - start:7.1f}s] {line}", flush=True)
+
+    try:
+        e2e_size = None if FLAGS.e2e_size.lower() == "none" else export.parse_size(FLAGS.e2e_size)
+        scales = [int(s) for s in FLAGS.scales]
+        manifest = export.export_all(
+            FLAGS.out, weights=FLAGS.weights, precisions=FLAGS.precisions,
+            e2e_size=e2e_size, e2e_scale=FLAGS.e2e_scale, e2e_precision=FLAGS.e2e_precision,
+            calibration_data=FLAGS.calibration_data, calibration_count=FLAGS.calibration_count,
+            calibration_size=FLAGS.calibration_size, test_data=FLAGS.test_data, scales=scales,
+            progress=say)
+    except (ValueError, TypeError, FileNotFoundError) as e:
+        print(f"export: error: {e}", file=sys.stderr)
+        return 1
+    print()
+    for art in manifest["artifacts"]:
+        m = art["measured"]
+        print(f"{'ok  ' if m['passed'] else 'FAIL'} {art['file']:<32} {art['size_bytes'] / 1e6:7.2f} MB  {m['summary']}")
+    return 0 if all(a["measured"]["passed"] for a in manifest["artifacts"]) else 2
+
+
+if __name__ == "__main__":
+    app.run(main)
