@@ -257,3 +257,50 @@ def test_two_logical_cpus_match_single_device(tmp_path, image_dir):
     diff, scale = (float(v) for v in line.split()[1:])
     assert diff <= 1e-4 * scale + 1e-6, line
     assert os.path.exists(tmp_path / "mirrored" / "vdsr.weights.h5")
+
+
+_WORKER_SCRIPT = textwrap.dedent("""
+    import json, os, sys
+    idx, ports, out, data = int(sys.argv[1]), sys.argv[2].split(","), sys.argv[3], sys.argv[4]
+    os.environ["TF_CONFIG"] = json.dumps({"cluster": {"worker": [f"localhost:{p}" for p in ports]},
+                                          "task": {"type": "worker", "index": idx}})
+    import numpy as np
+    from vdsr_tf.train import Trainer, make_strategy
+    strategy = make_strategy("multiworker")  # before any other TF op
+    from vdsr_tf import data as data_lib
+    from vdsr_tf.config import TrainConfig
+    ps = data_lib.build_patch_set(data_lib.list_images(data), (2.0, 3.0, 4.0))
+    cfg = TrainConfig(depth=3, filters=8, batch_size=8, steps=6, log_every=3, checkpoint_every=3,
+                      strategy="multiworker")
+    tr = Trainer(cfg, out, patch_set=ps, strategy=strategy)
+    tr.run()
+    np.save(os.path.join(out, f"w{idx}.npy"), tr.model.get_layer("conv_01").kernel.numpy())
+    print("WORKER", idx, tr.is_chief, tr.strategy.num_replicas_in_sync)
+""")
+
+
+@pytest.mark.slow
+def test_two_workers_only_chief_writes(tmp_path, image_dir, patch_set):
+    import socket
+
+    ports = []
+    for _ in range(2):
+        with socket.socket() as s:
+            s.bind(("localhost", 0))
+            ports.append(str(s.getsockname()[1]))
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": REPO}
+    out = tmp_path / "run"
+    procs = [subprocess.Popen([sys.executable, "-c", _WORKER_SCRIPT, str(i), ",".join(ports), str(out), image_dir],
+                              env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in range(2)]
+    outs = [p.communicate(timeout=300) for p in procs]
+    for p, (o, e) in zip(procs, outs):
+        assert p.returncode == 0, e[-3000:]
+    assert "WORKER 0 True 2" in outs[0][0] and "WORKER 1 False 2" in outs[1][0]
+    assert sorted(f.name for f in (out / "checkpoints").glob("*.index")) == ["ckpt-3.index", "ckpt-6.index"]
+    assert not list(out.glob(".worker_*"))  # the non-chief's throwaway checkpoints are gone
+    np.testing.assert_array_equal(np.load(out / "w0.npy"), np.load(out / "w1.npy"))
+    single = Trainer(TrainConfig(depth=3, filters=8, batch_size=8, steps=6, log_every=3, checkpoint_every=3),
+                     str(tmp_path / "single"), patch_set=patch_set)
+    single.run()
+    np.testing.assert_allclose(np.load(out / "w0.npy"), single.model.get_layer("conv_01").kernel.numpy(),
+                               rtol=1e-4, atol=1e-6)

@@ -167,6 +167,8 @@ class Trainer:
       config: the run's settings.
       workdir: the run directory (created). Re-running with the same workdir resumes.
       strategy: an explicit tf.distribute strategy (default: built from config.strategy).
+        MultiWorkerMirroredStrategy must exist before any other TF op runs in the process:
+        build it first (make_strategy) when you also build a patch_set yourself.
       patch_set: an already built :class:`vdsr_tf.data.PatchSet` (default: built from
         config.data, cached under workdir/cache).
       command: the command line, recorded in the model card.
@@ -474,6 +476,9 @@ class Trainer:
             "replicas": self.strategy.num_replicas_in_sync,
         }
         if not self.is_chief:
+            import shutil
+
+            shutil.rmtree(self.manager.directory, ignore_errors=True)  # the throwaway checkpoints
             return card
         fd, tmp = tempfile.mkstemp(dir=self.workdir, prefix=".tmp_", suffix=".weights.h5")
         os.close(fd)
