@@ -304,3 +304,16 @@ def test_two_workers_only_chief_writes(tmp_path, image_dir, patch_set):
     single.run()
     np.testing.assert_allclose(np.load(out / "w0.npy"), single.model.get_layer("conv_01").kernel.numpy(),
                                rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("changes", [
+    dict(optimizer="adam", lr=1e-3, lr_schedule="cosine", theta=0.0),
+    dict(random_crop=True, precision="mixed_bfloat16", warmup_steps=2),
+])
+def test_other_recipes_run(tmp_path, patch_set, changes):
+    cfg = TrainConfig(**TINY, steps=4, **changes)
+    card = Trainer(cfg, str(tmp_path), patch_set=patch_set).run()
+    assert card["steps"] == 4 and card["config"]["optimizer"] == cfg.optimizer
+    tr = Trainer(cfg.replace(steps=5), str(tmp_path), patch_set=patch_set)
+    assert int(tr.step.numpy()) == 4
+    assert float(tr.optimizer.learning_rate.numpy()) == pytest.approx(learning_rate_at(cfg, 3), rel=1e-6)
