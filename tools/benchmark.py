@@ -17,6 +17,13 @@ Sections (each in its own function, registered in SECTIONS at the bottom):
              pipeline, loss fetched every step) for each --training_precisions, after
              3 warm-up steps; and the input pipeline alone (patches/s with rot/flip).
              Data: --training_data folder, else synthetic images (speed does not depend on it).
+  backends   per backend and precision (Keras, SavedModel, TFLite float32/float16/dynamic
+             int8/int8, the end-to-end TFLite model): the network alone on the bicubic-upscaled
+             luminance of a --backends_size input at --backends_scale, and super_resolve with
+             that backend, as seconds per output megapixel; file sizes; speed-up over float32
+             Keras. Artefacts: --backends_dir (an export folder, e.g. exports/), else a temporary
+             export of the weights below (no parity measurement). --backends_update_manifest
+             stores the figures in the folder's manifest.json under "benchmark".
 Weights: --weights, else the bundled weights, else a randomly initialised full-size VDSR
 (timing and memory do not depend on the values; the output says which was used).
 """
@@ -52,6 +59,13 @@ flags.DEFINE_integer("training_steps", 20, "Timed training steps per precision (
 flags.DEFINE_integer("training_batch_size", 64, "Batch of 41x41 patches (training section).")
 flags.DEFINE_integer("training_pipeline_batches", 200, "Batches drawn to time the input pipeline alone.")
 flags.DEFINE_string("training_data", None, "HR image folder for the training section (default: synthetic images).")
+
+flags.DEFINE_string("backends_dir", None, "Export folder for the backends section (default: a temporary export).")
+flags.DEFINE_integer("backends_size", 512, "Square input side for the backends section.")
+flags.DEFINE_float("backends_scale", 2.0, "Scale for the backends section.")
+flags.DEFINE_integer("backends_repeats", 2, "Timed runs per backend (the fastest is kept).")
+flags.DEFINE_integer("backends_threads", None, "TFLite threads (default: all CPUs).")
+flags.DEFINE_boolean("backends_update_manifest", False, "Write the figures into --backends_dir/manifest.json.")
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -244,11 +258,115 @@ def training_section():
     return result
 
 
+# ----------------------------------------------------------------------------- backends
+
+def backends_section():
+    """Latency of each exported backend/precision at --backends_size x --backends_scale; file sizes."""
+    import numpy as np
+
+    from vdsr_tf import backends, export, inference, matlab
+
+    scale = inference.check_scale(FLAGS.backends_scale)
+    size = FLAGS.backends_size
+    tmp = None
+    if FLAGS.backends_dir:
+        folder = FLAGS.backends_dir
+        manifest = export.read_manifest(folder)
+        source = f"{folder} (weights {manifest['weights']['file']})"
+    else:
+        model, source = _model_and_source(FLAGS.weights)
+        source = f"temporary export of {source}"
+        tmp = tempfile.TemporaryDirectory(prefix="vdsr_bench_export.")
+        folder = tmp.name
+        weights = FLAGS.weights
+        if weights is None:
+            weights = os.path.join(folder, "weights.weights.h5")
+            model.save_weights(weights)
+        _log(f"[backends] exporting {source} to a temporary folder (no parity measurement) ...")
+        manifest = export.export_all(folder, weights=weights, e2e_scale=scale,
+                                     calibration_data=FLAGS.training_data, measure_parity=False)
+    from vdsr_tf.weights import load_model
+
+    info = manifest["weights"]
+    keras_model = load_model() if info["source"] == "bundled" else load_model(info["path"])
+
+    img = synthetic_rgb(size)
+    luma = matlab.rgb2ycbcr(img.astype(np.float32) / 255.0)[..., 0]
+    x = matlab.imresize(luma, scale).astype(np.float32)[None, :, :, None]
+    out_mp = x.shape[1] * x.shape[2] / 1e6
+    threads = FLAGS.backends_threads
+    result = {"artefacts": source, "input": size, "scale": scale, "output_megapixels": round(out_mp, 4),
+              "tflite_threads": threads or os.cpu_count(), "rows": []}
+    _log(f"[backends] {size}x{size} at x{scale:g} ({out_mp:.2f} output MP), artefacts: {source}")
+    _log(f"{'backend':<22} {'size MB':>8} {'net s':>8} {'net s/MP':>9} {'SR s/MP':>8} {'vs keras':>9}")
+
+    candidates = [("keras", "float32", None, inference.KerasPredictor(keras_model))]
+    for art in manifest["artifacts"]:
+        path = os.path.join(folder, art["file"])
+        if art["kind"] == "e2e":
+            continue
+        if art["format"] == "tf_saved_model":
+            candidates.append(("saved_model", art["precision"], art, backends.SavedModelPredictor(path)))
+        else:
+            candidates.append(("tflite", art["precision"], art,
+                               backends.TFLitePredictor(path, num_threads=threads)))
+    keras_net = None
+    for backend, precision, art, predictor in candidates:
+        predictor(x[:, :64, :64])  # warm up (trace / allocate)
+        predictor(x)
+        net = _timed(lambda: predictor(x), FLAGS.backends_repeats)
+        sr = _timed(lambda: inference.super_resolve(img, scale, model=predictor), FLAGS.backends_repeats)
+        if keras_net is None:
+            keras_net = net
+        row = {"backend": backend, "precision": precision,
+               "file": art["file"] if art else None,
+               "size_bytes": art["size_bytes"] if art else None,
+               "network_seconds": round(net, 4),
+               "network_seconds_per_output_mp": round(net / out_mp, 4),
+               "super_resolve_seconds_per_output_mp": round(sr / out_mp, 4),
+               "speedup_vs_keras_float32": round(keras_net / net, 2)}
+        result["rows"].append(row)
+        mb = f"{row['size_bytes'] / 1e6:8.2f}" if art else f"{'-':>8}"
+        _log(f"{backend + ' ' + precision:<22} {mb} {net:8.3f} {net / out_mp:9.3f} {sr / out_mp:8.3f} "
+             f"{row['speedup_vs_keras_float32']:8.2f}x")
+    for art in manifest["artifacts"]:
+        if art["kind"] != "e2e":
+            continue
+        e2e = backends.TFLiteModel(os.path.join(folder, art["file"]), num_threads=threads)
+        shape = art["inputs"][0]["shape"]
+        pic = synthetic_rgb(max(shape[1:3]))[: shape[1], : shape[2]][None]
+        e2e(pic)
+        seconds = _timed(lambda: e2e(pic), FLAGS.backends_repeats)
+        mp = np.prod(art["outputs"][0]["shape"][1:3]) / 1e6
+        row = {"backend": "tflite_e2e", "precision": art["precision"], "file": art["file"],
+               "size_bytes": art["size_bytes"], "input_shape": shape,
+               "seconds": round(seconds, 4), "seconds_per_output_mp": round(seconds / mp, 4)}
+        result["rows"].append(row)
+        _log(f"[backends] end-to-end {art['file']}: {seconds:.3f} s for {mp:.2f} output MP "
+             f"({seconds / mp:.3f} s/MP, uint8 RGB in and out)")
+    int8 = [r for r in result["rows"] if r["precision"] == "int8" and r["backend"] == "tflite"]
+    if int8:
+        _log(f"[backends] int8 TFLite vs float32 Keras (network): {int8[0]['speedup_vs_keras_float32']:.2f}x "
+             "(aim: >= 3x)")
+    if FLAGS.backends_update_manifest:
+        if not FLAGS.backends_dir:
+            raise app.UsageError("--backends_update_manifest needs --backends_dir")
+        manifest = export.read_manifest(FLAGS.backends_dir)
+        manifest["benchmark"] = dict(result, date=time.strftime("%Y-%m-%d %H:%M:%S"),
+                                     cpus=os.cpu_count(), processor=platform.processor())
+        export._write_json_atomic(manifest, export.Path(FLAGS.backends_dir) / export.MANIFEST)
+        _log(f"[backends] figures written to {FLAGS.backends_dir}/manifest.json")
+    if tmp is not None:
+        tmp.cleanup()
+    return result
+
+
 # ----------------------------------------------------------------------------- main
 
 SECTIONS = {
     "inference": inference_section,
     "training": training_section,
+    "backends": backends_section,
 }
 
 
