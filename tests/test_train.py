@@ -148,6 +148,9 @@ def test_loss_falls_and_outputs_are_written(tmp_path, patch_set, image_dir):
     assert [r["step"] for r in card["validation"]["history"]] == [30, 60]
     assert set(card["validation"]["final"]) == {"2", "3", "4"} and set(card["validation"]["bicubic"]) == {"2", "3", "4"}
     assert card["data"]["grid_patches"] == patch_set.num_patches
+    table = card["validation"]["table"]
+    assert [r["scale"] for r in table] == [2, 3, 4] and all(r["step"] == 60 for r in table)
+    assert all(r["gain_db"] == pytest.approx(r["psnr"] - r["bicubic_psnr"]) and 0 < r["ssim"] <= 1 for r in table)
     # weights load into a fresh model
     from vdsr_tf.model import build_vdsr
 

@@ -456,6 +456,14 @@ class Trainer:
         import tensorflow as tf
 
         cfg = self.cfg
+        last = self.history["val"][-1] if self.history.get("val") else None
+        bic, bic_ssim = self.history.get("bicubic") or {}, self.history.get("bicubic_ssim") or {}
+        table = None
+        if last is not None:
+            table = [{"scale": int(k), "step": last["step"], "psnr": v, "ssim": (last.get("ssim") or {}).get(k),
+                      "bicubic_psnr": bic.get(k), "bicubic_ssim": bic_ssim.get(k),
+                      "gain_db": None if bic.get(k) is None else v - bic[k]}
+                     for k, v in sorted(last["psnr"].items(), key=lambda kv: float(kv[0]))]
         card = {
             "model": "VDSR", "depth": cfg.depth, "filters": cfg.filters, "residual": True,
             "config": cfg.to_dict(),
@@ -468,6 +476,7 @@ class Trainer:
             "validation": {"data": cfg.val_data,
                            "metric": "PSNR (dB) / SSIM, Y, shave=scale, vdsr_tf.evaluation.evaluate (protocol.md)",
                            "bicubic": self.history.get("bicubic"), "bicubic_ssim": self.history.get("bicubic_ssim"),
+                           "table": table,
                            "history": self.history.get("val", []),
                            "final": self.history["val"][-1]["psnr"] if self.history.get("val") else None,
                            "final_ssim": self.history["val"][-1].get("ssim") if self.history.get("val") else None},
