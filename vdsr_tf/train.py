@@ -72,9 +72,18 @@ def clip_bound(theta: float, lr: float) -> float:
 
 
 # ----------------------------------------------------------------------------- helpers
+def _mkstemp_like_open(directory: str, prefix: str, suffix: str) -> tuple[int, str]:
+    """tempfile.mkstemp, but with the permissions a plain open() would give (0666 & ~umask)."""
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=prefix, suffix=suffix)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)
+    return fd, tmp
+
+
 def _atomic_write_text(path: str, text: str) -> None:
     d = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=d, prefix=".tmp_", suffix=".tmp")
+    fd, tmp = _mkstemp_like_open(d, ".tmp_", ".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
@@ -489,7 +498,7 @@ class Trainer:
 
             shutil.rmtree(self.manager.directory, ignore_errors=True)  # the throwaway checkpoints
             return card
-        fd, tmp = tempfile.mkstemp(dir=self.workdir, prefix=".tmp_", suffix=".weights.h5")
+        fd, tmp = _mkstemp_like_open(self.workdir, ".tmp_", ".weights.h5")
         os.close(fd)
         try:
             self.model.save_weights(tmp, overwrite=True)
@@ -539,7 +548,7 @@ def plot_history(history: dict, path: str) -> None:
     axes[0][0].legend(loc="lower right")
     fig.tight_layout()
     d = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=d, prefix=".tmp_", suffix=".png")
+    fd, tmp = _mkstemp_like_open(d, ".tmp_", ".png")
     os.close(fd)
     try:
         fig.savefig(tmp, dpi=100)
