@@ -274,19 +274,21 @@ class _Sampler:
         self.n = ps.num_patches
         if self.n < 1:
             raise ValueError("the patch set holds no grid patches")
-        # Large read-only stores live once in memory as constants captured by the map.
-        self.inputs = tf.constant(ps.inputs)
-        self.targets = tf.constant(ps.targets)
-        self.offsets = tf.constant(ps.offsets)
-        self.widths = tf.constant(ps.widths)
-        self.heights = tf.constant(ps.heights)
-        self.grid = tf.constant(ps.grid)
-        self.plane_scales = tf.constant(ps.plane_scales)
-        p = ps.patch_size
-        # Random crops: uniform over every valid (plane, top, left).
-        counts = (ps.heights - p + 1) * (ps.widths - p + 1)
-        self.cum_counts = tf.constant(np.cumsum(counts), tf.int64)
-        self.dr = tf.constant(np.arange(p, dtype=np.int64))
+        # Large read-only stores live once in host memory as constants captured by the map
+        # (pinned to the CPU: tf.data runs there even when a GPU trains).
+        with tf.device("/cpu:0"):
+            self.inputs = tf.constant(ps.inputs)
+            self.targets = tf.constant(ps.targets)
+            self.offsets = tf.constant(ps.offsets)
+            self.widths = tf.constant(ps.widths)
+            self.heights = tf.constant(ps.heights)
+            self.grid = tf.constant(ps.grid)
+            self.plane_scales = tf.constant(ps.plane_scales)
+            p = ps.patch_size
+            # Random crops: uniform over every valid (plane, top, left).
+            counts = (ps.heights - p + 1) * (ps.widths - p + 1)
+            self.cum_counts = tf.constant(np.cumsum(counts), tf.int64)
+            self.dr = tf.constant(np.arange(p, dtype=np.int64))
 
     def _seed(self, salt, k):
         import tensorflow as tf
