@@ -218,6 +218,30 @@ def test_kill_9_then_rerun_resumes(tmp_path, image_dir):
     assert card["steps"] == saved_step + 45
 
 
+def test_sigterm_saves_a_checkpoint_and_exits(tmp_path, image_dir):
+    workdir = tmp_path / "run"
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": REPO}
+    cmd = _train_cmd(image_dir, workdir, 3000)
+    cmd[cmd.index("--checkpoint_every=5")] = "--checkpoint_every=1000"
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while not (workdir / "config.json").exists() and time.time() < deadline:  # written by Trainer()
+        assert proc.poll() is None, proc.communicate()[1][-3000:]
+        time.sleep(0.05)
+    time.sleep(2.0)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err[-3000:]
+    import re
+
+    stopped = int(re.search(r"stopped at step (\d+);", err).group(1))
+    assert 0 < stopped < 3000
+    import tensorflow as tf
+
+    assert tf.train.latest_checkpoint(str(workdir / "checkpoints")).endswith(f"ckpt-{stopped}")
+    assert not (workdir / "vdsr.weights.h5").exists()  # not finished: no final artefacts
+
+
 @pytest.mark.slow
 def test_resumed_run_equals_uninterrupted_run(tmp_path, patch_set):
     cfg = TrainConfig(**TINY, steps=20)

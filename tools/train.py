@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import shlex
+import signal
 import sys
 
 from absl import app, flags
@@ -118,11 +119,28 @@ def main(argv):
     except ValueError as e:
         raise app.UsageError(str(e))
     command = " ".join(shlex.quote(a) for a in sys.argv)
+    # Ctrl-C / SIGTERM: finish the current step, save a checkpoint, exit (a second one kills).
+    state = {"stop": False, "trainer": None}
+
+    def _stop(signum, frame):
+        state["stop"] = True
+        if state["trainer"] is not None:
+            state["trainer"].request_stop()
+        signal.signal(signum, signal.SIG_DFL)
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, _stop)
+    trainer = state["trainer"] = Trainer(cfg, FLAGS.workdir, command=command, cache_dir=FLAGS.cache_dir)
+    if state["stop"]:
+        trainer.request_stop()
     try:
-        card = Trainer(cfg, FLAGS.workdir, command=command, cache_dir=FLAGS.cache_dir).run()
+        card = trainer.run()
     except TrainingDiverged as e:
         print(f"ERROR: {e}", file=sys.stderr)
         return 3
+    if card is None:
+        print(f"stopped at step {int(trainer.step.numpy())}; run the same command again to resume", file=sys.stderr)
+        return 130
     final = card["validation"]["final"]
     print(f"done: {card['steps']} steps in {card['train_time_s']:.0f}s; weights "
           f"{os.path.join(FLAGS.workdir, card['weights'])}" + (f"; val PSNR {final}" if final else ""))

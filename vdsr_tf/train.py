@@ -254,6 +254,7 @@ class Trainer:
         self._kernel_flags = ["kernel" in v.path for v in self.model.trainable_variables]
         self._train_step = self._make_train_step()
         self.history = self._load_history()
+        self._stop_requested = False
 
     # ------------------------------------------------------------------ config / history
     def _check_and_write_config(self):
@@ -359,8 +360,11 @@ class Trainer:
         return iter(strategy.distribute_datasets_from_function(dataset_fn))
 
     # ------------------------------------------------------------------ run
-    def run(self) -> dict:
-        """Trains up to ``config.steps``; returns the model card (also written to workdir)."""
+    def run(self) -> dict | None:
+        """Trains up to ``config.steps``; returns the model card (also written to workdir).
+
+        Returns None if :meth:`request_stop` stopped it early (after saving a checkpoint).
+        """
         import tensorflow as tf
 
         cfg = self.cfg
@@ -439,10 +443,25 @@ class Trainer:
             if done % cfg.checkpoint_every == 0 or done == cfg.steps:
                 self.manager.save(checkpoint_number=done)
                 last_saved = done
+            if self._stop_requested and done < cfg.steps:
+                # Between steps: the checkpoint holds exactly `done` updates.
+                if done > last_saved:
+                    self.manager.save(checkpoint_number=done)
+                writer.flush()
+                logger.warning("stopped on request at step %d (checkpoint saved); run the same command "
+                               "again to resume", done)
+                return None
         if int(self.step.numpy()) > last_saved or self.manager.latest_checkpoint is None:
             self.manager.save(checkpoint_number=int(self.step.numpy()))
         writer.flush()
         return self._finish()
+
+    def request_stop(self) -> None:
+        """Asks :meth:`run` to save a checkpoint after the current step and return None.
+
+        Safe to call from a signal handler (tools/train.py wires SIGINT and SIGTERM to it).
+        """
+        self._stop_requested = True
 
     def _validate(self, folder, step, writer):
         t0 = time.time()
