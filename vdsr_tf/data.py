@@ -274,11 +274,11 @@ class _Sampler:
         self.n = ps.num_patches
         if self.n < 1:
             raise ValueError("the patch set holds no grid patches")
-        # Large read-only stores live once in host memory as constants captured by the map
-        # (pinned to the CPU: tf.data runs there even when a GPU trains).
+        # The big pixel stores stay the PatchSet's numpy arrays (one copy in memory; a
+        # tf.constant would add two more) and are read by a numpy gather per batch; the small
+        # index tables are constants, pinned to the CPU where tf.data runs.
+        self._inputs, self._targets = ps.inputs, ps.targets
         with tf.device("/cpu:0"):
-            self.inputs = tf.constant(ps.inputs)
-            self.targets = tf.constant(ps.targets)
             self.offsets = tf.constant(ps.offsets)
             self.widths = tf.constant(ps.widths)
             self.heights = tf.constant(ps.heights)
@@ -289,6 +289,9 @@ class _Sampler:
             counts = (ps.heights - p + 1) * (ps.widths - p + 1)
             self.cum_counts = tf.constant(np.cumsum(counts), tf.int64)
             self.dr = tf.constant(np.arange(p, dtype=np.int64))
+
+    def _gather(self, flat):
+        return self._inputs[flat], self._targets[flat]
 
     def _seed(self, salt, k):
         import tensorflow as tf
@@ -328,8 +331,10 @@ class _Sampler:
         w = tf.gather(self.widths, plane)
         base = tf.gather(self.offsets, plane) + top * w + left
         flat = (base[:, None, None] + self.dr[None, :, None] * w[:, None, None] + self.dr[None, None, :])
-        x = tf.gather(self.inputs, flat)[..., None]
-        y = tf.cast(tf.gather(self.targets, flat), tf.float32)[..., None] / 255.0
+        x, t = tf.numpy_function(self._gather, [flat], [tf.float32, tf.uint8], stateful=False)
+        p = self.ps.patch_size
+        x = tf.ensure_shape(x, [self.b, p, p])[..., None]
+        y = tf.cast(tf.ensure_shape(t, [self.b, p, p]), tf.float32)[..., None] / 255.0
         if self.augment:
             code = tf.random.stateless_uniform([self.b], self._seed(1, step), minval=0, maxval=8, dtype=tf.int32)
             x, y = dihedral(x, code), dihedral(y, code)
