@@ -173,3 +173,18 @@ def test_too_small_images_are_rejected(tmp_path):
     Image.fromarray(_smooth_image(30, 30, 0)).save(tmp_path / "tiny.png")
     with pytest.raises(ValueError, match="41x41"):
         data_lib.build_patch_set(data_lib.list_images(str(tmp_path)), (2,))
+
+
+def test_hr_scales_add_downsized_copies(image_dir, patch_set):
+    files = data_lib.list_images(image_dir)
+    ps = data_lib.build_patch_set(files, (2, 3, 4), hr_scales=(1.0, 0.5))
+    # at 0.5: a 50x45 -> one patch per scale; b 42x42 -> x2, x3 one each (x4 40x40 too small); c too small
+    assert ps.num_patches == patch_set.num_patches + 5
+    y_half = matlab.imresize(data_lib.load_luma(files[0]), 0.5)
+    x, _ = data_lib.degrade(y_half, 2)
+    plane = int(np.flatnonzero(ps.heights == x.shape[0])[0])
+    np.testing.assert_array_equal(ps.inputs[ps.offsets[plane]:ps.offsets[plane] + x.size], x.ravel())
+    assert data_lib._cache_key(files, (2.0,), 41, 41) == data_lib._cache_key(files, (2.0,), 41, 41, (1.0,))
+    assert data_lib._cache_key(files, (2.0,), 41, 41) != data_lib._cache_key(files, (2.0,), 41, 41, (1.0, 0.5))
+    with pytest.raises(ValueError, match="hr_scales"):
+        data_lib.build_patch_set(files, (2,), hr_scales=(1.5,))

@@ -8,6 +8,7 @@ Everything the run writes (checkpoints, TensorBoard, weights, model card, plot) 
 from __future__ import annotations
 
 import logging
+import math
 import os
 import shlex
 import signal
@@ -28,6 +29,8 @@ _DEFAULT_VAL = os.path.join(_REPO, "..", "shared", "data", "benchmark", "Set5")
 flags.DEFINE_list("data", None, "Folders of HR training images (default: ../shared/data/train if present).")
 flags.DEFINE_string("workdir", None, "Run directory: checkpoints, logs, weights. Required.")
 flags.DEFINE_list("scales", [str(s) for s in _D.scales], "Upscaling factors mixed in each batch.")
+flags.DEFINE_list("hr_scales", [str(s) for s in _D.hr_scales],
+                  "Also train on each HR image downsized by these factors in (0, 1] (e.g. 1,0.7,0.5).")
 flags.DEFINE_integer("steps", _D.steps, "Total optimisation steps.")
 flags.DEFINE_float("epochs", None, "Total epochs instead of --steps (one epoch = every grid patch once).")
 flags.DEFINE_integer("batch_size", _D.batch_size, "Global batch size.")
@@ -63,7 +66,7 @@ flags.DEFINE_integer("val_every", _D.val_every, "Steps between validations (0: e
 FLAGS = flags.FLAGS
 
 
-def _steps_from_epochs(epochs, data, scales, patch_size, stride, batch_size):
+def _steps_from_epochs(epochs, data, scales, patch_size, stride, batch_size, hr_scales=(1.0,)):
     from vdsr_tf import data as data_lib
 
     # Patch count from image sizes alone (no resizing): the grid of each mod-cropped plane.
@@ -72,10 +75,12 @@ def _steps_from_epochs(epochs, data, scales, patch_size, stride, batch_size):
     n = 0
     for path in data_lib.list_images(data):
         with Image.open(path) as im:
-            w, h = im.size
-        for s in scales:
-            hh, ww = (h - h % int(s), w - w % int(s)) if float(s).is_integer() else (h, w)
-            n += len(data_lib.grid_positions(hh, ww, patch_size, stride))
+            w0, h0 = im.size
+        for hs in hr_scales:
+            h, w = math.ceil(h0 * hs), math.ceil(w0 * hs)
+            for s in scales:
+                hh, ww = (h - h % int(s), w - w % int(s)) if float(s).is_integer() else (h, w)
+                n += len(data_lib.grid_positions(hh, ww, patch_size, stride))
     return max(1, round(epochs * n / batch_size))
 
 
@@ -99,16 +104,18 @@ def main(argv):
     elif val.lower() == "none":
         val = None
     scales = tuple(float(s) for s in FLAGS.scales)
+    hr_scales = tuple(float(s) for s in FLAGS.hr_scales)
     steps, decay_every = FLAGS.steps, FLAGS.lr_decay_every
     if FLAGS.epochs is not None or FLAGS.lr_decay_epochs is not None:
-        per_epoch = _steps_from_epochs(1.0, data, scales, FLAGS.patch_size, FLAGS.stride, FLAGS.batch_size)
+        per_epoch = _steps_from_epochs(1.0, data, scales, FLAGS.patch_size, FLAGS.stride, FLAGS.batch_size,
+                                       hr_scales)
         if FLAGS.epochs is not None:
             steps = max(1, round(FLAGS.epochs * per_epoch))
         if FLAGS.lr_decay_epochs is not None:
             decay_every = max(1, round(FLAGS.lr_decay_epochs * per_epoch))
     try:
         cfg = TrainConfig(
-            data=tuple(data), scales=scales, patch_size=FLAGS.patch_size, stride=FLAGS.stride,
+            data=tuple(data), scales=scales, hr_scales=hr_scales, patch_size=FLAGS.patch_size, stride=FLAGS.stride,
             random_crop=FLAGS.random_crop, augment=FLAGS.augment, batch_size=FLAGS.batch_size,
             depth=FLAGS.depth, filters=FLAGS.filters, precision=FLAGS.precision, optimizer=FLAGS.optimizer,
             lr=FLAGS.lr, momentum=FLAGS.momentum, weight_decay=FLAGS.weight_decay, theta=FLAGS.theta,

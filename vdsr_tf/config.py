@@ -27,6 +27,8 @@ class TrainConfig:
     Data:
       data: folders of HR training images (searched recursively for png/jpg/bmp/tif).
       scales: the upscaling factors mixed in every batch (fractional allowed).
+      hr_scales: each HR image is also used downsized by these factors in (0, 1] before
+        degradation (a common VDSR augmentation is (1.0, 0.7, 0.5)); (1.0,) = the images as they are.
       patch_size, stride: sub-image size and grid stride (41 and 41: no overlap).
       random_crop: if True, patches are cropped at random positions instead of the grid
         (an epoch then still has as many patches as the grid would give).
@@ -57,6 +59,7 @@ class TrainConfig:
 
     data: tuple[str, ...] = ()
     scales: tuple[float, ...] = (2.0, 3.0, 4.0)
+    hr_scales: tuple[float, ...] = (1.0,)
     patch_size: int = 41
     stride: int = 41
     random_crop: bool = False
@@ -91,6 +94,7 @@ class TrainConfig:
         # Normalise sequences to tuples so the config stays hashable and JSON-stable.
         object.__setattr__(self, "data", tuple(str(d) for d in self.data))
         object.__setattr__(self, "scales", tuple(float(s) for s in self.scales))
+        object.__setattr__(self, "hr_scales", tuple(float(s) for s in self.hr_scales))
         self.validate()
 
     def validate(self) -> None:
@@ -118,6 +122,9 @@ class TrainConfig:
         for s in self.scales:
             if not math.isfinite(s) or s <= 1.0:
                 raise ValueError(f"every scale must be a finite number > 1, got {s!r} in {self.scales!r}")
+        if not self.hr_scales or len(set(self.hr_scales)) != len(self.hr_scales) or not all(
+                math.isfinite(h) and 0 < h <= 1 for h in self.hr_scales):
+            raise ValueError(f"hr_scales must be distinct numbers in (0, 1], got {self.hr_scales!r}")
         if len(set(self.scales)) != len(self.scales):
             raise ValueError(f"scales must be distinct, got {self.scales!r}")
         for name, minimum in (("patch_size", 3), ("stride", 1), ("batch_size", 1), ("depth", 2),
@@ -149,6 +156,7 @@ class TrainConfig:
         d = dataclasses.asdict(self)
         d["data"] = list(self.data)
         d["scales"] = list(self.scales)
+        d["hr_scales"] = list(self.hr_scales)
         return d
 
     def to_json(self) -> str:
@@ -161,7 +169,7 @@ class TrainConfig:
         if unknown:
             raise ValueError(f"unknown TrainConfig fields {unknown}; allowed: {sorted(known)}")
         d = dict(d)
-        for key in ("data", "scales"):
+        for key in ("data", "scales", "hr_scales"):
             if key in d:
                 d[key] = tuple(d[key])
         return cls(**d)

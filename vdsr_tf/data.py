@@ -192,10 +192,12 @@ def patch_set_from_planes(planes, names, scales, *, patch_size: int = 41, stride
         files=tuple(names))
 
 
-def _cache_key(files, scales, patch_size, stride) -> str:
+def _cache_key(files, scales, patch_size, stride, hr_scales=(1.0,)) -> str:
     h = hashlib.sha256()
     h.update(_CACHE_VERSION.encode())
     h.update(json.dumps([list(scales), patch_size, stride]).encode())
+    if tuple(hr_scales) != (1.0,):  # (keeps the keys of caches made before hr_scales existed)
+        h.update(json.dumps(["hr_scales", list(hr_scales)]).encode())
     for f in files:
         st = os.stat(f)
         h.update(f"{os.path.abspath(f)}|{st.st_size}|{int(st.st_mtime)}\n".encode())
@@ -203,21 +205,28 @@ def _cache_key(files, scales, patch_size, stride) -> str:
 
 
 def build_patch_set(files, scales, *, patch_size: int = 41, stride: int = 41,
-                    cache_dir: str | None = None, log_every: int = 50) -> PatchSet:
+                    cache_dir: str | None = None, log_every: int = 50, hr_scales=(1.0,)) -> PatchSet:
     """Loads and degrades every image at every scale once (see the module docstring).
 
     ``files``: image paths (see :func:`list_images`); ``scales``: factors > 1.
+    ``hr_scales``: factors in (0, 1]; each HR luminance is also used downsized by each
+    factor (matlab.imresize on uint8) before degradation: more, and coarser, training content.
     With ``cache_dir``, the result is stored as ``patches_<key>.npz`` (written atomically)
     and reloaded when the files, their sizes/mtimes, the scales, patch size and stride match.
     Planes smaller than a patch are skipped. Raises ValueError if nothing is left.
     """
     files = tuple(os.fspath(f) for f in files)
     scales = tuple(float(s) for s in scales)
+    hr_scales = tuple(float(h) for h in hr_scales)
     if not files:
         raise ValueError("no training images given")
+    for h in hr_scales:
+        if not 0 < h <= 1:
+            raise ValueError(f"hr_scales must lie in (0, 1], got {h!r} in {hr_scales!r}")
     cache_path = None
     if cache_dir:
-        cache_path = os.path.join(cache_dir, f"patches_{_cache_key(files, scales, patch_size, stride)}.npz")
+        key = _cache_key(files, scales, patch_size, stride, hr_scales)
+        cache_path = os.path.join(cache_dir, f"patches_{key}.npz")
         if os.path.exists(cache_path):
             with np.load(cache_path) as z:
                 arrays = {k: z[k] for k in z.files}
@@ -226,7 +235,9 @@ def build_patch_set(files, scales, *, patch_size: int = 41, stride: int = 41,
 
     def _planes():
         for i, path in enumerate(files):
-            yield load_luma(path)
+            y = load_luma(path)
+            for hs in hr_scales:
+                yield y if hs == 1.0 else matlab.imresize(y, hs)
             if log_every and (i + 1) % log_every == 0:
                 logger.info("degraded %d/%d training images", i + 1, len(files))
 

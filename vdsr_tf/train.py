@@ -213,7 +213,7 @@ class Trainer:
             logger.info("preparing %d training images at scales %s", len(files), config.scales)
             patch_set = data_lib.build_patch_set(
                 files, config.scales, patch_size=config.patch_size, stride=config.stride,
-                cache_dir=cache_dir or os.path.join(self.workdir, "cache"))
+                cache_dir=cache_dir or os.path.join(self.workdir, "cache"), hr_scales=config.hr_scales)
             logger.info("%d patches of %dx%d from %d planes in %.1fs", patch_set.num_patches,
                         config.patch_size, config.patch_size, len(patch_set.offsets), time.time() - t0)
         self.patch_set = patch_set
@@ -500,6 +500,7 @@ class Trainer:
             "train_time_s": round(float(self.elapsed.numpy()), 1),
             "data": {"folders": list(cfg.data), "images": len(self.patch_set.files),
                      "grid_patches": self.patch_set.num_patches, "scales": list(cfg.scales),
+                     "hr_scales": list(cfg.hr_scales),
                      "patch_size": cfg.patch_size, "stride": cfg.stride},
             "validation": {"data": cfg.val_data,
                            "metric": "PSNR (dB) / SSIM, Y, shave=scale, vdsr_tf.evaluation.evaluate (protocol.md)",
