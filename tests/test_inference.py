@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from vdsr_tf import build_vdsr, inference, matlab
+from vdsr_tf import build_vdsr, imageio, inference, matlab
 from vdsr_tf.inference import bicubic_upscale, super_resolve
 
 
@@ -296,7 +296,7 @@ def test_tile_spans_partition():
 
 @pytest.mark.parametrize("scale", [2, 2.5])
 def test_tiled_equals_whole(tiny, scale):
-    data, _ = __import__("vdsr_tf").imageio.load_image(image((45, 62, 3), seed=3))
+    data, _ = imageio.load_image(image((45, 62, 3), seed=3))
     predictor = inference.make_predictor(model=tiny)
     whole, _ = inference._upscale_float(data, scale, predictor, None, 20)
     calls = []
