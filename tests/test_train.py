@@ -124,6 +124,15 @@ def test_weight_decay_is_applied_to_kernels(tmp_path, patch_set):
     _one_step_check(tmp_path, patch_set, theta=0.0, weight_decay=0.5, step=0, lr_decay_every=10)
 
 
+def test_validation_scales(tmp_path):
+    (tmp_path / "image_SRF_2").mkdir()
+    (tmp_path / "image_SRF_4").mkdir()
+    from vdsr_tf.train import validation_scales
+
+    assert validation_scales((2.0, 2.5, 3.0, 4.0), str(tmp_path)) == [2, 4]  # Huang: only present scales
+    assert validation_scales((2.0, 2.5, 3.0)) == [2, 3]                    # integer scales only
+
+
 # ----------------------------------------------------------------------------- training runs
 def test_loss_falls_and_outputs_are_written(tmp_path, patch_set, image_dir):
     cfg = TrainConfig(**TINY, steps=60, val_data=image_dir, val_every=30, scales=(2.0, 3.0, 4.0))

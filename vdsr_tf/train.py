@@ -149,9 +149,15 @@ def _is_chief(strategy) -> tuple[bool, str | None, int]:
 
 
 # ----------------------------------------------------------------------------- validation
-def validation_scales(scales) -> list[int]:
-    """The integer scales of ``scales`` (benchmarks are scored at integer scales only)."""
-    return [int(s) for s in scales if float(s).is_integer()]
+def validation_scales(scales, folder: str | None = None) -> list[int]:
+    """The integer scales of ``scales`` (benchmarks are scored at integer scales only) that
+    ``folder`` can be scored at (a Huang-layout folder only at its ``image_SRF_<s>`` scales)."""
+    out = [int(s) for s in scales if float(s).is_integer()]
+    if folder is not None and os.path.isdir(folder):
+        huang = {n for n in os.listdir(folder) if n.startswith("image_SRF_")}
+        if huang:
+            out = [s for s in out if f"image_SRF_{s}" in huang]
+    return out
 
 
 def validate(model, folder: str, scales) -> dict[int, dict[str, float]]:
@@ -164,7 +170,7 @@ def validate(model, folder: str, scales) -> dict[int, dict[str, float]]:
     """
     from vdsr_tf import evaluation
 
-    rows = evaluation.evaluate(folder, validation_scales(scales), weights=model)
+    rows = evaluation.evaluate(folder, validation_scales(scales, folder), weights=model)
     return {int(r["scale"]): {"psnr": float(r["psnr"]), "ssim": float(r["ssim"])} for r in rows}
 
 
@@ -372,7 +378,7 @@ class Trainer:
         writer = tf.summary.create_file_writer(os.path.join(self.workdir, "tensorboard")) \
             if self.is_chief else tf.summary.create_noop_writer()
         val_folder = None
-        if cfg.val_data and os.path.isdir(cfg.val_data) and validation_scales(cfg.scales):
+        if cfg.val_data and os.path.isdir(cfg.val_data) and validation_scales(cfg.scales, cfg.val_data):
             val_folder = cfg.val_data
             if self.history.get("bicubic") is None:
                 bic = validate("bicubic", val_folder, cfg.scales)
