@@ -48,6 +48,9 @@ def test_manifest_lists_every_artefact_with_measurements(tiny):
             assert not any(op.startswith(("Flex", "CUSTOM", "DELEGATE")) for op in art["ops"]), art["ops"]
     luma = manifest["artifacts"][1]
     assert luma["inputs"][0]["shape"] == [-1, -1, -1, 1] and luma["inputs"][0]["dtype"] == "float32"
+    int8 = manifest["artifacts"][4]
+    assert int8["float_layers"] == list(export.INT8_FLOAT_LAYERS)
+    assert int8["ops"].get("QUANTIZE", 0) >= 1
     e2e = manifest["artifacts"][-1]
     assert e2e["inputs"][0]["shape"] == [1, 24, 32, 3] and e2e["outputs"][0]["shape"] == [1, 48, 64, 3]
 

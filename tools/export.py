@@ -36,6 +36,9 @@ flags.DEFINE_integer("calibration_size", 64, "Calibration patch side.")
 flags.DEFINE_string("test_data", str(_SHARED / "benchmark" / "Set5"),
                     "Benchmark folder for the measured parity/PSNR (synthetic if missing).")
 flags.DEFINE_list("scales", ["2", "3", "4"], "Scales measured.")
+flags.DEFINE_list("int8_float_layers", None,
+                  'Layers the int8 file keeps in float32 (default: vdsr_tf.export.INT8_FLOAT_LAYERS, '
+                  'conv_01,conv_02; "" for all-int8).')
 
 
 def main(argv):
@@ -56,6 +59,8 @@ def main(argv):
             e2e_size=e2e_size, e2e_scale=FLAGS.e2e_scale, e2e_precision=FLAGS.e2e_precision,
             calibration_data=FLAGS.calibration_data, calibration_count=FLAGS.calibration_count,
             calibration_size=FLAGS.calibration_size, test_data=FLAGS.test_data, scales=scales,
+            int8_float_layers=(export.INT8_FLOAT_LAYERS if FLAGS.int8_float_layers is None
+                               else [l for l in FLAGS.int8_float_layers if l]),
             progress=say)
     except (ValueError, TypeError, FileNotFoundError) as e:
         print(f"export: error: {e}", file=sys.stderr)
