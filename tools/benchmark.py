@@ -287,7 +287,9 @@ def training_section():
         r = train_lib.benchmark_step(ps, precision=precision, batch_size=bs, steps=FLAGS.training_steps)
         result[precision] = r
         _log(f"[training] {precision}: {r['patches_per_s']:.1f} patches/s "
-             f"({r['seconds_per_step']:.3f} s/step of {bs}, {r['steps']} steps)")
+             f"({r['seconds_per_step']:.3f} s/step of {bs}, {r['steps']} steps; "
+             f"{r['cpu_seconds_per_step']:.2f} CPU-s/step on {r['cores']} cores -> "
+             f"{r['quiet_estimate_patches_per_s']:.0f} patches/s on an idle machine, estimated)")
     return result
 
 
