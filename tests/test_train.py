@@ -151,7 +151,14 @@ def test_loss_falls_and_outputs_are_written(tmp_path, patch_set, image_dir):
     assert np.mean(losses[-10:]) < 0.7 * np.mean(losses[:10])
     for name in ("vdsr.weights.h5", "model_card.json", "config.json", "history.json", "val_psnr.png"):
         assert os.path.exists(tmp_path / name), name
-    assert os.listdir(tmp_path / "tensorboard")
+    import tensorflow as tf
+
+    tags = set()
+    for f in (tmp_path / "tensorboard").iterdir():
+        for ev in tf.compat.v1.train.summary_iterator(str(f)):
+            tags.update(v.tag for v in ev.summary.value if v.metadata.plugin_data.plugin_name == "scalars")
+    assert {"train/loss", "train/learning_rate", "train/grad_norm", "train/clipped_fraction",
+            "val/psnr_x2", "val/psnr_x4", "val/ssim_x3"} <= tags
     on_disk = json.load(open(tmp_path / "model_card.json"))
     assert on_disk["steps"] == 60 and on_disk["config"]["depth"] == 3 and on_disk["command"] == "pytest"
     assert [r["step"] for r in card["validation"]["history"]] == [30, 60]
