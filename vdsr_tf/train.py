@@ -444,8 +444,12 @@ class Trainer:
                 window_t0, window_steps, window = time.time(), 0, {k: 0.0 for k in window}
                 wait = 0.0
             if val_folder is not None and (done % self.val_every == 0 or done == cfg.steps):
-                self._validate(val_folder, done, writer)
-                window_t0 = time.time()  # keep validation time out of patches/s
+                t_val = time.time()
+                try:
+                    self._validate(val_folder, done, writer)
+                except Exception:  # a broken benchmark folder must not end a long run
+                    logger.exception("validation at step %d failed; training goes on", done)
+                window_t0 += time.time() - t_val  # keep validation time out of patches/s
             if done % cfg.checkpoint_every == 0 or done == cfg.steps:
                 self.manager.save(checkpoint_number=done)
                 last_saved = done
