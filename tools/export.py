@@ -17,7 +17,7 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from absl import app, flags
+from absl import app, flags, logging
 
 _SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
@@ -44,6 +44,7 @@ flags.DEFINE_list("int8_float_layers", None,
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    logging.set_verbosity(logging.WARNING)  # TF's SavedModel writer logs at INFO
     from vdsr_tf import export
 
     start = time.perf_counter()

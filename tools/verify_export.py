@@ -17,7 +17,7 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from absl import app, flags
+from absl import app, flags, logging
 
 _SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
@@ -31,6 +31,7 @@ flags.DEFINE_list("scales", ["2", "3", "4"], "Scales.")
 def main(argv):
     if len(argv) != 2:
         raise app.UsageError("usage: verify_export.py EXPORT_DIR [flags]")
+    logging.set_verbosity(logging.WARNING)  # TF's SavedModel writer logs at INFO
     from vdsr_tf import export
 
     start = time.perf_counter()
