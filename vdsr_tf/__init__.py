@@ -2,20 +2,32 @@
 
     import vdsr_tf
     big = vdsr_tf.super_resolve("photo.png", 2)      # PIL image, numpy array or path
-"""
-from vdsr_tf.evaluation import evaluate
-from vdsr_tf.inference import bicubic_upscale, super_resolve
-from vdsr_tf.metrics import psnr, ssim
-from vdsr_tf.model import build_vdsr
-from vdsr_tf.weights import load_model
 
-__all__ = [
-    "bicubic_upscale",
-    "build_vdsr",
-    "evaluate",
-    "load_model",
-    "psnr",
-    "ssim",
-    "super_resolve",
-]
+The public names load on first use, so ``import vdsr_tf`` (and ``vdsr-tf --help``) does not
+pay for, or print, TensorFlow's start-up until a name that needs it is touched.
+"""
+import importlib
+
+_PUBLIC = {
+    "bicubic_upscale": "vdsr_tf.inference",
+    "build_vdsr": "vdsr_tf.model",
+    "evaluate": "vdsr_tf.evaluation",
+    "load_model": "vdsr_tf.weights",
+    "psnr": "vdsr_tf.metrics",
+    "ssim": "vdsr_tf.metrics",
+    "super_resolve": "vdsr_tf.inference",
+}
+__all__ = sorted(_PUBLIC)
 __version__ = "0.1.0"
+
+
+def __getattr__(name):
+    if name in _PUBLIC:
+        value = getattr(importlib.import_module(_PUBLIC[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'vdsr_tf' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))

@@ -146,10 +146,9 @@ def imresize(img: np.ndarray, scale: float | None = None, *, output_shape=None) 
         # Accumulate tap by tap: memory stays at the output size, not taps times it.
         shape = [1] * x.ndim
         shape[axis] = weights.shape[0]
-        out = None
-        for k in range(weights.shape[1]):
-            term = np.take(x, indices[:, k], axis=axis) * weights[:, k].reshape(shape)
-            out = term if out is None else out + term
+        out = np.take(x, indices[:, 0], axis=axis) * weights[:, 0].reshape(shape)
+        for k in range(1, weights.shape[1]):
+            out += np.take(x, indices[:, k], axis=axis) * weights[:, k].reshape(shape)
         x = out
     if np.issubdtype(img.dtype, np.integer):
         info = np.iinfo(img.dtype)
