@@ -352,3 +352,33 @@ def test_predictor_cache_does_not_keep_models_alive():
     del model
     gc.collect()
     assert ref() is None
+
+
+# ---------------------------------------------------------------------------- precision
+
+def test_bfloat16_precision_close_to_float32_and_cached():
+    from vdsr_tf import build_vdsr, inference
+
+    model = build_vdsr(depth=3, filters=8)
+    img = np.random.default_rng(11).integers(0, 256, (12, 10, 3), dtype=np.uint8)
+    f32 = inference.super_resolve(img, 2, model=model, tile=None)
+    bf16 = inference.super_resolve(img, 2, model=model, tile=None, precision="bfloat16")
+    assert bf16.shape == f32.shape and bf16.dtype == np.uint8
+    # bfloat16 keeps ~3 significant digits in the hidden layers: a grey level or two at most.
+    assert np.abs(bf16.astype(int) - f32.astype(int)).max() <= 3
+    pred = inference.make_predictor(model=model, precision="bfloat16")
+    assert pred is inference.make_predictor(model=model, precision="bfloat16")
+    assert pred is not inference.make_predictor(model=model)
+    assert pred.model.get_layer("conv_01").compute_dtype == "bfloat16"
+    assert pred.model.get_layer("conv_03").compute_dtype == "float32"
+
+
+@pytest.mark.parametrize("kwargs", [
+    {"precision": "float16"}, {"precision": None},
+    {"precision": "bfloat16", "backend": "tflite", "weights": "x.tflite"},
+])
+def test_bad_precision_rejected(kwargs):
+    from vdsr_tf import inference
+
+    with pytest.raises(ValueError, match="precision"):
+        inference.make_predictor(**kwargs)

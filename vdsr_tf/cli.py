@@ -72,6 +72,9 @@ def _build_parser() -> argparse.ArgumentParser:
                     "folder with --backend); default: the bundled weights")
     up.add_argument("--backend", choices=("keras", "tflite", "saved_model"), default="keras",
                     help="how to run the network (default: keras)")
+    up.add_argument("--precision", choices=("float32", "bfloat16"), default="float32",
+                    help="keras backend: bfloat16 is about twice as fast on CPUs with bf16 units, "
+                    "~0.02 dB lower PSNR (default: float32)")
     up.add_argument("--bicubic", action="store_true",
                     help="Matlab bicubic only, no network (the paper's baseline)")
     up.add_argument("--overwrite", action="store_true", help="replace existing outputs")
@@ -201,7 +204,8 @@ def _upscale(args) -> int:
     pairs = _plan(args)
     predictor = None
     if not args.bicubic:
-        predictor = inference.make_predictor(weights=args.weights, backend=args.backend)
+        predictor = inference.make_predictor(weights=args.weights, backend=args.backend,
+                                               precision=args.precision)
     tile = inference.DEFAULT_TILE if args.tile is None else args.tile
     for folder in sorted({os.path.dirname(dst) for _, dst in pairs}):
         if folder:
