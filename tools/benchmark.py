@@ -47,6 +47,8 @@ flags.DEFINE_string("weights", None, "Weights file; default: bundled weights, el
 
 flags.DEFINE_list("inference_sizes", ["256", "512", "1024"], "Square input sizes to time.")
 flags.DEFINE_float("inference_scale", 2.0, "Scale for the inference section.")
+flags.DEFINE_list("inference_precisions", ["float32", "bfloat16"],
+                  "super_resolve precisions to time in the latency table.")
 flags.DEFINE_integer("inference_repeats", 1, "Timed runs per size (the fastest is kept).")
 flags.DEFINE_integer("inference_tile", None, "Tile side (default: the library's DEFAULT_TILE).")
 flags.DEFINE_integer("inference_overhead_size", 1024,
@@ -238,25 +240,27 @@ def inference_section():
         # First, while this process is still small: a forked child's ru_maxrss starts
         # from the parent's RSS.
         result["peak_rss"] = _peak_rss(scale, tile)
-    inference.super_resolve(synthetic_rgb(64), scale, model=model, tile=tile)  # trace once
+    for precision in FLAGS.inference_precisions:  # trace once each
+        inference.super_resolve(synthetic_rgb(64), scale, model=model, tile=tile, precision=precision)
 
-    def run(img, t):
-        return inference.super_resolve(img, scale, model=model, tile=t)
+    def run(img, t, precision="float32"):
+        return inference.super_resolve(img, scale, model=model, tile=t, precision=precision)
 
-    _log(f"{'input':>11} {'output':>11} {'seconds':>9} {'s/MP':>8} {'GFLOP/s':>8}")
+    _log(f"{'precision':>9} {'input':>11} {'output':>11} {'seconds':>9} {'s/MP':>8} {'GFLOP/s':>8}")
     timings = {}
-    for size in [int(s) for s in FLAGS.inference_sizes]:
+    for precision, size in [(p, int(s)) for p in FLAGS.inference_precisions for s in FLAGS.inference_sizes]:
         img = synthetic_rgb(size)
-        seconds, cpu = _timed_cpu(lambda: run(img, tile), FLAGS.inference_repeats)
+        seconds, cpu = _timed_cpu(lambda: run(img, tile, precision), FLAGS.inference_repeats)
         out_px = matlab.output_length(size, scale) ** 2
-        row = {"input": size, "output_pixels": out_px, "seconds": round(seconds, 4),
+        row = {"precision": precision, "input": size, "output_pixels": out_px, "seconds": round(seconds, 4),
                "seconds_per_output_mp": round(seconds / (out_px / 1e6), 4),
                "gflops": round(flops * out_px / seconds / 1e9, 1),
                "cpu_seconds": round(cpu, 4),
                "gflops_per_cpu_second": round(flops * out_px / cpu / 1e9, 1)}
-        timings[size] = (seconds, cpu)
+        if precision == "float32":
+            timings[size] = (seconds, cpu)
         result["latency"].append(row)
-        _log(f"{size:>5}x{size:<5} {row['output_pixels'] / 1e6:>9.2f}MP {seconds:>9.2f} "
+        _log(f"{precision:>9} {size:>5}x{size:<5} {row['output_pixels'] / 1e6:>9.2f}MP {seconds:>9.2f} "
              f"{row['seconds_per_output_mp']:>8.3f} {row['gflops']:>8.1f}   "
              f"(CPU {cpu:.2f} s: {row['gflops_per_cpu_second']:.1f} GFLOP per CPU-second)")
 
