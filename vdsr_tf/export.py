@@ -33,7 +33,6 @@ from __future__ import annotations
 import datetime
 import hashlib
 import json
-import math
 import os
 import shutil
 import tempfile
