@@ -76,7 +76,6 @@ PRECISIONS = ("float32", "bfloat16")
 """Keras-backend precisions. "bfloat16" runs the hidden convolutions in bfloat16 (Keras'
 mixed_bfloat16 policy; the last convolution and the residual add stay float32): about twice
 the speed on CPUs with AVX512-BF16 or AMX, for about 0.02 dB of PSNR (BUILD_NOTES.md)."""
-_BACKEND_CLASSES = {"tflite": "TFLitePredictor", "saved_model": "SavedModelPredictor"}
 
 
 # ---------------------------------------------------------------------------- validation
@@ -259,19 +258,9 @@ def _predictor_for_model(model, precision: str = "float32"):
 
 
 def _backend_predictor(backend: str, weights):
-    try:
-        from vdsr_tf import backends
-    except ImportError as e:
-        raise ValueError(f"backend={backend!r} needs vdsr_tf.backends, which is not available "
-                         f"({e}); use backend='keras'") from e
-    factory = getattr(backends, "get_predictor", None)
-    if factory is not None:
-        return factory(backend, weights)
-    cls = getattr(backends, _BACKEND_CLASSES[backend], None)
-    if cls is None:
-        raise ValueError(f"backend={backend!r} is not implemented by vdsr_tf.backends "
-                         f"(no {_BACKEND_CLASSES[backend]}); use backend='keras'")
-    return cls(weights)
+    from vdsr_tf import backends  # LiteRT and SavedModel loading only when asked for
+
+    return backends.get_predictor(backend, weights)
 
 
 def make_predictor(model=None, weights=None, backend: str = "keras", precision: str = "float32"):
