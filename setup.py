@@ -23,7 +23,7 @@ setup(
         "h5py>=3.0",
     ],
     extras_require={
-        "test": ["pytest>=7"],
+        "test": ["pytest>=7", "matplotlib>=3.5"],
         "plot": ["matplotlib>=3.5"],
     },
     entry_points={"console_scripts": ["vdsr-tf=vdsr_tf.cli:main"]},
