@@ -1,0 +1,82 @@
+"""Bundle a training run's weights into the package, with a model card.
+
+    python tools/bundle_weights.py --workdir runs/vdsr_x234 --eval_json eval.json \
+        --command "runs/train_x234.sh" --note "..."
+
+Copies ``<workdir>/vdsr.weights.h5`` to ``vdsr_tf/weights/vdsr_x234.weights.h5`` and writes
+``vdsr_tf/weights/vdsr_x234.json``: the run's model card (config, steps, data, time, validation)
+plus the exact command, the evaluation rows of ``tools/evaluate.py --json`` and a note. Both
+files are written atomically; the weights are checked to load before anything is replaced.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import tempfile
+
+from absl import app, flags
+
+_REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if _REPO not in sys.path:
+    sys.path.insert(0, _REPO)
+
+flags.DEFINE_string("workdir", None, "Training run folder holding vdsr.weights.h5 and model_card.json.")
+flags.DEFINE_string("eval_json", None, "tools/evaluate.py --json output for these weights.")
+flags.DEFINE_string("command", None, "The command that trained the run (recorded verbatim).")
+flags.DEFINE_string("note", "", "Free text for the card (status, what is next).")
+flags.mark_flags_as_required(["workdir", "eval_json", "command"])
+FLAGS = flags.FLAGS
+
+
+def _atomic_copy(src: str, dst: str) -> None:
+    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(dst), suffix=".tmp")
+    os.close(fd)
+    try:
+        shutil.copyfile(src, tmp)
+        os.replace(tmp, dst)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def _atomic_json(data, dst: str) -> None:
+    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(dst), suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(data, f, indent=2)
+            f.write("\n")
+        os.replace(tmp, dst)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def main(argv):
+    del argv
+    from vdsr_tf.weights import BUNDLED_WEIGHTS, load_model
+
+    src = os.path.join(FLAGS.workdir, "vdsr.weights.h5")
+    card_path = os.path.join(FLAGS.workdir, "model_card.json")
+    for path in (src, card_path, FLAGS.eval_json):
+        if not os.path.isfile(path):
+            raise app.UsageError(f"{path} does not exist")
+    load_model(src)  # refuses a broken file before anything in the package changes
+    with open(card_path) as f:
+        card = json.load(f)
+    with open(FLAGS.eval_json) as f:
+        rows = json.load(f)
+    card["command"] = FLAGS.command
+    card["evaluation"] = {"tool": "tools/evaluate.py", "rows": rows}
+    card["note"] = FLAGS.note
+    card["weights_file"] = BUNDLED_WEIGHTS.name
+    _atomic_copy(src, str(BUNDLED_WEIGHTS))
+    _atomic_json(card, str(BUNDLED_WEIGHTS.with_name(BUNDLED_WEIGHTS.name.replace(".weights.h5", ".json"))))
+    print(f"bundled {src} -> {BUNDLED_WEIGHTS} (step {card.get('steps')})")
+
+
+if __name__ == "__main__":
+    app.run(main)
