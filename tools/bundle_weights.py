@@ -35,6 +35,7 @@ def _atomic_copy(src: str, dst: str) -> None:
     os.close(fd)
     try:
         shutil.copyfile(src, tmp)
+        os.chmod(tmp, 0o644)  # mkstemp's 0600 would make the installed package unreadable to others
         os.replace(tmp, dst)
     except BaseException:
         if os.path.exists(tmp):
@@ -48,6 +49,7 @@ def _atomic_json(data, dst: str) -> None:
         with os.fdopen(fd, "w") as f:
             json.dump(data, f, indent=2)
             f.write("\n")
+        os.chmod(tmp, 0o644)
         os.replace(tmp, dst)
     except BaseException:
         if os.path.exists(tmp):
