@@ -360,3 +360,13 @@ def test_other_recipes_run(tmp_path, patch_set, changes):
     tr = Trainer(cfg.replace(steps=5), str(tmp_path), patch_set=patch_set)
     assert int(tr.step.numpy()) == 4
     assert float(tr.optimizer.learning_rate.numpy()) == pytest.approx(learning_rate_at(cfg, 3), rel=1e-6)
+
+
+def test_finishing_a_stopped_run_validates_the_final_weights(tmp_path, patch_set, image_dir):
+    # Train without validation, then re-run at the same step count with validation on: nothing
+    # is trained, but the model card must describe the weights at that step.
+    Trainer(TrainConfig(**TINY, steps=5), str(tmp_path), patch_set=patch_set, command="pytest").run()
+    cfg = TrainConfig(**TINY, steps=5, val_data=image_dir, val_every=1000, scales=(2.0, 3.0, 4.0))
+    card = Trainer(cfg, str(tmp_path), patch_set=patch_set, command="pytest").run()
+    assert card["steps"] == 5
+    assert [row["step"] for row in card["validation"]["table"]] == [5, 5, 5]

@@ -463,6 +463,11 @@ class Trainer:
                 return None
         if int(self.step.numpy()) > last_saved or self.manager.latest_checkpoint is None:
             self.manager.save(checkpoint_number=int(self.step.numpy()))
+        final = int(self.step.numpy())
+        if val_folder is not None and not any(r["step"] == final for r in self.history["val"]):
+            # A run resumed at or past its end (e.g. re-run with a smaller --steps to write the
+            # weights of a stopped run): the card must describe these weights, not an older step.
+            self._validate(val_folder, final, writer)
         writer.flush()
         return self._finish()
 
