@@ -134,17 +134,9 @@ def _timed_cpu(fn, repeats):
 
 
 def _write_json(data, path):
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".bench.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f, indent=2)
-            f.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    from vdsr_tf import atomic
+
+    atomic.write_json(path, data)
 
 
 # ----------------------------------------------------------------------------- inference
@@ -215,7 +207,6 @@ def _peak_rss(scale, tile):
 
 def inference_section():
     """super_resolve latency/GFLOP/s per size, tiling overhead, peak RSS (subprocess)."""
-    import numpy as np
     import tensorflow as tf
 
     from vdsr_tf import inference, matlab

@@ -14,7 +14,6 @@ import json
 import os
 import shutil
 import sys
-import tempfile
 
 from absl import app, flags
 
@@ -30,35 +29,9 @@ flags.mark_flags_as_required(["workdir", "eval_json", "command"])
 FLAGS = flags.FLAGS
 
 
-def _atomic_copy(src: str, dst: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(dst), suffix=".tmp")
-    os.close(fd)
-    try:
-        shutil.copyfile(src, tmp)
-        os.chmod(tmp, 0o644)  # mkstemp's 0600 would make the installed package unreadable to others
-        os.replace(tmp, dst)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def _atomic_json(data, dst: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(dst), suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f, indent=2)
-            f.write("\n")
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, dst)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def main(argv):
     del argv
+    from vdsr_tf import atomic
     from vdsr_tf.weights import BUNDLED_WEIGHTS, load_model
 
     src = os.path.join(FLAGS.workdir, "vdsr.weights.h5")
@@ -75,8 +48,9 @@ def main(argv):
     card["evaluation"] = {"tool": "tools/evaluate.py", "rows": rows}
     card["note"] = FLAGS.note
     card["weights_file"] = BUNDLED_WEIGHTS.name
-    _atomic_copy(src, str(BUNDLED_WEIGHTS))
-    _atomic_json(card, str(BUNDLED_WEIGHTS.with_name(BUNDLED_WEIGHTS.name.replace(".weights.h5", ".json"))))
+    with atomic.atomic_path(BUNDLED_WEIGHTS, suffix=".weights.h5") as tmp:
+        shutil.copyfile(src, tmp)
+    atomic.write_json(BUNDLED_WEIGHTS.with_name(BUNDLED_WEIGHTS.name.replace(".weights.h5", ".json")), card)
     print(f"bundled {src} -> {BUNDLED_WEIGHTS} (step {card.get('steps')})")
 
 

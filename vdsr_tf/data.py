@@ -23,11 +23,10 @@ import json
 import logging
 import math
 import os
-import tempfile
 
 import numpy as np
 
-from vdsr_tf import matlab
+from vdsr_tf import atomic, matlab
 
 logger = logging.getLogger(__name__)
 
@@ -245,15 +244,8 @@ def build_patch_set(files, scales, *, patch_size: int = 41, stride: int = 41,
     arrays = {k: getattr(ps, k) for k in _ARRAY_FIELDS}
     if cache_path:
         os.makedirs(cache_dir, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=cache_dir, suffix=".npz.tmp")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                np.savez(f, **arrays)
-            os.replace(tmp, cache_path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.remove(tmp)
-            raise
+        with atomic.atomic_path(cache_path, suffix=".npz") as tmp:
+            np.savez(tmp, **arrays)
     return ps
 
 

@@ -16,11 +16,9 @@ Dataset folders:
 """
 from __future__ import annotations
 
-import json
 import math
 import os
 import re
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +26,7 @@ from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
-from vdsr_tf import imageio, inference, matlab, metrics
+from vdsr_tf import atomic, imageio, inference, matlab, metrics
 from vdsr_tf.weights import load_model
 
 __all__ = [
@@ -318,15 +316,4 @@ def write_json(rows: Sequence[dict], path) -> None:
         {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in r.items()}
         for r in rows
     ]
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(clean, f, indent=2)
-            f.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    atomic.write_json(path, clean)

@@ -42,7 +42,7 @@ from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
-from vdsr_tf import matlab
+from vdsr_tf import atomic, matlab
 
 __all__ = [
     "LIMITS",
@@ -155,20 +155,11 @@ def _size(path: Path) -> int:
 
 
 def _write_bytes_atomic(data: bytes, path: Path) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    atomic.write_bytes(path, data)
 
 
 def _write_json_atomic(obj, path: Path) -> None:
-    _write_bytes_atomic((json.dumps(obj, indent=2) + "\n").encode(), path)
+    atomic.write_json(path, obj)
 
 
 def _replace_dir(tmp: Path, path: Path) -> None:

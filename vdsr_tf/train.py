@@ -29,6 +29,7 @@ import time
 
 import numpy as np
 
+from vdsr_tf import atomic
 from vdsr_tf import data as data_lib
 from vdsr_tf import matlab
 from vdsr_tf.config import CHECKPOINT_SHAPING_FIELDS, TrainConfig
@@ -72,28 +73,6 @@ def clip_bound(theta: float, lr: float) -> float:
 
 
 # ----------------------------------------------------------------------------- helpers
-def _mkstemp_like_open(directory: str, prefix: str, suffix: str) -> tuple[int, str]:
-    """tempfile.mkstemp, but with the permissions a plain open() would give (0666 & ~umask)."""
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=prefix, suffix=suffix)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)
-    return fd, tmp
-
-
-def _atomic_write_text(path: str, text: str) -> None:
-    d = os.path.dirname(os.path.abspath(path))
-    fd, tmp = _mkstemp_like_open(d, ".tmp_", ".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-
-
 def _format_duration(seconds: float) -> str:
     if not math.isfinite(seconds):
         return "?"
@@ -277,7 +256,7 @@ class Trainer:
             if changed:
                 logger.info("resuming with changed settings (old, new): %s", changed)
         if self.is_chief:
-            _atomic_write_text(path, self.cfg.to_json() + "\n")
+            atomic.write_text(path, self.cfg.to_json() + "\n")
 
     def _history_path(self):
         return os.path.join(self.workdir, "history.json")
@@ -295,7 +274,7 @@ class Trainer:
 
     def _save_history(self):
         if self.is_chief:
-            _atomic_write_text(self._history_path(), json.dumps(self.history, indent=1) + "\n")
+            atomic.write_text(self._history_path(), json.dumps(self.history, indent=1) + "\n")
 
     # ------------------------------------------------------------------ step
     def _make_train_step(self):
@@ -533,15 +512,9 @@ class Trainer:
 
             shutil.rmtree(self.manager.directory, ignore_errors=True)  # the throwaway checkpoints
             return card
-        fd, tmp = _mkstemp_like_open(self.workdir, ".tmp_", ".weights.h5")
-        os.close(fd)
-        try:
+        with atomic.atomic_path(os.path.join(self.workdir, WEIGHTS_NAME), suffix=".weights.h5") as tmp:
             self.model.save_weights(tmp, overwrite=True)
-            os.replace(tmp, os.path.join(self.workdir, WEIGHTS_NAME))
-        finally:
-            if os.path.exists(tmp):
-                os.remove(tmp)
-        _atomic_write_text(os.path.join(self.workdir, MODEL_CARD_NAME), json.dumps(card, indent=2) + "\n")
+        atomic.write_text(os.path.join(self.workdir, MODEL_CARD_NAME), json.dumps(card, indent=2) + "\n")
         self._plot()
         logger.info("wrote %s and %s in %s", WEIGHTS_NAME, MODEL_CARD_NAME, self.workdir)
         return card
@@ -582,16 +555,11 @@ def plot_history(history: dict, path: str) -> None:
         ax.grid(alpha=0.3)
     axes[0][0].legend(loc="lower right")
     fig.tight_layout()
-    d = os.path.dirname(os.path.abspath(path))
-    fd, tmp = _mkstemp_like_open(d, ".tmp_", ".png")
-    os.close(fd)
     try:
-        fig.savefig(tmp, dpi=100)
-        os.replace(tmp, path)
+        with atomic.atomic_path(path, suffix=".png") as tmp:
+            fig.savefig(tmp, dpi=100)
     finally:
         plt.close(fig)
-        if os.path.exists(tmp):
-            os.remove(tmp)
 
 
 # ----------------------------------------------------------------------------- benchmark
