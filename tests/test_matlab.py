@@ -181,3 +181,17 @@ def test_bad_inputs_rejected():
         matlab.rgb2ycbcr(np.zeros((4, 4, 4)))
     with pytest.raises(TypeError):
         matlab.rgb2ycbcr(np.zeros((4, 4, 3), dtype=np.int32))
+
+
+def test_luma_uint8_matches_hand_values_and_layouts():
+    img = np.array([[[255, 255, 255], [255, 0, 0]]], dtype=np.uint8)
+    assert matlab.luma_uint8(img).tolist() == [[235, 81]]  # 16 + 219; round(16 + 65.481)
+    grey = np.array([[7, 200]], dtype=np.uint8)
+    np.testing.assert_array_equal(matlab.luma_uint8(grey), grey)
+    np.testing.assert_array_equal(matlab.luma_uint8(grey[..., None]), grey)
+    rgba = np.concatenate([img, np.zeros((1, 2, 1), np.uint8)], axis=-1)
+    assert matlab.luma_uint8(rgba, alpha=True).tolist() == [[235, 81]]
+    with pytest.raises(ValueError):
+        matlab.luma_uint8(rgba)
+    with pytest.raises(TypeError):
+        matlab.luma_uint8(img.astype(np.float32))

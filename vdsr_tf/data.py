@@ -56,16 +56,7 @@ def luma_of(img: np.ndarray) -> np.ndarray:
 
     Accepts (H, W), (H, W, 1), (H, W, 3) and (H, W, 4) (alpha dropped). Returns uint8 (H, W).
     """
-    img = np.asarray(img)
-    if img.dtype != np.uint8:
-        raise TypeError(f"luma_of expects a uint8 image, got dtype {img.dtype}")
-    if img.ndim == 2:
-        return img
-    if img.ndim == 3 and img.shape[-1] == 1:
-        return img[..., 0]
-    if img.ndim == 3 and img.shape[-1] in (3, 4):
-        return matlab.rgb2ycbcr(np.ascontiguousarray(img[..., :3]))[..., 0]
-    raise ValueError(f"expected an (H, W), (H, W, 1), (H, W, 3) or (H, W, 4) image, got shape {img.shape}")
+    return matlab.luma_uint8(img, alpha=True)
 
 
 def load_luma(path: str) -> np.ndarray:

@@ -259,6 +259,26 @@ def rgb2ycbcr(img: np.ndarray) -> np.ndarray:
     return (ycc / 255.0).astype(np.asarray(img).dtype)
 
 
+def luma_uint8(img: np.ndarray, *, alpha: bool = False) -> np.ndarray:
+    """Y of a uint8 image as the paper's Matlab code takes it: ``rgb2ycbcr`` on uint8, rounded.
+
+    (H, W) and (H, W, 1) are grey and returned as they are; (H, W, 3) is RGB; (H, W, 4) is
+    RGBA (alpha ignored) only when ``alpha`` is True. Returns uint8 (H, W).
+    """
+    img = np.asarray(img)
+    if img.dtype != np.uint8:
+        raise TypeError(f"expected a uint8 image, got dtype {img.dtype}")
+    if img.ndim == 2:
+        return img
+    channels = (3, 4) if alpha else (3,)
+    if img.ndim == 3 and img.shape[-1] == 1:
+        return img[..., 0]
+    if img.ndim == 3 and img.shape[-1] in channels:
+        return rgb2ycbcr(np.ascontiguousarray(img[..., :3]))[..., 0]
+    allowed = ", ".join(["(H, W)", "(H, W, 1)"] + [f"(H, W, {c})" for c in channels])
+    raise ValueError(f"expected an image of shape {allowed}, got {img.shape}")
+
+
 def ycbcr2rgb(img: np.ndarray) -> np.ndarray:
     """Matlab ``ycbcr2rgb``: uint8 -> uint8 (rounded, clipped); float -> float, unclipped."""
     x, is_uint8 = _as_float_rgb(img, "ycbcr2rgb")

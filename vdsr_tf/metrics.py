@@ -125,18 +125,7 @@ def scoring_luma(img) -> np.ndarray:
     :func:`vdsr_tf.matlab.rgb2ycbcr` on uint8 (integer Y in 16..235); grey is returned
     raw. Returns float64 (H, W) on the 0..255 scale.
     """
-    img = np.asarray(img)
-    if img.dtype != np.uint8:
-        raise TypeError(f"scoring_luma expects a uint8 image, got dtype {img.dtype}")
-    if img.ndim == 2:
-        return img.astype(np.float64)
-    if img.ndim == 3 and img.shape[-1] == 1:
-        return img[..., 0].astype(np.float64)
-    if img.ndim == 3 and img.shape[-1] == 3:
-        return matlab.rgb2ycbcr(img)[..., 0].astype(np.float64)
-    raise ValueError(
-        f"scoring_luma expects (H, W), (H, W, 1) or (H, W, 3) RGB, got shape {img.shape}"
-    )
+    return matlab.luma_uint8(img).astype(np.float64)
 
 
 def score(sr, hr, *, shave: int = 0) -> tuple[float, float]:
