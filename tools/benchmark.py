@@ -318,7 +318,7 @@ def backends_section():
     """Latency of each exported backend/precision at --backends_size x --backends_scale; file sizes."""
     import numpy as np
 
-    from vdsr_tf import backends, export, inference, matlab
+    from vdsr_tf import atomic, backends, export, inference, matlab
 
     scale = inference.check_scale(FLAGS.backends_scale)
     size = FLAGS.backends_size
@@ -412,7 +412,7 @@ def backends_section():
         manifest = export.read_manifest(FLAGS.backends_dir)
         manifest["benchmark"] = dict(result, date=time.strftime("%Y-%m-%d %H:%M:%S"),
                                      cpus=os.cpu_count(), processor=platform.processor())
-        export._write_json_atomic(manifest, export.Path(FLAGS.backends_dir) / export.MANIFEST)
+        atomic.write_json(export.Path(FLAGS.backends_dir) / export.MANIFEST, manifest)
         _log(f"[backends] figures written to {FLAGS.backends_dir}/manifest.json")
     if tmp is not None:
         tmp.cleanup()

@@ -154,14 +154,6 @@ def _size(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
 
 
-def _write_bytes_atomic(data: bytes, path: Path) -> None:
-    atomic.write_bytes(path, data)
-
-
-def _write_json_atomic(obj, path: Path) -> None:
-    atomic.write_json(path, obj)
-
-
 def _replace_dir(tmp: Path, path: Path) -> None:
     """Moves the finished folder ``tmp`` to ``path``, replacing an old one."""
     old = None
@@ -415,7 +407,7 @@ def export_e2e_tflite(model, path, size: tuple[int, int], scale: float, *, preci
             conv.optimizations = [tf.lite.Optimize.DEFAULT]
             conv.target_spec.supported_types = [tf.float16]
         data = conv.convert()
-    _write_bytes_atomic(data, path)
+    atomic.write_bytes(path, data)
     return path
 
 
@@ -731,8 +723,8 @@ def export_all(
                 say(f"calibration: {source}")
             rep = calibration["patches"]
         path = out_dir / tflite_filename(precision)
-        _write_bytes_atomic(convert_tflite(sm, precision, representative=rep,
-                                           float_layers=int8_float_layers), path)
+        atomic.write_bytes(path, convert_tflite(sm, precision, representative=rep,
+                                                float_layers=int8_float_layers))
         say(f"wrote {path}")
         art = {
             "name": f"tflite_{precision}", "kind": "luma", "file": path.name, "format": "tflite",
@@ -784,7 +776,7 @@ def export_all(
             m = measured[art["name"]]
             ok, reason = check(art, m)
             art["measured"] = dict(m, data=data_name, passed=ok, summary=reason)
-    _write_json_atomic(manifest, out_dir / MANIFEST)
+    atomic.write_json(out_dir / MANIFEST, manifest)
     say(f"wrote {out_dir / MANIFEST}")
     return manifest
 
