@@ -620,7 +620,8 @@ def _weights_info(weights, model) -> dict:
     return {
         "source": source,
         "file": path.name,
-        "path": str(path.resolve()),
+        # The bundled file is named inside the package so the manifest does not carry this machine's paths.
+        "path": f"vdsr_tf/weights/{path.name}" if source == "bundled" else str(path.resolve()),
         "sha256": _sha256(path),
         "depth": len(convs),
         "filters": int(convs[0].filters) if convs else None,
