@@ -620,8 +620,10 @@ def _weights_info(weights, model) -> dict:
     return {
         "source": source,
         "file": path.name,
-        # The bundled file is named inside the package so the manifest does not carry this machine's paths.
-        "path": f"vdsr_tf/weights/{path.name}" if source == "bundled" else str(path.resolve()),
+        # The bundled file is named relative to the package's parent, so the manifest does not
+        # carry this machine's paths.
+        "path": (path.resolve().relative_to(Path(__file__).resolve().parent.parent).as_posix()
+                 if source == "bundled" else str(path.resolve())),
         "sha256": _sha256(path),
         "depth": len(convs),
         "filters": int(convs[0].filters) if convs else None,
