@@ -20,7 +20,7 @@ _REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if _REPO not in sys.path:  # run from a checkout without `pip install -e .`
     sys.path.insert(0, _REPO)
 
-from vdsr_tf.config import LR_SCHEDULES, OPTIMIZERS, PRECISIONS, STRATEGIES, TrainConfig  # noqa: E402
+from vdsr_tf.config import LOSSES, LR_SCHEDULES, OPTIMIZERS, PRECISIONS, STRATEGIES, TrainConfig  # noqa: E402
 
 _D = TrainConfig()
 _DEFAULT_DATA = os.path.join(_REPO, "..", "shared", "data", "train")
@@ -40,6 +40,10 @@ flags.DEFINE_bool("random_crop", _D.random_crop, "Random crops instead of the st
 flags.DEFINE_bool("augment", _D.augment, "Random rotation/flip.")
 flags.DEFINE_integer("depth", _D.depth, "Number of conv layers.")
 flags.DEFINE_integer("filters", _D.filters, "Filters per hidden conv layer.")
+flags.DEFINE_string("init_weights", None, "Warm start from this .weights.h5 (or .mat); the optimizer starts fresh. "
+                    "Used only when --workdir has no checkpoint yet.")
+flags.DEFINE_bool("zero_init_last", _D.zero_init_last, "Start the last conv at zero (the network starts as bicubic).")
+flags.DEFINE_enum("loss", _D.loss, LOSSES, "l2 (the paper) or l1.")
 flags.DEFINE_enum("optimizer", _D.optimizer, OPTIMIZERS, "Optimizer.")
 flags.DEFINE_float("lr", _D.lr, "Initial learning rate.")
 flags.DEFINE_float("momentum", _D.momentum, "SGD momentum.")
@@ -49,7 +53,8 @@ flags.DEFINE_enum("lr_schedule", _D.lr_schedule, LR_SCHEDULES, "Learning-rate sc
 flags.DEFINE_integer("lr_decay_every", _D.lr_decay_every, "Steps between decays (step schedule).")
 flags.DEFINE_float("lr_decay_epochs", None, "Epochs between decays instead of --lr_decay_every.")
 flags.DEFINE_float("lr_decay_factor", _D.lr_decay_factor, "Decay factor (step schedule).")
-flags.DEFINE_float("lr_min_factor", _D.lr_min_factor, "Final lr / initial lr (cosine schedule).")
+flags.DEFINE_float("lr_min_factor", _D.lr_min_factor, "Final lr / initial lr (cosine and wsd schedules).")
+flags.DEFINE_integer("decay_steps", _D.decay_steps, "Length of the final linear decay (wsd schedule).")
 flags.DEFINE_integer("warmup_steps", _D.warmup_steps, "Linear warm-up steps.")
 flags.DEFINE_enum("precision", _D.precision, PRECISIONS, "float32 or mixed_bfloat16.")
 flags.DEFINE_enum("strategy", _D.strategy, STRATEGIES, "Distribution strategy.")
@@ -118,6 +123,8 @@ def main(argv):
             data=tuple(data), scales=scales, hr_scales=hr_scales, patch_size=FLAGS.patch_size, stride=FLAGS.stride,
             random_crop=FLAGS.random_crop, augment=FLAGS.augment, batch_size=FLAGS.batch_size,
             depth=FLAGS.depth, filters=FLAGS.filters, precision=FLAGS.precision, optimizer=FLAGS.optimizer,
+            init_weights=FLAGS.init_weights, zero_init_last=FLAGS.zero_init_last, loss=FLAGS.loss,
+            decay_steps=FLAGS.decay_steps,
             lr=FLAGS.lr, momentum=FLAGS.momentum, weight_decay=FLAGS.weight_decay, theta=FLAGS.theta,
             lr_schedule=FLAGS.lr_schedule, lr_decay_every=decay_every, lr_decay_factor=FLAGS.lr_decay_factor,
             lr_min_factor=FLAGS.lr_min_factor, warmup_steps=FLAGS.warmup_steps, steps=steps, seed=FLAGS.seed,

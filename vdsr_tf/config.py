@@ -13,7 +13,8 @@ from typing import Any
 PRECISIONS = ("float32", "mixed_bfloat16")
 STRATEGIES = ("default", "mirrored", "multiworker")
 OPTIMIZERS = ("sgd", "adam")
-LR_SCHEDULES = ("step", "cosine", "constant")
+LR_SCHEDULES = ("step", "cosine", "constant", "wsd")
+LOSSES = ("l2", "l1")
 
 # Fields that change the shape of what a checkpoint holds: a run may not resume with
 # different values (everything else, e.g. steps or the schedule, may change on resume).
@@ -37,6 +38,10 @@ class TrainConfig:
     Model:
       depth, filters: network size (20, 64 in the paper).
       precision: "float32" or "mixed_bfloat16" (Keras dtype policy of the hidden convs).
+      zero_init_last: start the last convolution at zero, so the untrained network is the
+        bicubic input (only for runs from scratch; a warm start or checkpoint overrides it).
+      init_weights: a ``.weights.h5`` to warm-start from (e.g. the bundled weights); used
+        only when the run has no checkpoint yet. The optimizer starts fresh.
     Optimisation:
       optimizer: "sgd" (momentum, the paper) or "adam".
       lr, momentum, weight_decay: 0.1, 0.9, 1e-4 (L2 penalty added to the clipped gradient).
@@ -44,8 +49,14 @@ class TrainConfig:
         clipped to [-theta/lr, theta/lr] (lr = current learning rate). 0 disables clipping.
         1e-4 is the default because, with the loss summed over the 41x41 pixels
         (Caffe's Euclidean loss), 1e-3 and 1e-2 diverge at lr 0.1 (protocol.md, measured).
+      loss: "l2" (1/2 sum over pixels of the squared error, Caffe's Euclidean loss, the paper)
+        or "l1" (sum over pixels of the absolute error); both averaged over the batch.
       lr_schedule: "step" (multiply by lr_decay_factor every lr_decay_every steps, the paper),
-        "cosine" (from lr down to lr * lr_min_factor over ``steps``) or "constant".
+        "cosine" (from lr down to lr * lr_min_factor over ``steps``), "constant", or "wsd"
+        (warm-up, stable, decay: lr until the last ``decay_steps`` steps, then linearly down
+        to lr * lr_min_factor at ``steps``; an open-ended run keeps ``steps`` far away and a
+        branch resumed with a nearer ``steps`` decays from wherever the run stands).
+      decay_steps: length of the final decay of the "wsd" schedule.
       warmup_steps: linear warm-up from 0 (0 = none; the paper has none).
       steps: total optimisation steps. The paper: 9960 steps, lr / 10 every 2490 (20 "epochs").
     Bookkeeping:
@@ -69,17 +80,21 @@ class TrainConfig:
     depth: int = 20
     filters: int = 64
     precision: str = "float32"
+    zero_init_last: bool = False
+    init_weights: str | None = None
 
     optimizer: str = "sgd"
     lr: float = 0.1
     momentum: float = 0.9
     weight_decay: float = 1e-4
     theta: float = 1e-4
+    loss: str = "l2"
     lr_schedule: str = "step"
     lr_decay_every: int = 2490
     lr_decay_factor: float = 0.1
     lr_min_factor: float = 0.0
     warmup_steps: int = 0
+    decay_steps: int = 0
     steps: int = 9960
 
     seed: int = 0
@@ -128,7 +143,7 @@ class TrainConfig:
         if len(set(self.scales)) != len(self.scales):
             raise ValueError(f"scales must be distinct, got {self.scales!r}")
         for name, minimum in (("patch_size", 3), ("stride", 1), ("batch_size", 1), ("depth", 2),
-                              ("filters", 1), ("lr_decay_every", 1), ("warmup_steps", 0),
+                              ("filters", 1), ("lr_decay_every", 1), ("warmup_steps", 0), ("decay_steps", 0),
                               ("steps", 1), ("seed", 0), ("checkpoint_every", 1),
                               ("keep_checkpoints", 1), ("log_every", 1), ("val_every", 0)):
             _int(name, minimum)
@@ -136,6 +151,9 @@ class TrainConfig:
         _choice("strategy", STRATEGIES)
         _choice("optimizer", OPTIMIZERS)
         _choice("lr_schedule", LR_SCHEDULES)
+        _choice("loss", LOSSES)
+        if self.init_weights is not None and (not isinstance(self.init_weights, str) or not self.init_weights):
+            raise ValueError(f"init_weights must be a file path or None, got {self.init_weights!r}")
         _num("lr", 0.0, lo_open=True)
         _num("momentum", 0.0)
         _num("weight_decay", 0.0)
@@ -144,7 +162,7 @@ class TrainConfig:
         _num("lr_min_factor", 0.0)
         if self.momentum >= 1.0:
             raise ValueError(f"momentum must be < 1, got {self.momentum!r}")
-        for name in ("random_crop", "augment"):
+        for name in ("random_crop", "augment", "zero_init_last"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name} must be a bool, got {getattr(self, name)!r}")
 

@@ -12,7 +12,8 @@ same step, learning rate and data position. Everything a run writes lives in ``w
   vdsr.weights.h5        final weights (Keras), model_card.json, val_psnr.png
 
 The step (one ``tf.function``) implements, for loss L = 1/2 sum_pixels (r - f(x))^2 averaged
-over the batch (Caffe's Euclidean loss, the form the paper's theta values refer to):
+over the batch (Caffe's Euclidean loss, the form the paper's theta values refer to; or
+sum_pixels |r - f(x)| with ``loss="l1"``):
   g = clip(dL/dw, -theta/lr, theta/lr) + weight_decay * w      (w: conv kernels)
 then an SGD-momentum (or Adam) update with the current learning rate lr.
 Clipping to theta/lr (the paper's "adjustable gradient clipping") bounds the step lr * g by
@@ -50,7 +51,8 @@ def learning_rate_at(cfg: TrainConfig, step: int) -> float:
     """The learning rate of (0-based) ``step``, a pure function of the step.
 
     "step": lr * lr_decay_factor ** floor(step / lr_decay_every) (the paper: 0.1, /10 every
-    2490 steps); "cosine": from lr to lr * lr_min_factor over ``cfg.steps``; "constant".
+    2490 steps); "cosine": from lr to lr * lr_min_factor over ``cfg.steps``; "constant";
+    "wsd": lr until ``steps - decay_steps``, then linearly to lr * lr_min_factor at ``steps``.
     An optional linear warm-up over the first ``warmup_steps`` multiplies any of them.
     """
     step = int(step)
@@ -60,6 +62,10 @@ def learning_rate_at(cfg: TrainConfig, step: int) -> float:
         t = min(step, cfg.steps) / cfg.steps
         lo = cfg.lr * cfg.lr_min_factor
         lr = lo + (cfg.lr - lo) * 0.5 * (1.0 + math.cos(math.pi * t))
+    elif cfg.lr_schedule == "wsd":
+        start = cfg.steps - cfg.decay_steps
+        t = 0.0 if step < start else min(1.0, (step - start) / max(1, cfg.decay_steps))
+        lr = cfg.lr * (1.0 - t * (1.0 - cfg.lr_min_factor))
     else:
         lr = cfg.lr
     if cfg.warmup_steps and step < cfg.warmup_steps:
@@ -214,6 +220,10 @@ class Trainer:
             self.model = build_vdsr(
                 depth=config.depth, filters=config.filters,
                 dtype_policy="mixed_bfloat16" if config.precision == "mixed_bfloat16" else None)
+            if config.zero_init_last:
+                last = self.model.get_layer(f"conv_{config.depth:02d}")
+                for v in last.weights:
+                    v.assign(np.zeros(v.shape, v.dtype))
             lr0 = learning_rate_at(config, 0)
             if config.optimizer == "sgd":
                 self.optimizer = keras.optimizers.SGD(learning_rate=lr0, momentum=config.momentum)
@@ -236,6 +246,15 @@ class Trainer:
             self.checkpoint.restore(restored).assert_existing_objects_matched()
             logger.info("resumed from %s at step %d (lr %.3g)", restored, int(self.step.numpy()),
                         learning_rate_at(config, int(self.step.numpy())))
+        elif config.init_weights:
+            from vdsr_tf.weights import load_model
+
+            # Read (and checked) by the library's loader, so .mat files and shape errors are handled once.
+            src = load_model(config.init_weights, depth=config.depth, filters=config.filters)
+            for i in range(1, config.depth + 1):
+                name = f"conv_{i:02d}"
+                self.model.get_layer(name).set_weights(src.get_layer(name).get_weights())
+            logger.info("warm start from %s (fresh optimizer)", config.init_weights)
         self._kernel_flags = ["kernel" in v.path for v in self.model.trainable_variables]
         self._train_step = self._make_train_step()
         self.history = self._load_history()
@@ -286,6 +305,7 @@ class Trainer:
         kernel_flags = self._kernel_flags
         theta = float(cfg.theta)
         wd = float(cfg.weight_decay)
+        l1 = cfg.loss == "l1"
 
         def replica_step(x, y, lr):
             variables = model.trainable_variables
@@ -293,7 +313,11 @@ class Trainer:
                 pred = model(x, training=True)
                 # Caffe Euclidean loss: 1/2 sum over pixels, averaged over the GLOBAL batch
                 # (each replica holds batch/n rows, so replicas' losses sum to the batch mean).
-                per_example = 0.5 * tf.reduce_sum(tf.square(tf.cast(y, tf.float32) - pred), axis=[1, 2, 3])
+                err = tf.cast(y, tf.float32) - pred
+                if l1:
+                    per_example = tf.reduce_sum(tf.abs(err), axis=[1, 2, 3])
+                else:
+                    per_example = 0.5 * tf.reduce_sum(tf.square(err), axis=[1, 2, 3])
                 loss = tf.reduce_sum(per_example) / global_batch
             grads = tape.gradient(loss, variables)
             ctx = tf.distribute.get_replica_context()
