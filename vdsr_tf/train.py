@@ -218,7 +218,7 @@ class Trainer:
         keras.utils.set_random_seed(config.seed)
         with self.strategy.scope():
             self.model = build_vdsr(
-                depth=config.depth, filters=config.filters,
+                depth=config.depth, filters=config.filters, residual=config.residual,
                 dtype_policy="mixed_bfloat16" if config.precision == "mixed_bfloat16" else None)
             if config.zero_init_last:
                 last = self.model.get_layer(f"conv_{config.depth:02d}")
@@ -511,7 +511,7 @@ class Trainer:
                       "gain_db": None if bic.get(k) is None else v - bic[k]}
                      for k, v in sorted(last["psnr"].items(), key=lambda kv: float(kv[0]))]
         card = {
-            "model": "VDSR", "depth": cfg.depth, "filters": cfg.filters, "residual": True,
+            "model": "VDSR", "depth": cfg.depth, "filters": cfg.filters, "residual": cfg.residual,
             "config": cfg.to_dict(),
             "command": self.command,
             "steps": int(self.step.numpy()),
