@@ -20,7 +20,7 @@ SAMPLINGS = ("uniform", "texture")
 
 # Fields that change the shape of what a checkpoint holds: a run may not resume with
 # different values (everything else, e.g. steps or the schedule, may change on resume).
-CHECKPOINT_SHAPING_FIELDS = ("depth", "filters", "optimizer", "backend")
+CHECKPOINT_SHAPING_FIELDS = ("depth", "filters", "optimizer", "residual", "backend")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,6 +44,8 @@ class TrainConfig:
       batch_size: global batch (split over replicas under a distribution strategy).
     Model:
       depth, filters: network size (20, 64 in the paper).
+      residual: output = input + network (the paper's VDSR); False trains the plain network
+        (the paper's non-residual baseline of Table 1).
       precision: "float32" or "mixed_bfloat16" (Keras dtype policy of the hidden convs).
       zero_init_last: start the last convolution at zero, so the untrained network is the
         bicubic input (only for runs from scratch; a warm start or checkpoint overrides it).
@@ -94,6 +96,7 @@ class TrainConfig:
 
     depth: int = 20
     filters: int = 64
+    residual: bool = True
     precision: str = "float32"
     zero_init_last: bool = False
     init_weights: str | None = None
@@ -188,7 +191,7 @@ class TrainConfig:
             raise ValueError(f"texture_floor must be in (0, 1], got {self.texture_floor!r}")
         if self.momentum >= 1.0:
             raise ValueError(f"momentum must be < 1, got {self.momentum!r}")
-        for name in ("random_crop", "augment", "zero_init_last"):
+        for name in ("random_crop", "augment", "zero_init_last", "residual"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name} must be a bool, got {getattr(self, name)!r}")
 

@@ -26,12 +26,12 @@ logger = logging.getLogger(__name__)
 
 
 def build_model(cfg: TrainConfig):
-    """The VDSR of ``cfg`` (depth, filters, precision), with the last layer zeroed if asked."""
+    """The VDSR of ``cfg`` (depth, filters, residual, precision), with the last layer zeroed if asked."""
     import numpy as np
 
     from vdsr_tf.model import build_vdsr
 
-    model = build_vdsr(depth=cfg.depth, filters=cfg.filters,
+    model = build_vdsr(depth=cfg.depth, filters=cfg.filters, residual=cfg.residual,
                        dtype_policy="mixed_bfloat16" if cfg.precision == "mixed_bfloat16" else None)
     if cfg.zero_init_last:
         for v in model.get_layer(f"conv_{cfg.depth:02d}").weights:

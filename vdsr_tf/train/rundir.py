@@ -109,7 +109,7 @@ def model_card(cfg: TrainConfig, *, command, steps: int, train_time_s: float, pa
                   "gain_db": None if bic.get(k) is None else v - bic[k]}
                  for k, v in sorted(last["psnr"].items(), key=lambda kv: float(kv[0]))]
     card = {
-        "model": "VDSR", "depth": cfg.depth, "filters": cfg.filters, "residual": True,
+        "model": "VDSR", "depth": cfg.depth, "filters": cfg.filters, "residual": cfg.residual,
         "config": cfg.to_dict(),
         "command": command,
         "steps": int(steps),
