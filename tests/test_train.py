@@ -348,6 +348,7 @@ def test_two_workers_only_chief_writes(tmp_path, image_dir, patch_set):
 @pytest.mark.parametrize("changes", [
     dict(optimizer="adam", lr=1e-3, lr_schedule="cosine", theta=0.0),
     dict(random_crop=True, precision="mixed_bfloat16", warmup_steps=2),
+    dict(sampling="texture", texture_floor=0.2, random_crop=True),
 ])
 def test_other_recipes_run(tmp_path, patch_set, changes):
     cfg = TrainConfig(**TINY, steps=4, **changes)
@@ -366,3 +367,15 @@ def test_finishing_a_stopped_run_validates_the_final_weights(tmp_path, patch_set
     card = Trainer(cfg, str(tmp_path), patch_set=patch_set, command="pytest").run()
     assert card["steps"] == 5
     assert [row["step"] for row in card["validation"]["table"]] == [5, 5, 5]
+
+
+def test_every_config_field_has_a_train_flag():
+    import dataclasses
+
+    sys.path.insert(0, os.path.join(REPO, "tools"))
+    try:
+        import train as train_tool
+    finally:
+        sys.path.pop(0)
+    names = {f.name for f in dataclasses.fields(TrainConfig)}
+    assert names <= set(train_tool.FLAGS) | {"data", "val_data"}

@@ -47,6 +47,7 @@ flags.DEFINE_enum("sampling", _D.sampling, SAMPLINGS, "uniform, or texture: patc
 flags.DEFINE_float("texture_floor", _D.texture_floor, "Texture sampling: relative weight of a flat patch (0, 1].")
 flags.DEFINE_integer("depth", _D.depth, "Number of conv layers.")
 flags.DEFINE_integer("filters", _D.filters, "Filters per hidden conv layer.")
+flags.DEFINE_bool("residual", _D.residual, "Output = input + network (VDSR); --noresidual: the plain baseline.")
 flags.DEFINE_string("init_weights", None, "Warm start from this .weights.h5 (or .mat); the optimizer starts fresh. "
                     "Used only when --workdir has no checkpoint yet.")
 flags.DEFINE_bool("zero_init_last", _D.zero_init_last, "Start the last conv at zero (the network starts as bicubic).")
