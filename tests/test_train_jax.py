@@ -64,8 +64,13 @@ def _tiny_args(image_dir, workdir, steps, *extra):
 
 
 def test_jax_run_without_tensorflow_writes_the_same_artefacts(tmp_path, image_dir):
+    from vdsr_tf.data import list_images
+    from vdsr_tf.luma_archive import write_luma_archive
+
+    archive = str(tmp_path / "train.npz")  # the training images as a luminance archive (no image decoding)
+    write_luma_archive(list_images(image_dir), archive)
     work = tmp_path / "run"
-    out = subprocess.run(_train_tool(_tiny_args(image_dir, work, 10, f"--val_data={image_dir}", "--val_every=5",
+    out = subprocess.run(_train_tool(_tiny_args(archive, work, 10, f"--val_data={image_dir}", "--val_every=5",
                                                 "--precision=mixed_bfloat16")),
                          env=_env(), capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr[-3000:]
@@ -73,6 +78,7 @@ def test_jax_run_without_tensorflow_writes_the_same_artefacts(tmp_path, image_di
         assert (work / name).exists(), name
     card = json.loads((work / "model_card.json").read_text())
     assert card["backend"] == "jax" and card["steps"] == 10 and card["config"]["precision"] == "mixed_bfloat16"
+    assert card["data"]["images"] == 3 and card["data"]["folders"] == [archive]
     assert [r["step"] for r in card["validation"]["history"]] == [5, 10]
     assert sorted(p.name for p in (work / "checkpoints").glob("ckpt-*.npz")) == ["ckpt-10.npz", "ckpt-5.npz"]
     tags = {json.loads(l)["tag"] for l in (work / "tensorboard" / "scalars.jsonl").read_text().splitlines()}

@@ -39,10 +39,11 @@ class TrainingDiverged(RuntimeError):
 
 
 def load_training_set(cfg: TrainConfig, cache_dir: str):
-    """The PatchSet of ``cfg.data`` (image folders), degraded once and cached in ``cache_dir``."""
+    """The PatchSet of ``cfg.data`` (image folders and/or .npz luminance archives), degraded
+    once and cached in ``cache_dir``."""
     if not cfg.data:
-        raise ValueError("config.data is empty: pass the training image folders")
-    files = data_lib.list_images(cfg.data)
+        raise ValueError("config.data is empty: pass the training image folders (or .npz luminance archives)")
+    files = data_lib.list_sources(cfg.data)
     if not files:
         raise ValueError(f"no images ({', '.join(data_lib.IMAGE_EXTENSIONS)}) under {list(cfg.data)}")
     t0 = time.time()
