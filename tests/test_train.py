@@ -413,3 +413,19 @@ def test_max_minutes_fixes_the_step_count_so_the_decay_ends_in_time(tmp_path, pa
     # resuming keeps the fixed length instead of measuring again
     again = Trainer(cfg, str(tmp_path), patch_set=patch_set)
     assert again.cfg.steps == card["steps"] and again.run()["steps"] == card["steps"]
+
+
+def test_plot_draws_the_official_and_paper_set5_rows(tmp_path):
+    from vdsr_tf.train import plot_history
+    from vdsr_tf.train.references import set5_references
+
+    refs = set5_references()
+    assert refs["official weights"] == {2: 37.47, 3: 33.64, 4: 31.33}  # protocol.md
+    assert refs["paper (Table 3)"] == {2: 37.53, 3: 33.66, 4: 31.35}
+    hist = {"bicubic": {"2": 33.7, "4": 28.4}, "val_set": "Set5",
+            "val": [{"step": 10, "psnr": {"2": 35.0, "4": 29.0}}, {"step": 20, "psnr": {"2": 36.0, "4": 30.0}}]}
+    drawn = plot_history(hist, str(tmp_path / "a.png"))
+    assert drawn["2"] == ["VDSR (ours)", "bicubic", "official weights (Set5)", "paper (Table 3) (Set5)"]
+    assert (tmp_path / "a.png").stat().st_size > 1000
+    other = plot_history({**hist, "val_set": "my_images"}, str(tmp_path / "b.png"))
+    assert other["4"] == ["VDSR (ours)", "bicubic"]  # Set5's rows mean nothing on another set
