@@ -410,6 +410,7 @@ def test_max_minutes_fixes_the_step_count_so_the_decay_ends_in_time(tmp_path, pa
     assert learning_rate_at(tr.cfg, card["steps"]) == pytest.approx(0.0, abs=1e-12)  # the decay ran out at the end
     assert took < 3 * budget_s + 10, took  # in time (generous: the machine is shared)
     assert json.load(open(tmp_path / "budget.json"))["schedule"]["steps"] == card["steps"]
+    assert tr.latest_checkpoint.endswith(f"ckpt-{card['steps']}")
     # resuming keeps the fixed length instead of measuring again
     again = Trainer(cfg, str(tmp_path), patch_set=patch_set)
     assert again.cfg.steps == card["steps"] and again.run()["steps"] == card["steps"]

@@ -113,6 +113,11 @@ class Trainer:
                         learning_rate_at(self.cfg, self.current_step))
         self.history = self.folder.load_history(self.current_step)
         self._stop_requested = False
+        self._saved_step = self.current_step if self.backend.restored_from else None
+
+    def _save(self) -> None:
+        self.backend.save()
+        self._saved_step = self.current_step
 
     # ------------------------------------------------------------------ public state
     @property
@@ -163,8 +168,8 @@ class Trainer:
         if self._train(self.current_step, self.cfg.steps, writer, val_folder, {}) is None:
             return None
         final = self.current_step
-        if self.latest_checkpoint is None:
-            self.backend.save()
+        if self._saved_step != final:
+            self._save()
         if val_folder is not None and not any(r["step"] == final for r in self.history["val"]):
             # A run resumed at or past its end (e.g. re-run with a smaller --steps to write the
             # weights of a stopped run): the card must describe these weights, not an older step.
@@ -215,11 +220,11 @@ class Trainer:
                 timing["paused"] = timing.get("paused", 0.0) + time.time() - t_val
                 t_prev = time.time()  # validation is not training time
             if done % cfg.checkpoint_every == 0 or done == cfg.steps:
-                backend.save()
+                self._save()
                 last_saved = done
             if self._stop_requested and done < cfg.steps:
                 if done > last_saved:  # between steps: the checkpoint holds exactly `done` updates
-                    backend.save()
+                    self._save()
                 writer.close()
                 logger.warning("stopped on request at step %d (checkpoint saved); run the same command "
                                "again to resume", done)
