@@ -101,6 +101,10 @@ def main(argv):
     del argv
     # Keras picks its backend once, when first imported: set it before anything imports keras.
     os.environ["KERAS_BACKEND"] = FLAGS.backend
+    import importlib.util
+
+    if importlib.util.find_spec(FLAGS.backend) is None:
+        raise app.UsageError(f"--backend {FLAGS.backend} needs the {FLAGS.backend} package, which is not installed")
     from vdsr_tf.train import Trainer, TrainingDiverged
 
     logging.getLogger("vdsr_tf").setLevel(logging.INFO)
