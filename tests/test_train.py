@@ -397,9 +397,10 @@ def test_fit_to_budget_keeps_the_schedule_shape():
         fit_to_budget(c, 0, 0.0, 10.0)
 
 
-def test_max_minutes_fixes_the_step_count_so_the_decay_ends_in_time(tmp_path, patch_set):
+def test_max_minutes_fixes_the_step_count_so_the_decay_ends_in_time(tmp_path, patch_set, image_dir):
     budget_s = 12.0
-    cfg = TrainConfig(**TINY, steps=100000, lr_schedule="cosine", lr=0.01, max_minutes=budget_s / 60)
+    cfg = TrainConfig(**TINY, steps=100000, lr_schedule="cosine", lr=0.01, max_minutes=budget_s / 60,
+                      val_data=image_dir, val_every=100)
     t0 = time.time()
     tr = Trainer(cfg, str(tmp_path), patch_set=patch_set)
     card = tr.run()
@@ -407,6 +408,8 @@ def test_max_minutes_fixes_the_step_count_so_the_decay_ends_in_time(tmp_path, pa
     plan = card["time_budget"]
     assert plan["configured"]["steps"] == 100000 and plan["schedule"]["steps"] == card["steps"] == tr.current_step
     assert 20 < card["steps"] < 100000 and plan["measured_steps_per_s"] > 0
+    assert plan["effective_steps_per_s"] < plan["measured_steps_per_s"]  # validation time is counted
+    assert card["validation"]["history"][0]["step"] == 20  # the timed validation after the probe
     assert learning_rate_at(tr.cfg, card["steps"]) == pytest.approx(0.0, abs=1e-12)  # the decay ran out at the end
     assert took < 3 * budget_s + 10, took  # in time (generous: the machine is shared)
     assert json.load(open(tmp_path / "budget.json"))["schedule"]["steps"] == card["steps"]
