@@ -7,7 +7,7 @@ It only orchestrates; the parts live next to it:
   tf_step.py       make_tf_step (tf.GradientTape under tf.distribute); tf_backend.py its state
   jax_step.py      make_jax_step (stateless_call + value_and_grad, jitted); jax_backend.py
   rundir.py        config guard, history, budget, final weights, model card, plot
-  metering.py      progress lines and scalars (TensorBoard / scalars.jsonl)
+  metering.py      progress lines and TensorBoard scalars (tf.summary, or a TF-free event writer)
   validation.py    the project's evaluation on a benchmark folder
 
 The run restores the newest checkpoint in ``workdir`` on start, so running the same command
