@@ -225,3 +225,20 @@ def test_adam_step_parity_with_clipping(tmp_path):
     assert moved > 1e-3
     assert all(m[2] > 0.05 for m in tf_m) and all(m[2] > 0.05 for m in jax_m)  # clipping active
     assert diff < 1e-4 and diff < moved / 100, (diff, moved)
+
+
+def test_a_jax_process_does_not_load_tensorflow_even_where_it_is_installed(image_dir):
+    # TensorFlow would cost start-up time and, on a GPU, take the memory JAX needs.
+    code = textwrap.dedent(f"""
+        import os, sys
+        os.environ["KERAS_BACKEND"] = "jax"
+        from vdsr_tf import data
+        ps = data.build_patch_set(data.list_sources([{image_dir!r}]), (2.0, 3.0))
+        from vdsr_tf.train import benchmark
+        benchmark.synthetic_patch_set(num_images=1, size=64)
+        print(ps.num_patches, "tensorflow" in sys.modules)
+    """)
+    out = subprocess.run([sys.executable, "-c", code], env=_env(), capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    n, loaded = out.stdout.split()
+    assert int(n) > 0 and loaded == "False"

@@ -24,6 +24,7 @@ import json
 import logging
 import math
 import os
+import sys
 
 import numpy as np
 
@@ -117,6 +118,18 @@ def load_luma(path: str) -> np.ndarray:
     return luma_of(arr)
 
 
+def _tensorflow_for_degradation():
+    """TensorFlow, unless it is absent or this process runs Keras on another backend (then
+    loading it would cost start-up time and, on a GPU, the device memory JAX needs)."""
+    if "tensorflow" not in sys.modules and os.environ.get("KERAS_BACKEND", "tensorflow") != "tensorflow":
+        return None
+    try:
+        import tensorflow as tf
+    except ImportError:
+        return None
+    return tf
+
+
 def degrade(y: np.ndarray, scale: float) -> tuple[np.ndarray, np.ndarray]:
     """(network input, target) for one luminance plane at one scale.
 
@@ -124,7 +137,8 @@ def degrade(y: np.ndarray, scale: float) -> tuple[np.ndarray, np.ndarray]:
     fractional scales keep the full size. Target = the (cropped) Y as float32 in [0, 1];
     input = imresize(imresize(target, 1/s), [H, W]) with :func:`matlab.imresize_tf`,
     float32, not rounded (the authors' training code keeps it in double). Without
-    TensorFlow (the JAX path) the numpy :func:`matlab.imresize` does the same resize. Returns
+    TensorFlow, or with Keras on another backend (the JAX path), the numpy
+    :func:`matlab.imresize` does the same resize (equal to 2e-6). Returns
     float32 (H', W') arrays; None, None if the image is too small for this scale.
     """
     y = np.asarray(y)
@@ -137,9 +151,8 @@ def degrade(y: np.ndarray, scale: float) -> tuple[np.ndarray, np.ndarray]:
     if h < scale or w < scale or h == 0 or w == 0:
         return None, None
     target = y.astype(np.float32) / np.float32(255.0)
-    try:
-        import tensorflow as tf
-    except ImportError:
+    tf = _tensorflow_for_degradation()
+    if tf is None:
         lr = matlab.imresize(target.astype(np.float64), 1.0 / scale)
         return matlab.imresize(lr, output_shape=(h, w)).astype(np.float32), target
     lr = matlab.imresize_tf(tf.constant(target), 1.0 / scale)
