@@ -145,7 +145,7 @@ def _replace_dir(tmp: Path, path: Path) -> None:
     """Moves the finished folder ``tmp`` to ``path``, replacing an old one."""
     old = None
     if path.exists():
-        old = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.old."))
+        old = Path(tempfile.mkdtemp(dir=path.parent, prefix=atomic.temp_prefix(path) + "old."))
         os.replace(path, old / path.name)
     os.replace(tmp, path)
     if old is not None:
@@ -183,7 +183,8 @@ def export_saved_model(model, path) -> Path:
         _SERVE, serve,
         input_signature=[tf.TensorSpec((None, None, None, 1), tf.float32, name="input")],
     )
-    tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.tmp."))
+    atomic.remove_stale_temporaries(path)  # those of an earlier kill -9
+    tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=atomic.temp_prefix(path) + "tmp."))
     try:
         target = tmp / "sm"
         archive.write_out(str(target), verbose=False)
@@ -386,7 +387,7 @@ def export_e2e_tflite(model, path, size: tuple[int, int], scale: float, *, preci
     archive = keras.export.ExportArchive()
     archive.track(model)
     archive.add_endpoint(_SERVE, fn, input_signature=[spec])
-    with tempfile.TemporaryDirectory(dir=path.parent, prefix=".e2e.") as tmp:
+    with tempfile.TemporaryDirectory(dir=path.parent, prefix=atomic.temp_prefix(path) + "sm.") as tmp:
         archive.write_out(os.path.join(tmp, "sm"), verbose=False)
         conv = tf.lite.TFLiteConverter.from_saved_model(os.path.join(tmp, "sm"), signature_keys=[_SERVE])
         conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]

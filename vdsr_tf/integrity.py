@@ -6,8 +6,8 @@ produces garbage without a word. Two guards, both used where files are loaded:
 * :func:`check_sha256` compares a file's (or a folder's) sha256 with the one recorded when it
   was written: the bundled weights' card (``vdsr_tf/weights/vdsr_x234.json``, field
   ``sha256``) and an export folder's ``manifest.json`` (per artefact). Hashes are cached by
-  (path, size, mtime) of every file, so a process hashes each file once (~10 ms for the
-  2.7 MB bundled weights) and a changed file is hashed again.
+  (path, size, mtime) of every file, so a process hashes each file once (3.4 ms for the
+  2.7 MB bundled weights, measured; 0.1 ms from the cache) and a changed file is hashed again.
 * :func:`check_weight_magnitudes` refuses weights no trained VDSR has, for files without a
   recorded hash too. The rule: every kernel and bias value finite and ``|w| <= MAX_ABS_WEIGHT``.
 """
