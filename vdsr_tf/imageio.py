@@ -552,8 +552,12 @@ def _write_deep_colour(arr: np.ndarray, fmt: str, f) -> None:
     else:
         import tifffile
 
+        import io
+
         extra = {"extrasamples": ["unassalpha"]} if arr.shape[2] == 4 else {}
-        tifffile.imwrite(f, arr, photometric="rgb", compression="zlib", **extra)
+        buffer = io.BytesIO()  # tifffile wants a named file or a seekable buffer
+        tifffile.imwrite(buffer, arr, photometric="rgb", compression="zlib", **extra)
+        f.write(buffer.getvalue())
 
 
 def _current_umask() -> int:
