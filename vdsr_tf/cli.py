@@ -301,7 +301,7 @@ def _upscale(args) -> int:
             (w, h), (ow, oh) = _upscale_one(args, src, dst, scale, predictor, tile,
                                             None if args.quiet else progress)
         except Exception as e:  # noqa: BLE001 -- one bad file must not end the batch
-            if args.fail_fast or os.environ.get("VDSR_TF_DEBUG"):
+            if args.fail_fast or total == 1 or os.environ.get("VDSR_TF_DEBUG"):
                 raise ValueError(_named(src, e)) from e
             failures.append(_named(src, e))
             print(f"{progress.clear()}[{i}/{total}] FAILED {failures[-1]}", file=sys.stderr, flush=True)
