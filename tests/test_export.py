@@ -213,3 +213,31 @@ def test_argument_errors(tiny, tmp_path):
         backends.get_predictor("onnx", out / "vdsr_float32.tflite")
     with pytest.raises(FileNotFoundError, match="manifest"):
         export.verify(tmp_path)
+
+
+def test_sigterm_during_export_leaves_no_temporaries(tiny, tmp_path):
+    _, weights, _ = tiny
+    out = tmp_path / "exp"
+    # SIGTERM arrives while the end-to-end model's temporary SavedModel is on disk.
+    script = (
+        "import os, runpy, signal, sys, time\n"
+        "import tensorflow as tf\n"
+        "def killed(*a, **k):\n"
+        "    out = [a[6:] for a in sys.argv if a.startswith('--out=')][0]\n"
+        "    print('temporaries:', [n for n in os.listdir(out) if n.startswith('.')], file=sys.stderr)\n"
+        "    os.kill(os.getpid(), signal.SIGTERM)\n"
+        "    time.sleep(30)\n"
+        "tf.lite.TFLiteConverter.from_saved_model = killed\n"
+        "sys.argv = [sys.argv[1]] + sys.argv[2:]\n"
+        "runpy.run_path(sys.argv[0], run_name='__main__')\n")
+    env = dict(os.environ, PYTHONPATH=str(ROOT), TF_CPP_MIN_LOG_LEVEL="3")
+    proc = subprocess.run([sys.executable, "-c", script, str(ROOT / "tools" / "export.py"),
+                           f"--out={out}", f"--weights={weights}", "--precisions=",
+                           "--e2e_size=16x16", f"--test_data={tmp_path / 'absent'}"],
+                          capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 143, proc.stderr[-3000:]
+    assert proc.stderr.strip().splitlines()[-1] == "export: terminated"
+    assert "temporaries: ['.vdsr_e2e_16x16_x2.tflite." in proc.stderr  # there when it came
+    hidden = [p.name for p in out.iterdir() if p.name.startswith(".")]
+    assert hidden == []  # the temporary SavedModel went with the unwinding
+    assert not (out / "manifest.json").exists()  # an interrupted export claims nothing

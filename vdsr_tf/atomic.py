@@ -13,11 +13,13 @@ same output is written again) removes those whose process is gone.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import re
 import shutil
 import signal
+import sys
 import tempfile
 import threading
 
@@ -114,6 +116,23 @@ def interrupt_on_sigterm():
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def exits_cleanly_on_signals(main, name: str):
+    """Wraps a tool's ``main(argv)``: SIGTERM unwinds like Ctrl-C (temporaries removed), and
+    either ends in one line on stderr and exit status 130 (SIGINT) or 143 (SIGTERM)."""
+
+    @functools.wraps(main)
+    def wrapped(argv):
+        try:
+            with interrupt_on_sigterm():
+                return main(argv)
+        except KeyboardInterrupt as e:
+            terminated = isinstance(e, Terminated)
+            print(f"{name}: {'terminated' if terminated else 'interrupted'}", file=sys.stderr)
+            return Terminated.exit_status if terminated else 130
+
+    return wrapped
 
 
 @contextlib.contextmanager
