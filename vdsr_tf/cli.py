@@ -222,12 +222,16 @@ def _interactive() -> bool:
         return False
 
 
+_PROGRESS_EVERY_S = 10.0  # off a terminal: at most one tile line per this many seconds
+
+
 class _TileProgress:
     """The tile counter of one image: redrawn in place on a terminal; elsewhere a line at
-    most every ``every`` seconds, so logs of long runs show life without a line per tile."""
+    most every ``_PROGRESS_EVERY_S`` seconds, so logs of long runs show life without a line
+    per tile."""
 
-    def __init__(self, label: str, interactive: bool, every: float = 10.0):
-        self.label, self.interactive, self.every = label, interactive, every
+    def __init__(self, label: str, interactive: bool):
+        self.label, self.interactive, self.every = label, interactive, _PROGRESS_EVERY_S
         self.t0 = self.last = time.perf_counter()
         self.drawn = False
 
