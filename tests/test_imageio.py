@@ -474,3 +474,11 @@ def test_temporaries_of_live_writers_are_kept(tmp_path):
     mine.write_bytes(b"in progress")
     imageio.save_image(rgb(), tmp_path / "x.png")
     assert mine.exists()
+
+
+def test_16bit_tiff_with_premultiplied_alpha_is_refused(tmp_path):
+    import tifffile
+
+    tifffile.imwrite(tmp_path / "assoc.tif", deep(channels=4), photometric="rgb", extrasamples=["assocalpha"])
+    with pytest.raises(ImageError, match="assoc.tif.*premultiplied"):
+        imageio.load_image(tmp_path / "assoc.tif")

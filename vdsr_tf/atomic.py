@@ -52,15 +52,17 @@ def remove_stale_temporaries(path) -> list[str]:
     """
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
-    pattern = re.compile(r"^\." + re.escape(os.path.basename(path)) + r"\.(\d+)\.")
+    prefix = f".{os.path.basename(path)}."
     removed = []
     try:
         names = os.listdir(folder)
     except OSError:
         return removed
     for name in names:
-        m = pattern.match(name)
-        if m is None or _alive(int(m.group(1))):
+        if not name.startswith(prefix):  # cheap test first: big output folders are common
+            continue
+        pid = name[len(prefix):].split(".", 1)[0]
+        if not pid.isdigit() or _alive(int(pid)):
             continue
         full = os.path.join(folder, name)
         try:
@@ -69,7 +71,7 @@ def remove_stale_temporaries(path) -> list[str]:
             else:
                 os.remove(full)
             removed.append(full)
-        except FileNotFoundError:
+        except OSError:  # gone meanwhile, or not ours to remove: leave it
             pass
     return removed
 

@@ -269,6 +269,8 @@ def _deep_colour_kind(name: str) -> tuple[str, int] | None:
                 page = tif.pages[0]
                 spp = int(page.samplesperpixel)
                 if int(page.bitspersample) == 16 and spp in (2, 3, 4):
+                    if spp in (2, 4) and tuple(page.extrasamples or ())[:1] == (1,):
+                        return "tiff", -1  # associated (premultiplied) alpha
                     return "tiff", spp
         except Exception:  # noqa: BLE001 -- a broken TIFF is Pillow's to report, with its name
             return None
@@ -297,6 +299,10 @@ def _orient(arr: np.ndarray, code: int) -> np.ndarray:
 
 
 def _read_deep_colour(name: str, kind: str, channels: int) -> np.ndarray:
+    if channels == -1:
+        raise ImageError(f"cannot read image file {name!r}: 16-bit TIFF with premultiplied "
+                         "alpha is not supported (un-premultiplying would change colours); "
+                         "save it with unassociated alpha")
     if channels == 2:
         raise ImageError(f"cannot read image file {name!r}: 16-bit grey+alpha is not supported "
                          "(no 16-bit two-channel form exists to return); save it as 16-bit RGBA "
