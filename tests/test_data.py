@@ -188,3 +188,26 @@ def test_hr_scales_add_downsized_copies(image_dir, patch_set):
     assert data_lib._cache_key(files, (2.0,), 41, 41) != data_lib._cache_key(files, (2.0,), 41, 41, (1.0, 0.5))
     with pytest.raises(ValueError, match="hr_scales"):
         data_lib.build_patch_set(files, (2,), hr_scales=(1.5,))
+
+
+def test_truncated_training_image_is_named(tmp_path):
+    Image.fromarray(_smooth_image(60, 60, 0)).save(tmp_path / "a.png")
+    data = (tmp_path / "a.png").read_bytes()
+    (tmp_path / "b.png").write_bytes(data[: len(data) // 2])
+    with pytest.raises(ValueError, match=r"cannot read training image '.*b\.png'.*truncated"):
+        data_lib.build_patch_set(data_lib.list_images(str(tmp_path)), (2,))
+    (tmp_path / "c.png").write_text("not an image")
+    with pytest.raises(ValueError, match=r"c\.png"):
+        data_lib.load_luma(str(tmp_path / "c.png"))
+
+
+def test_images_too_small_for_a_scale_are_skipped_with_one_counting_warning(tmp_path, caplog):
+    Image.fromarray(_smooth_image(90, 90, 0)).save(tmp_path / "big.png")
+    Image.fromarray(_smooth_image(43, 43, 1)).save(tmp_path / "small1.png")  # x2: 42x42, x3: 42x42, x4: 40x40
+    Image.fromarray(_smooth_image(44, 42, 2)).save(tmp_path / "small2.png")  # x4: 44x40, x3: 42x42
+    with caplog.at_level("WARNING", logger="vdsr_tf.data"):
+        ps = data_lib.build_patch_set(data_lib.list_images(str(tmp_path)), (2, 3, 4))
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1, warnings
+    assert "2 at x4 of 3" in warnings[0]
+    assert sorted(ps.plane_scales.tolist()) == [2.0, 2.0, 2.0, 3.0, 3.0, 3.0, 4.0]

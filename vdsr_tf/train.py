@@ -238,6 +238,7 @@ class Trainer:
         ckpt_dir = os.path.join(self.workdir, "checkpoints")
         if not self.is_chief:  # non-chief workers save too (collectives) but to a throwaway dir
             ckpt_dir = os.path.join(self.workdir, f".worker_{self._task_type}_{self._task_id}_ckpt")
+        atomic.remove_stale_checkpoint_temps(ckpt_dir)  # ckpt-N_temp/ of a save killed halfway
         self.manager = tf.train.CheckpointManager(
             self.checkpoint, ckpt_dir, max_to_keep=config.keep_checkpoints)
         restored = self.manager.latest_checkpoint
