@@ -70,6 +70,8 @@ def list_sources(data) -> list[str]:
             out.append(entry)
         elif os.path.isdir(entry):
             out.extend(list_images(entry))
+        elif not os.path.exists(entry):
+            raise ValueError(f"training data {entry!r} does not exist")
         else:
             raise ValueError(f"training data {entry!r} is neither a folder of images nor a .npz luminance archive")
     return out
@@ -101,7 +103,19 @@ def luma_of(img: np.ndarray) -> np.ndarray:
 
 
 def load_luma(path: str) -> np.ndarray:
-    """Reads an image file and returns its Matlab Y channel, uint8 (H, W)."""
+    """Reads an image file and returns its Matlab Y channel, uint8 (H, W).
+
+    Raises ValueError naming the file when it is missing, unreadable, truncated or corrupt.
+    """
+    from PIL import Image
+
+    try:
+        return _luma_of_file(path)
+    except (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError) as e:
+        raise ValueError(f"cannot read training image {os.fspath(path)!r}: {type(e).__name__}: {e}") from e
+
+
+def _luma_of_file(path) -> np.ndarray:
     from PIL import Image
 
     with Image.open(path) as im:
@@ -212,10 +226,14 @@ def patch_set_from_planes(planes, names, scales, *, patch_size: int = 41, stride
     scales = tuple(float(s) for s in scales)
     inputs, targets, offsets, heights, widths, plane_scales, grid = [], [], [], [], [], [], []
     offset = 0
+    too_small = {s: 0 for s in scales}
+    n_planes = 0
     for y in planes:
+        n_planes += 1
         for s in scales:
             x, t = degrade(y, s)
             if x is None or x.shape[0] < patch_size or x.shape[1] < patch_size:
+                too_small[s] += 1
                 continue
             plane = len(offsets)
             h, w = x.shape
@@ -231,6 +249,10 @@ def patch_set_from_planes(planes, names, scales, *, patch_size: int = 41, stride
         raise ValueError(
             f"no training image is at least {patch_size}x{patch_size} after degradation "
             f"(images: {len(names)}, scales: {scales})")
+    if any(too_small.values()):
+        logger.warning("skipped training planes smaller than a %dx%d patch (after the mod-crop): %s "
+                       "of %d", patch_size, patch_size,
+                       ", ".join(f"{n} at x{s:g}" for s, n in too_small.items() if n), n_planes)
     return PatchSet(
         inputs=np.concatenate(inputs), targets=np.concatenate(targets),
         offsets=np.asarray(offsets, np.int64), heights=np.asarray(heights, np.int64),
