@@ -36,6 +36,7 @@ __all__ = [
     "evaluate",
     "format_table",
     "list_pairs",
+    "read_pair",
     "write_json",
 ]
 
@@ -141,6 +142,24 @@ def _read_uint8(path: Path) -> np.ndarray:
     return np.ascontiguousarray(np.asarray(image), dtype=np.uint8)
 
 
+def read_pair(pair: ImagePair, scale: int) -> tuple[np.ndarray, np.ndarray]:
+    """(HR, LR) uint8 arrays of one test image: HR mod-cropped to ``scale``, LR the shipped
+    file or Matlab bicubic ``imresize(HR, 1/scale)``.
+
+    Raises ValueError when a shipped LR is not the HR's size divided by ``scale``.
+    """
+    scale = _check_scale(scale)
+    hr = matlab.modcrop(_read_uint8(pair.hr), scale)
+    lr = _read_uint8(pair.lr) if pair.lr is not None else matlab.imresize(hr, 1.0 / scale)
+    expected = (hr.shape[0] // scale, hr.shape[1] // scale)
+    if lr.shape[:2] != expected or lr.ndim != hr.ndim:
+        raise ValueError(
+            f"{str(pair.lr)!r} has shape {lr.shape}, but its HR {str(pair.hr)!r} "
+            f"({hr.shape}) needs an LR of {expected} at x{scale}"
+        )
+    return hr, lr
+
+
 def _method_name(weights) -> str:
     if weights is None:
         return "vdsr"
@@ -221,20 +240,7 @@ def evaluate(
     rows = []
     for folder, scale, pairs in plan:
         dataset = _dataset_name(folder)
-        images = []
-        for pair in pairs:
-            hr = matlab.modcrop(_read_uint8(pair.hr), scale)
-            if pair.lr is not None:
-                lr = _read_uint8(pair.lr)
-            else:
-                lr = matlab.imresize(hr, 1.0 / scale)
-            expected = (hr.shape[0] // scale, hr.shape[1] // scale)
-            if lr.shape[:2] != expected or lr.ndim != hr.ndim:
-                raise ValueError(
-                    f"{str(pair.lr)!r} has shape {lr.shape}, but its HR {str(pair.hr)!r} "
-                    f"({hr.shape}) needs an LR of {expected} at x{scale}"
-                )
-            images.append((pair.name, hr, lr))
+        images = [(pair.name, *read_pair(pair, scale)) for pair in pairs]
         for method, upscale in methods:
             scores, seconds = [], []
             for i, (name, hr, lr) in enumerate(images, start=1):
