@@ -230,18 +230,18 @@ def test_tile_spans_partition():
 
 @pytest.mark.parametrize("scale", [2, 2.5])
 def test_tiled_equals_whole(tiny, scale):
-    data, _ = imageio.load_image(image((45, 62, 3), seed=3))
-    predictor = inference.make_predictor(model=tiny)
-    whole, _ = inference._upscale_float(data, scale, predictor, None, 20)
+    data = image((45, 62, 3), np.float32, seed=3)
+    whole = inference.Upscaler(model=tiny, tile=None)
     calls = []
 
     def counting(x):
         calls.append(x.shape)
-        return predictor(x)
+        return whole.predictor(x)
 
-    tiled, _ = inference._upscale_float(data, scale, counting, 48, 20)
+    tiled = inference.Upscaler(model=counting, tile=48)
+    assert tiled.halo == inference.MIN_HALO  # a bare callable gets the smallest halo
+    np.testing.assert_allclose(tiled(data, scale), whole(data, scale), atol=1e-5, rtol=0)
     assert len(calls) >= 9 and len(set(calls)) == 1  # many tiles, one shape
-    np.testing.assert_allclose(tiled, whole, atol=1e-5, rtol=0)
 
 
 def test_tiled_equals_whole_public_api(tiny):
@@ -262,21 +262,38 @@ def test_halo_follows_deep_models():
 
 
 def test_one_trace_for_many_sizes(tiny):
-    predictor = inference.make_predictor(model=tiny)
-    assert inference.make_predictor(model=tiny) is predictor  # cached per model
+    upscaler = inference.Upscaler(model=tiny, tile=45)
     for hw in [(8, 9), (13, 6), (20, 20)]:
-        super_resolve(image(hw), 2.5, model=tiny, tile=None)
-    super_resolve(image((40, 40)), 2, model=tiny, tile=45)
-    assert predictor._fn.experimental_get_tracing_count() == 1
+        upscaler(image(hw), 2.5)  # each fits one tile: a whole-image run
+    upscaler(image((40, 40)), 2)  # 80x80: tiled
+    assert upscaler.predictor._fn.experimental_get_tracing_count() == 1
+
+
+def test_predictors_are_not_shared():
+    from vdsr_tf import weights
+
+    model = build_vdsr(depth=2, filters=2)
+    first = inference.make_predictor(model=model)
+    assert isinstance(first, inference.Predictor) and first.model is model
+    assert inference.make_predictor(model=model) is not first  # nothing stashed on the model
+    a, b = inference.Upscaler(), inference.Upscaler()  # the bundled weights
+    shared = weights.load_model()
+    assert a.predictor.model is not b.predictor.model
+    assert shared not in (a.predictor.model, b.predictor.model)
+    np.testing.assert_array_equal(a.predictor.model.get_layer("conv_01").kernel.numpy(),
+                                  shared.get_layer("conv_01").kernel.numpy())
 
 
 def test_flops_per_pixel_counts_layers():
-    assert inference.flops_per_pixel(build_vdsr()) == (
+    from vdsr_tf import model as model_lib
+
+    assert model_lib.flops_per_pixel(build_vdsr()) == (
         (2 * 9 * 1 * 64 + 64) + 18 * (2 * 9 * 64 * 64 + 64) + (2 * 9 * 64 * 1 + 1) + 1)
-    assert inference.receptive_radius(build_vdsr(depth=7, filters=4)) == 7
+    assert model_lib.receptive_radius(build_vdsr(depth=7, filters=4)) == 7
+    assert model_lib.receptive_radius(build_vdsr()) == model_lib.DEPTH == inference.MIN_HALO
 
 
-def test_predictor_cache_does_not_keep_models_alive():
+def test_super_resolve_keeps_no_model_alive():
     import gc
     import weakref
 
@@ -290,7 +307,7 @@ def test_predictor_cache_does_not_keep_models_alive():
 
 # ---------------------------------------------------------------------------- precision
 
-def test_bfloat16_precision_close_to_float32_and_cached():
+def test_bfloat16_precision_close_to_float32():
     from vdsr_tf import build_vdsr, inference
 
     model = build_vdsr(depth=3, filters=8)
@@ -300,9 +317,8 @@ def test_bfloat16_precision_close_to_float32_and_cached():
     assert bf16.shape == f32.shape and bf16.dtype == np.uint8
     # bfloat16 keeps ~3 significant digits in the hidden layers: a grey level or two at most.
     assert np.abs(bf16.astype(int) - f32.astype(int)).max() <= 3
-    pred = inference.make_predictor(model=model, precision="bfloat16")
-    assert pred is inference.make_predictor(model=model, precision="bfloat16")
-    assert pred is not inference.make_predictor(model=model)
+    pred = inference.Upscaler(model=model, precision="bfloat16").predictor
+    assert pred.model is not model and model.get_layer("conv_01").compute_dtype == "float32"
     assert pred.model.get_layer("conv_01").compute_dtype == "bfloat16"
     assert pred.model.get_layer("conv_03").compute_dtype == "float32"
 

@@ -27,7 +27,6 @@ from typing import Callable, Iterable, Sequence
 import numpy as np
 
 from vdsr_tf import atomic, imageio, inference, matlab, metrics
-from vdsr_tf.weights import load_model
 
 __all__ = [
     "BICUBIC",
@@ -181,18 +180,10 @@ def _resolve_methods(weights) -> list[tuple[str, Callable[[np.ndarray, int], np.
     methods = []
     for w in weights:
         if isinstance(w, keras.Model):  # e.g. a model being trained, scored on a benchmark
-            name, model = w.name, w
-        else:
-            name = _method_name(w)
-            if name == BICUBIC:
-                methods.append((name, inference.bicubic_upscale))
-                continue
-            model = load_model(w)
-
-        def upscale(lr, scale, model=model):
-            return inference.super_resolve(lr, scale, model=model)
-
-        methods.append((name, upscale))
+            methods.append((w.name, inference.Upscaler(model=w)))
+            continue
+        name = _method_name(w)
+        methods.append((name, inference.bicubic_upscale if name == BICUBIC else inference.Upscaler(w)))
     names = [n for n, _ in methods]
     if len(set(names)) != len(names):
         raise ValueError(f"methods must have distinct names, got {names}")

@@ -141,7 +141,7 @@ def export_saved_model(model, path) -> Path:
     """
     import tensorflow as tf
 
-    from vdsr_tf.inference import receptive_radius
+    from vdsr_tf.model import receptive_radius
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

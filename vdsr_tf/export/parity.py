@@ -28,7 +28,7 @@ class _Recorder:
 
     def __init__(self, predictor):
         self.predictor = predictor
-        self.receptive_radius = getattr(predictor, "receptive_radius", 20)
+        self.receptive_radius = getattr(predictor, "receptive_radius", None)
         self.output = None
 
     def __call__(self, x):
