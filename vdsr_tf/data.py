@@ -31,11 +31,11 @@ from typing import Sequence
 
 import numpy as np
 
-from vdsr_tf import atomic, matlab
+from vdsr_tf import atomic, imageio, matlab
 
 logger = logging.getLogger(__name__)
 
-IMAGE_EXTENSIONS = (".png", ".bmp", ".jpg", ".jpeg", ".tif", ".tiff")
+IMAGE_EXTENSIONS = imageio.IMAGE_EXTENSIONS  # read here by preflight and train
 _CACHE_VERSION = "vdsr_tf.data/1"
 
 

@@ -36,11 +36,10 @@ __all__ = [
     "format_table",
     "list_pairs",
     "read_pair",
-    "write_json",
+    "write_rows",
 ]
 
 BICUBIC = "bicubic"
-IMAGE_SUFFIXES = (".png", ".bmp", ".jpg", ".jpeg", ".tif", ".tiff")
 
 # Kim et al., CVPR 2016, Table 3: (PSNR, SSIM) per (set, scale) for each method.
 PAPER_TABLE3: dict[str, dict[tuple[str, int], tuple[float, float]]] = {
@@ -105,7 +104,7 @@ def list_pairs(folder, scale: int) -> list[ImagePair]:
         pairs = []
         for hr in sorted(sub.iterdir()):
             m = pattern.match(hr.name)
-            if m is None or m.group("ext").lower() not in IMAGE_SUFFIXES:
+            if m is None or m.group("ext").lower() not in imageio.IMAGE_EXTENSIONS:
                 continue
             lr = hr.with_name(f"{m.group('name')}_SRF_{scale}_LR{m.group('ext')}")
             pairs.append(ImagePair(m.group("name"), hr, lr if lr.is_file() else None))
@@ -114,13 +113,13 @@ def list_pairs(folder, scale: int) -> list[ImagePair]:
         pairs = [
             ImagePair(p.stem, p, None)
             for p in sorted(folder.iterdir())
-            if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
+            if p.is_file() and p.suffix.lower() in imageio.IMAGE_EXTENSIONS
         ]
         where = folder
     if not pairs:
         raise ValueError(
             f"no test images in {str(where)!r}: expected *_SRF_{scale}_HR.png files "
-            f"(Huang layout) or HR images ({', '.join(IMAGE_SUFFIXES)})"
+            f"(Huang layout) or HR images ({', '.join(imageio.IMAGE_EXTENSIONS)})"
         )
     return pairs
 
@@ -303,8 +302,9 @@ def format_table(rows: Sequence[dict]) -> str:
     return "\n".join(out)
 
 
-def write_json(rows: Sequence[dict], path) -> None:
-    """Writes ``rows`` as a JSON list to ``path`` atomically (temp file + os.replace)."""
+def write_rows(path, rows: Sequence[dict]) -> None:
+    """Writes ``rows`` as a JSON list to ``path`` atomically (non-finite numbers as null);
+    the folder must exist."""
     path = Path(path)
     directory = path.parent if str(path.parent) else Path(".")
     if not directory.is_dir():

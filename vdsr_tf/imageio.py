@@ -78,12 +78,17 @@ __all__ = [
     "load_image",
     "restore_image",
     "to_pil",
+    "IMAGE_EXTENSIONS",
     "save_image",
     "writable_extension",
 ]
 
 MIN_SIZE = 2
 """Smallest accepted height and width in pixels."""
+
+IMAGE_EXTENSIONS = (".png", ".bmp", ".jpg", ".jpeg", ".tif", ".tiff")
+"""What a folder of training or benchmark images is read for (lower case; the CLI takes
+whatever Pillow reads)."""
 
 _FLOAT_DTYPES = (np.float16, np.float32, np.float64)
 _INT_SCALE = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}

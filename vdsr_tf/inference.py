@@ -47,7 +47,7 @@ __all__ = [
     "MAX_SCALE",
     "MAX_OUTPUT_PIXELS",
     "MIN_HALO",
-    "PRECISIONS",
+    "INFERENCE_PRECISIONS",
     "KerasPredictor",
     "Predictor",
     "Upscaler",
@@ -80,9 +80,9 @@ MIN_HALO = DEPTH
 """Smallest tile halo in pixels: the receptive radius of the paper's network."""
 
 BACKENDS = ("keras", "tflite", "saved_model")
-PRECISIONS = ("float32", "bfloat16")
-"""Keras-backend precisions. "bfloat16" runs the hidden convolutions in bfloat16 (Keras'
-mixed_bfloat16 policy; the last convolution and the residual add stay float32): about twice
+INFERENCE_PRECISIONS = ("float32", "bfloat16")
+"""Keras-backend precisions of super_resolve (training's are vdsr_tf.config.PRECISIONS).
+"bfloat16" runs the hidden convolutions in bfloat16 (Keras' mixed_bfloat16 policy; the last convolution and the residual add stay float32): about twice
 the speed on CPUs with AVX512-BF16 or AMX, for about 0.02 dB of PSNR (BUILD_NOTES.md)."""
 
 
@@ -202,8 +202,8 @@ class KerasPredictor:
 def _check_choices(backend, precision) -> None:
     if not isinstance(backend, str) or backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
-    if not isinstance(precision, str) or precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    if not isinstance(precision, str) or precision not in INFERENCE_PRECISIONS:
+        raise ValueError(f"precision must be one of {INFERENCE_PRECISIONS}, got {precision!r}")
     if precision != "float32" and backend != "keras":
         raise ValueError(f"precision={precision!r} applies to backend='keras'; backend={backend!r} "
                          "runs the precision its exported file was written in")
@@ -219,7 +219,7 @@ def make_predictor(model=None, weights=None, backend: str = "keras", precision: 
         exported artefact (``.tflite`` file / SavedModel folder) for the other backends.
         With neither, the keras backend loads the bundled weights into a model of its own.
       backend: one of :data:`BACKENDS`.
-      precision: one of :data:`PRECISIONS` (keras backend only; exported files carry their
+      precision: one of :data:`INFERENCE_PRECISIONS` (keras backend only; exported files carry their
         own precision).
 
     Nothing is cached: each call builds (and, for Keras, later traces) a new predictor, so
@@ -455,7 +455,7 @@ def super_resolve(img, scale, *, model=None, weights=None, tile: int | None = DE
       bicubically and kept.
     """
     check_scale(scale)  # a bad scale fails before any model is loaded
-    if model is None and weights is None and backend == "keras" and precision in PRECISIONS:
+    if model is None and weights is None and backend == "keras" and precision in INFERENCE_PRECISIONS:
         model = _default_predictor(precision)
         precision = "float32"  # the bundled predictor runs in its own precision
     upscaler = Upscaler(weights, model=model, backend=backend, precision=precision, tile=tile)
