@@ -4,7 +4,8 @@ Everything that enters :func:`vdsr_tf.super_resolve` passes through :func:`load_
 which turns a PIL image, a numpy array or a file path into one float32 (H, W, C) array in
 [0, 1] plus an :class:`ImageSpec` that remembers how the caller gave it, so that
 :func:`restore_image` can hand the result back in the same form. Nothing here imports
-TensorFlow.
+TensorFlow. Every image kind the library takes or gives (PIL modes, array dtypes, 16-bit
+colour files) is handled here and nowhere else, which is why the module runs past 400 lines.
 
 Accepted inputs
 ---------------

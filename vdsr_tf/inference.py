@@ -26,6 +26,10 @@ A predictor may expose ``receptive_radius`` (int): tiles then use a halo of
 ones (the network's zero padding only reaches ``depth`` pixels into a tile).
 :class:`Upscaler` holds one predictor and its tiling for any number of images;
 :func:`super_resolve` is one image through a new one.
+
+Argument checks, the predictor seam, tiling and the colour pipeline are the one path from an
+image to its result, kept together so that no step is implemented twice; that is why the
+module runs past 400 lines.
 """
 from __future__ import annotations
 
