@@ -89,9 +89,9 @@ def test_list_pairs_huang_and_plain(tmp_path):
         evaluation.list_pairs(tmp_path / "empty", 2)
     with pytest.raises(ValueError, match="not found"):
         evaluation.list_pairs(tmp_path / "missing", 2)
-    with pytest.raises(ValueError, match="scales"):
+    with pytest.raises(ValueError, match="evaluation scale must be an int >= 2, got 1"):
         evaluation.list_pairs(plain, 1)
-    with pytest.raises(ValueError, match="scales"):
+    with pytest.raises(ValueError, match="evaluation scale must be an int >= 2, got 2.5"):
         evaluation.list_pairs(plain, 2.5)
 
 

@@ -27,6 +27,7 @@ from typing import Callable, Iterable, Sequence
 import numpy as np
 
 from vdsr_tf import atomic, imageio, inference, matlab, metrics
+from vdsr_tf.checks import check_int
 
 __all__ = [
     "BICUBIC",
@@ -77,9 +78,7 @@ class ImagePair:
 
 
 def _check_scale(scale) -> int:
-    if isinstance(scale, bool) or not isinstance(scale, (int, np.integer)) or scale < 2:
-        raise ValueError(f"evaluation scales must be integers >= 2, got {scale!r}")
-    return int(scale)
+    return check_int(scale, "evaluation scale", 2)
 
 
 def list_pairs(folder, scale: int) -> list[ImagePair]:

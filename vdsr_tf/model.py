@@ -7,6 +7,8 @@ backends) costs no TensorFlow start-up.
 """
 from __future__ import annotations
 
+from vdsr_tf.checks import check_int
+
 DEPTH = 20
 """The paper's depth: 20 3x3 convolutions, so an output pixel sees DEPTH pixels each way
 (a 41x41 receptive field), the halo tiles of an unknown network get."""
@@ -40,10 +42,8 @@ def build_vdsr(
     """
     import keras
 
-    if isinstance(depth, bool) or not isinstance(depth, int) or depth < 2:
-        raise ValueError(f"depth must be an int >= 2, got {depth!r}")
-    if isinstance(filters, bool) or not isinstance(filters, int) or filters < 1:
-        raise ValueError(f"filters must be an int >= 1, got {filters!r}")
+    depth = check_int(depth, "depth", 2)
+    filters = check_int(filters, "filters", 1)
     if dtype_policy is not None:
         keras.dtype_policies.get(dtype_policy)  # fails early, naming the policy
 

@@ -33,6 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from vdsr_tf import integrity
+from vdsr_tf.checks import check_int
 
 __all__ = ["BUNDLED_WEIGHTS", "bundled_card_path", "bundled_weights", "load_model"]
 
@@ -106,8 +107,8 @@ def load_model(weights=None, *, depth: int | None = None, filters: int | None = 
         ``integrity.MAX_ABS_WEIGHT``.
     """
     for name, value in (("depth", depth), ("filters", filters)):
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-            raise ValueError(f"{name} must be None or a positive int, got {value!r}")
+        if value is not None:
+            check_int(value, name, 1)
     if weights is None:
         path = bundled_weights()
         stat = path.stat()

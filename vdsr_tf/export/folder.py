@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from vdsr_tf import atomic
+from vdsr_tf.checks import check_int
 from vdsr_tf.export import convert, manifest as manifest_mod, parity
 
 __all__ = ["ExportConfig", "export_all"]
@@ -66,9 +67,7 @@ class ExportConfig:
         set_("scales", _tuple_of(self.scales, "scales", numbers.Integral, int))
         set_("int8_float_layers", _tuple_of(self.int8_float_layers, "int8_float_layers", str))
         for name in ("calibration_count", "calibration_size"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be an int >= 1, got {value!r}")
+            set_(name, check_int(getattr(self, name), name, 1))
 
 
 def export_all(out_dir, config: ExportConfig | None = None, *,
