@@ -80,3 +80,18 @@ def test_stale_checkpoint_temps(tmp_path):
     removed = atomic.remove_stale_checkpoint_temps(tmp_path)
     assert [os.path.basename(p) for p in removed] == ["ckpt-12_temp"]
     assert sorted(os.listdir(tmp_path)) == ["ckpt-12.index", "notes_temp"]
+
+
+def test_atomic_path_without_overwrite_keeps_a_file_that_appeared_meanwhile(tmp_path):
+    path = tmp_path / "out.bin"
+    with pytest.raises(FileExistsError):
+        with atomic.atomic_path(path, overwrite=False) as tmp:
+            with open(tmp, "wb") as f:
+                f.write(b"new")
+            path.write_bytes(b"theirs")  # another writer got there first
+    assert path.read_bytes() == b"theirs"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.bin"]  # no temporary left
+    with atomic.atomic_path(tmp_path / "fresh.bin", overwrite=False) as tmp:
+        with open(tmp, "wb") as f:
+            f.write(b"mine")
+    assert (tmp_path / "fresh.bin").read_bytes() == b"mine"

@@ -89,9 +89,9 @@ def test_list_pairs_huang_and_plain(tmp_path):
         evaluation.list_pairs(tmp_path / "empty", 2)
     with pytest.raises(ValueError, match="not found"):
         evaluation.list_pairs(tmp_path / "missing", 2)
-    with pytest.raises(ValueError, match="scales"):
+    with pytest.raises(ValueError, match="evaluation scale must be an int >= 2, got 1"):
         evaluation.list_pairs(plain, 1)
-    with pytest.raises(ValueError, match="scales"):
+    with pytest.raises(ValueError, match="evaluation scale must be an int >= 2, got 2.5"):
         evaluation.list_pairs(plain, 2.5)
 
 
@@ -160,12 +160,12 @@ def test_format_table_and_json(tmp_path):
     assert lines[3].split()[:4] == ["Mine", "x3", "inf/1.0000", "-"]
 
     out = tmp_path / "rows.json"
-    evaluation.write_json(rows, out)
+    evaluation.write_rows(out, rows)
     data = json.loads(out.read_text())
     assert data[0] == rows[0] and data[2]["psnr"] is None
     assert [p.name for p in tmp_path.iterdir()] == ["rows.json"]  # no temp file left
     with pytest.raises(ValueError, match="does not exist"):
-        evaluation.write_json(rows, tmp_path / "missing" / "rows.json")
+        evaluation.write_rows(tmp_path / "missing" / "rows.json", rows)
 
 
 def test_tool_end_to_end(tmp_path):

@@ -1,4 +1,5 @@
 """Export round trips on a tiny VDSR (depth 3, 8 filters): SavedModel, TFLite, end to end, verify."""
+import dataclasses
 import json
 import os
 import shutil
@@ -9,7 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from vdsr_tf import backends, build_vdsr, export, inference, integrity
+from vdsr_tf import backends, build_vdsr, data, export, inference, integrity
+from vdsr_tf.export import parity
 
 ROOT = Path(__file__).resolve().parents[1]
 E2E_SIZE, E2E_SCALE = (24, 32), 2.0
@@ -26,8 +28,9 @@ def tiny(tmp_path_factory):
     weights = tmp / "tiny.weights.h5"
     model.save_weights(weights)
     out = tmp / "exports"
-    export.export_all(out, weights=weights, e2e_size=E2E_SIZE, e2e_scale=E2E_SCALE,
-                      calibration_count=12, calibration_size=32, scales=(2,))
+    config = export.ExportConfig(weights=weights, e2e_size=E2E_SIZE, e2e_scale=E2E_SCALE,
+                                 calibration_count=12, calibration_size=32, scales=(2,))
+    export.export_all(out, config)
     return out, weights, model
 
 
@@ -62,7 +65,7 @@ def test_tflite_dynamic_shapes_and_parity(tiny, precision):
     assert pred.model.shape_signature == (-1, -1, -1, 1)  # batch, H and W dynamic
     assert pred.receptive_radius == 3
     # In-distribution inputs (bicubic-degraded pictures, like the int8 calibration data).
-    patches, _ = export.calibration_patches(None, count=3, size=48, seed=7)
+    patches, _ = data.calibration_patches(None, count=3, size=48, seed=7)
     for x in [patches[0][:, :37, :45], patches[1][:, :16, :16], patches[2][:, 5:42, 2:47]]:
         x = np.ascontiguousarray(x)
         shape = x.shape
@@ -145,7 +148,7 @@ def _flip_one_byte(path):
     path.write_bytes(bytes(data))
 
 
-def test_changed_export_is_refused_on_load_and_by_verify_before_measuring(tiny, tmp_path):
+def test_changed_export_is_refused_on_load_and_by_verify_before_measuring(tiny, tmp_path, monkeypatch):
     out, _, _ = tiny
     damaged = tmp_path / "damaged"
     shutil.copytree(out, damaged)
@@ -161,12 +164,9 @@ def test_changed_export_is_refused_on_load_and_by_verify_before_measuring(tiny, 
     backends.TFLitePredictor(damaged / "vdsr_int8.tflite", verify=False)  # opt-out for the exporter
 
     called = []
-    real_measure = export.measure
-    try:
-        export.measure = lambda *a, **k: called.append(1) or real_measure(*a, **k)
-        ok, rows = export.verify(damaged, scales=(2,))
-    finally:
-        export.measure = real_measure
+    real_measure = parity.measure
+    monkeypatch.setattr(parity, "measure", lambda *a, **k: called.append(1) or real_measure(*a, **k))
+    ok, rows = export.verify(damaged, scales=(2,))
     assert not ok and not called  # nothing was measured
     by_name = {r["name"]: r for r in rows}
     assert by_name["tflite_int8"]["passed"] is False and "FILE CHANGED" in by_name["tflite_int8"]["summary"]
@@ -183,22 +183,57 @@ def test_verify_refuses_other_reference_weights(tiny, tmp_path):
 
 
 def test_calibration_patches_synthetic():
-    patches, source = export.calibration_patches(None, count=6, size=24)
+    patches, source = data.calibration_patches(None, count=6, size=24)
     assert len(patches) == 6 and "synthetic" in source
     for p in patches:
         assert p.shape == (1, 24, 24, 1) and p.dtype == np.float32
         assert -0.2 <= p.min() and p.max() <= 1.2  # bicubic overshoots a little
 
 
+def test_export_config_checks_and_normalises_its_fields():
+    config = export.ExportConfig(e2e_size="32x48", scales=[np.int64(2), 3], precisions=["int8"])
+    assert config.e2e_size == (32, 48) and config.scales == (2, 3) and config.precisions == ("int8",)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        config.scales = (4,)
+    with pytest.raises(ValueError, match=r"precision must be one of .* got 'int4'"):
+        export.ExportConfig(precisions=("int4",))
+    with pytest.raises(ValueError, match=r"precision must be one of \('float32', 'float16'\), got 'int8'"):
+        export.ExportConfig(e2e_precision="int8")
+    with pytest.raises(ValueError, match="size must be 'HxW'"):
+        export.ExportConfig(e2e_size="1x1")
+    with pytest.raises(TypeError, match="scales must hold Integral values, got 2.5"):
+        export.ExportConfig(scales=(2.5,))
+    with pytest.raises(TypeError, match="precisions must be a sequence, got str 'int8'"):
+        export.ExportConfig(precisions="int8")
+    with pytest.raises(ValueError, match="calibration_count must be an int >= 1, got 0"):
+        export.ExportConfig(calibration_count=0)
+    with pytest.raises(ValueError, match="scale must be <= 8"):
+        export.ExportConfig(e2e_scale=16)
+
+
+def test_measurement_images_refuse_a_shipped_lr_of_the_wrong_size(tmp_path):
+    from PIL import Image
+
+    sub = tmp_path / "Set" / "image_SRF_2"
+    sub.mkdir(parents=True)
+    Image.fromarray(np.zeros((20, 20, 3), np.uint8)).save(sub / "a_SRF_2_HR.png")
+    Image.fromarray(np.zeros((9, 10, 3), np.uint8)).save(sub / "a_SRF_2_LR.png")
+    with pytest.raises(ValueError, match=r"a_SRF_2_LR\.png.*needs an LR of \(10, 10\) at x2"):
+        export.measurement_images(tmp_path / "Set", (2,))
+    images, name = export.measurement_images(None, (3,), synthetic_size=30, synthetic_count=1)
+    assert name.startswith("synthetic") and [(s, n) for s, n, _, _ in images] == [(3, "synthetic_0")]
+    assert images[0][2].shape == (30, 30, 3) and images[0][3].shape == (10, 10, 3)
+
+
 def test_argument_errors(tiny, tmp_path):
     out, _, _ = tiny
     assert export.parse_size("256x192") == (256, 192) and export.parse_size("64") == (64, 64)
     for bad in ["0x5", "axb", "1x2x3", ""]:
-        with pytest.raises(ValueError, match="size"):
+        with pytest.raises(ValueError, match="size must be 'HxW' with (positive integers|integers >= 2)"):
             export.parse_size(bad)
-    with pytest.raises(ValueError, match="precision"):
+    with pytest.raises(ValueError, match="precision must be one of .* got 'int4'"):
         export.convert_tflite(out / "saved_model", "int4")
-    with pytest.raises(ValueError, match="representative"):
+    with pytest.raises(ValueError, match="precision 'int8' needs representative calibration inputs"):
         export.convert_tflite(out / "saved_model", "int8")
     with pytest.raises(FileNotFoundError):
         backends.TFLitePredictor(tmp_path / "missing.tflite")
@@ -211,7 +246,7 @@ def test_argument_errors(tiny, tmp_path):
         pred(np.zeros((1, 8, 8, 1), np.uint8))
     with pytest.raises(ValueError, match="backend"):
         backends.get_predictor("onnx", out / "vdsr_float32.tflite")
-    with pytest.raises(FileNotFoundError, match="manifest"):
+    with pytest.raises(FileNotFoundError, match="no manifest.json in .*: run tools/export.py first"):
         export.verify(tmp_path)
 
 

@@ -319,6 +319,21 @@ def test_interrupted_write_leaves_nothing(tmp_path, monkeypatch):
     assert leftovers(tmp_path) == []
 
 
+def test_output_that_appears_while_writing_is_not_replaced(tmp_path, monkeypatch):
+    path = tmp_path / "race.png"
+    real_save = Image.Image.save
+
+    def racing(self, fp, *args, **kwargs):
+        path.write_bytes(b"another writer's file")
+        return real_save(self, fp, *args, **kwargs)
+
+    monkeypatch.setattr(Image.Image, "save", racing)
+    with pytest.raises(OutputExistsError, match=r"race\.png' exists; pass overwrite=True"):
+        imageio.save_image(rgb(), path)
+    assert path.read_bytes() == b"another writer's file"
+    assert leftovers(tmp_path) == []
+
+
 @pytest.mark.parametrize("name", ["out.xyz", "out", "out.psd"])
 def test_save_unknown_extension(tmp_path, name):
     with pytest.raises(ImageError, match="extension"):

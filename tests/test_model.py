@@ -1,4 +1,5 @@
-"""build_vdsr: parameter count, names, unknown spatial size, residual path, precision policy."""
+"""vdsr_tf.model: parameter count, names, unknown spatial size, residual path, precision policy,
+receptive radius, FLOPs and the bfloat16 twin."""
 import numpy as np
 import pytest
 
@@ -38,7 +39,32 @@ def test_mixed_precision_keeps_output_float32():
     assert model(np.zeros((1, 5, 5, 1), "float32")).dtype == "float32"
 
 
-@pytest.mark.parametrize("kwargs", [{"depth": 1}, {"depth": 2.5}, {"filters": 0}, {"dtype_policy": "nope"}])
-def test_bad_hyperparameters(kwargs):
-    with pytest.raises((ValueError, TypeError)):
+@pytest.mark.parametrize("kwargs, message", [
+    ({"depth": 1}, "depth must be an int >= 2, got 1"),
+    ({"depth": 2.5}, "depth must be an int >= 2, got 2.5"),
+    ({"depth": True}, "depth must be an int >= 2, got True"),
+    ({"filters": 0}, "filters must be an int >= 1, got 0"),
+    ({"dtype_policy": "nope"}, "nope"),  # Keras' own message, raised before any layer is built
+])
+def test_bad_hyperparameters(kwargs, message):
+    with pytest.raises(ValueError, match=message):
         build_vdsr(**kwargs)
+
+
+def test_network_properties():
+    from vdsr_tf import model as model_lib
+
+    assert model_lib.flops_per_pixel(build_vdsr()) == 1_330_626  # the paper's network
+    assert model_lib.receptive_radius(build_vdsr(depth=7, filters=4)) == 7
+
+    tiny = build_vdsr(depth=4, filters=3)
+    assert model_lib.receptive_radius(tiny) == 4
+    # conv_01: 2*9*1*3 + 3, conv_02-03: 2*9*3*3 + 3, conv_04: 2*9*3*1 + 1, residual_add: 1
+    assert model_lib.flops_per_pixel(tiny) == 57 + 2 * 165 + 55 + 1
+    twin = model_lib.bfloat16_twin(tiny)
+    assert [l.compute_dtype for l in twin.layers if l.name.startswith("conv_")] == [
+        "bfloat16", "bfloat16", "bfloat16", "float32"]
+    for a, b in zip(twin.get_weights(), tiny.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    twin.get_layer("conv_01").kernel.assign(np.zeros((3, 3, 1, 3), "float32"))
+    assert np.any(tiny.get_layer("conv_01").kernel.numpy() != 0)  # copied, not shared

@@ -50,7 +50,7 @@ def main(argv):
     print()
     print(evaluation.format_table(rows))
     if FLAGS.json:
-        evaluation.write_json(rows, FLAGS.json)
+        evaluation.write_rows(FLAGS.json, rows)
         print(f"wrote {FLAGS.json}")
     return 0
 

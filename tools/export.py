@@ -53,16 +53,16 @@ def main(argv):
         print(f"[{time.perf_counter() - start:7.1f}s] {line}", flush=True)
 
     try:
-        e2e_size = None if FLAGS.e2e_size.lower() == "none" else export.parse_size(FLAGS.e2e_size)
-        scales = [int(s) for s in FLAGS.scales]
-        manifest = export.export_all(
-            FLAGS.out, weights=FLAGS.weights, precisions=FLAGS.precisions,
-            e2e_size=e2e_size, e2e_scale=FLAGS.e2e_scale, e2e_precision=FLAGS.e2e_precision,
+        config = export.ExportConfig(
+            weights=FLAGS.weights, precisions=FLAGS.precisions,
+            e2e_size=None if FLAGS.e2e_size.lower() == "none" else FLAGS.e2e_size,
+            e2e_scale=FLAGS.e2e_scale, e2e_precision=FLAGS.e2e_precision,
             calibration_data=FLAGS.calibration_data, calibration_count=FLAGS.calibration_count,
-            calibration_size=FLAGS.calibration_size, test_data=FLAGS.test_data, scales=scales,
+            calibration_size=FLAGS.calibration_size, test_data=FLAGS.test_data,
+            scales=[int(s) for s in FLAGS.scales],
             int8_float_layers=(export.INT8_FLOAT_LAYERS if FLAGS.int8_float_layers is None
-                               else [l for l in FLAGS.int8_float_layers if l]),
-            progress=say)
+                               else [l for l in FLAGS.int8_float_layers if l]))
+        manifest = export.export_all(FLAGS.out, config, progress=say)
     except (ValueError, TypeError, FileNotFoundError) as e:
         print(f"export: error: {e}", file=sys.stderr)
         return 1

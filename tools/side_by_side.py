@@ -29,16 +29,18 @@ FLAGS = flags.FLAGS
 
 def main(argv):
     del argv
-    import numpy as np
+    from pathlib import Path
+
     from PIL import Image, ImageDraw
 
-    from vdsr_tf import imageio, matlab, metrics
+    from vdsr_tf import evaluation, imageio, metrics
     from vdsr_tf.inference import bicubic_upscale, super_resolve
 
     s = FLAGS.scale
-    hr = matlab.modcrop(np.asarray(imageio.read_image(FLAGS.hr).convert("RGB")), s)
-    lr = (np.asarray(imageio.read_image(FLAGS.lr).convert("RGB")) if FLAGS.lr
-          else matlab.imresize(hr, 1 / s))
+    # Read as the evaluation reads a benchmark pair: HR mod-cropped, the LR file (its size
+    # checked against the HR's) or Matlab bicubic; grey stays grey.
+    pair = evaluation.ImagePair(Path(FLAGS.hr).stem, Path(FLAGS.hr), FLAGS.lr and Path(FLAGS.lr))
+    hr, lr = evaluation.read_pair(pair, s)
     panels = [("bicubic", bicubic_upscale(lr, s)), ("VDSR (vdsr_tf)", super_resolve(lr, s, weights=FLAGS.weights)),
               ("HR", hr)]
     h, w = hr.shape[:2]

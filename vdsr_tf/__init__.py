@@ -9,6 +9,7 @@ pay for, or print, TensorFlow's start-up until a name that needs it is touched.
 import importlib
 
 _PUBLIC = {
+    "Upscaler": "vdsr_tf.inference",
     "bicubic_upscale": "vdsr_tf.inference",
     "build_vdsr": "vdsr_tf.model",
     "evaluate": "vdsr_tf.evaluation",

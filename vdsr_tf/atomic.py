@@ -1,4 +1,4 @@
-"""Atomic file writing: how the project writes every file but images (see imageio.save_image).
+"""Atomic file writing: how the project writes every file (images through imageio.save_image).
 
 A file is written under a temporary name in its destination folder, flushed, given the
 permissions a plain ``open()`` would give (mkstemp's 0600 would hide weights and cards from
@@ -13,6 +13,7 @@ same output is written again) removes those whose process is gone.
 from __future__ import annotations
 
 import contextlib
+import errno
 import functools
 import json
 import os
@@ -138,12 +139,13 @@ def exits_cleanly_on_signals(main, name: str):
 
 
 @contextlib.contextmanager
-def atomic_path(path, *, suffix: str = ".tmp"):
+def atomic_path(path, *, suffix: str = ".tmp", overwrite: bool = True):
     """Yields a temporary path next to ``path``; on success it replaces ``path``.
 
     ``suffix`` ends the temporary name, for writers that pick a format from it (Keras needs
     ``.weights.h5``, matplotlib ``.png``). On an exception the temporary file is removed and
-    ``path`` is untouched.
+    ``path`` is untouched. ``overwrite=False``: FileExistsError when ``path`` exists at the
+    end (it is linked into place, so a file that appeared meanwhile is never replaced).
     """
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
@@ -153,10 +155,25 @@ def atomic_path(path, *, suffix: str = ".tmp"):
     try:
         yield tmp
         os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, path)
+        if overwrite:
+            os.replace(tmp, path)
+        else:
+            _link_new(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
+
+
+def _link_new(tmp: str, path: str) -> None:
+    """Puts ``tmp`` at ``path`` unless ``path`` exists (FileExistsError then)."""
+    try:
+        os.link(tmp, path)  # fails if the name appeared meanwhile: no silent overwrite
+    except FileExistsError:
+        raise
+    except OSError:  # a file system without hard links
+        if os.path.lexists(path):
+            raise FileExistsError(errno.EEXIST, "file exists", path) from None
+        os.replace(tmp, path)
 
 
 def write_bytes(path, data: bytes) -> None:

@@ -29,6 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
+from vdsr_tf.model import DEPTH
+
 __all__ = [
     "DEFAULT_RECEPTIVE_RADIUS",
     "SavedModelPredictor",
@@ -37,8 +39,8 @@ __all__ = [
     "get_predictor",
 ]
 
-DEFAULT_RECEPTIVE_RADIUS = 20
-"""Halo used when a file does not say how deep its network is (VDSR's 20 layers)."""
+DEFAULT_RECEPTIVE_RADIUS = DEPTH
+"""Halo used when a file does not say how deep its network is (the paper's depth)."""
 
 _SERVE = "serve"
 

@@ -257,7 +257,7 @@ def _named(src: str, error: BaseException) -> str:
     return text if src in text else f"{src}: {text}"
 
 
-def _upscale_one(args, src: str, dst: str, scale: float, predictor, tile, progress):
+def _upscale_one(args, src: str, dst: str, scale: float, upscaler, progress):
     from vdsr_tf import imageio, inference
 
     width, height = imageio.image_size(src)  # declared size, checked before decoding
@@ -266,8 +266,7 @@ def _upscale_one(args, src: str, dst: str, scale: float, predictor, tile, progre
     if args.bicubic:
         result = inference.bicubic_upscale(image, scale)
     else:
-        result = inference.super_resolve(image, scale, model=predictor, tile=tile,
-                                         progress=progress)
+        result = upscaler(image, scale, progress=progress)
     imageio.save_image(result, dst, overwrite=args.overwrite, **_save_params(dst))
     size_in = (image.shape[1], image.shape[0]) if hasattr(image, "shape") else image.size
     size_out = (result.shape[1], result.shape[0]) if hasattr(result, "shape") else result.size
@@ -284,13 +283,11 @@ def _upscale(args) -> int:
         print(f"skipping {skipped} input(s) whose output exists (--skip-existing)", file=sys.stderr)
     if not pairs:
         return 0
-    predictor = None
+    upscaler = None
     if not args.bicubic:
-        predictor = inference.make_predictor(weights=args.weights, backend=args.backend,
-                                               precision=args.precision)
-    tile = inference.DEFAULT_TILE if args.tile is None else args.tile
-    if predictor is not None:
-        inference.check_tile(tile, predictor)  # a bad --tile fails once, not once per file
+        # Built once: the model loads and traces once, and a bad --tile fails here, not per file.
+        upscaler = inference.Upscaler(args.weights, backend=args.backend, precision=args.precision,
+                                      tile=inference.DEFAULT_TILE if args.tile is None else args.tile)
     for folder in sorted({os.path.dirname(dst) for _, dst in pairs}):
         if folder:
             os.makedirs(folder, exist_ok=True)  # only now: every check has passed
@@ -302,7 +299,7 @@ def _upscale(args) -> int:
         t0 = time.perf_counter()
         progress = _TileProgress(f"[{i}/{total}] {src}:", interactive and not args.quiet)
         try:
-            (w, h), (ow, oh) = _upscale_one(args, src, dst, scale, predictor, tile,
+            (w, h), (ow, oh) = _upscale_one(args, src, dst, scale, upscaler,
                                             None if args.quiet else progress)
         except Exception as e:  # noqa: BLE001 -- one bad file must not end the batch
             if args.fail_fast or total == 1 or os.environ.get("VDSR_TF_DEBUG"):

@@ -15,6 +15,10 @@ Stages (protocol.md, "Training protocol"):
    (so every batch mixes scales), random crops, or texture-weighted draws, with random
    rotation/flip. Every batch is a pure function of (seed, step), so a resumed run (on
    either backend) sees exactly the batches an uninterrupted run would have seen.
+
+:func:`calibration_patches` (int8 export calibration) cuts network inputs with the same
+:func:`degrade`, from the training images or from :func:`synthetic_luma` pictures. The module
+is one pipeline from files to batches, which is why it runs past 400 lines.
 """
 from __future__ import annotations
 
@@ -25,14 +29,15 @@ import logging
 import math
 import os
 import sys
+from typing import Sequence
 
 import numpy as np
 
-from vdsr_tf import atomic, matlab
+from vdsr_tf import atomic, imageio, matlab
 
 logger = logging.getLogger(__name__)
 
-IMAGE_EXTENSIONS = (".png", ".bmp", ".jpg", ".jpeg", ".tif", ".tiff")
+IMAGE_EXTENSIONS = imageio.IMAGE_EXTENSIONS  # read here by preflight and train
 _CACHE_VERSION = "vdsr_tf.data/1"
 
 
@@ -172,6 +177,71 @@ def degrade(y: np.ndarray, scale: float) -> tuple[np.ndarray, np.ndarray]:
     lr = matlab.imresize_tf(tf.constant(target), 1.0 / scale)
     up = matlab.imresize_tf(lr, output_shape=(h, w))
     return up.numpy().astype(np.float32), target
+
+
+def synthetic_luma(size: int, seed: int) -> np.ndarray:
+    """A deterministic uint8 (size, size) picture: gradients, edges, texture, flat areas.
+
+    Stands in for real images where none are at hand (int8 calibration, export measurements).
+    """
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float64) / size
+    f1, f2 = rng.uniform(3, 20, 2)
+    img = 0.5 + 0.3 * np.sin(f1 * xx + rng.uniform(0, 6)) * np.cos(f2 * yy)
+    for _ in range(6):  # rectangles with hard edges
+        r0, c0 = rng.integers(0, size, 2)
+        img[r0:r0 + rng.integers(4, size // 2), c0:c0 + rng.integers(4, size // 2)] = rng.uniform(0, 1)
+    img += rng.normal(0, 0.02, img.shape)
+    return np.floor(np.clip(img, 0, 1) * 255 + 0.5).astype(np.uint8)
+
+
+def calibration_patches(
+    folders=None,
+    *,
+    count: int = 240,
+    size: int = 64,
+    scales: Sequence[float] = (2, 3, 4),
+    seed: int = 0,
+    max_images: int = 60,
+) -> tuple[list[np.ndarray], str]:
+    """Network inputs for int8 calibration, as the training data makes them.
+
+    Luminance of HR images (``folders``, e.g. ``../shared/data/train``; synthetic
+    pictures when None or missing) is degraded with :func:`degrade` at each scale, and
+    ``count`` random ``size`` x ``size`` crops are taken, cycling through the scales.
+
+    Returns (list of float32 (1, size, size, 1) arrays, description of the source).
+    """
+    rng = np.random.default_rng(seed)
+    files = []
+    if folders:
+        try:
+            files = list_images(folders)
+        except ValueError:
+            files = []
+    if files:
+        chosen = sorted(rng.choice(len(files), size=min(max_images, len(files)), replace=False))
+        planes = [load_luma(files[i]) for i in chosen]
+        source = f"{len(planes)} of {len(files)} images under {folders}"
+    else:
+        planes = [synthetic_luma(3 * size, seed + i) for i in range(8)]
+        source = "synthetic images (no training data found)"
+    degraded = {}
+    patches = []
+    for i in range(count):
+        j, scale = int(rng.integers(len(planes))), scales[i % len(scales)]
+        key = (j, scale)
+        if key not in degraded:
+            degraded[key] = degrade(planes[j], scale)[0]
+        x = degraded[key]
+        if x is None or min(x.shape) < size:
+            continue
+        r = int(rng.integers(0, x.shape[0] - size + 1))
+        c = int(rng.integers(0, x.shape[1] - size + 1))
+        patches.append(np.ascontiguousarray(x[r:r + size, c:c + size], np.float32)[None, :, :, None])
+    if not patches:
+        raise ValueError(f"no calibration patch of {size}x{size} could be cut from {source}")
+    return patches, f"{len(patches)} patches {size}x{size} at x{'/x'.join(f'{s:g}' for s in scales)} from {source}"
 
 
 @dataclasses.dataclass(frozen=True)

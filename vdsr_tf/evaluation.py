@@ -27,7 +27,7 @@ from typing import Callable, Iterable, Sequence
 import numpy as np
 
 from vdsr_tf import atomic, imageio, inference, matlab, metrics
-from vdsr_tf.weights import load_model
+from vdsr_tf.checks import check_int
 
 __all__ = [
     "BICUBIC",
@@ -36,11 +36,11 @@ __all__ = [
     "evaluate",
     "format_table",
     "list_pairs",
-    "write_json",
+    "read_pair",
+    "write_rows",
 ]
 
 BICUBIC = "bicubic"
-IMAGE_SUFFIXES = (".png", ".bmp", ".jpg", ".jpeg", ".tif", ".tiff")
 
 # Kim et al., CVPR 2016, Table 3: (PSNR, SSIM) per (set, scale) for each method.
 PAPER_TABLE3: dict[str, dict[tuple[str, int], tuple[float, float]]] = {
@@ -78,9 +78,7 @@ class ImagePair:
 
 
 def _check_scale(scale) -> int:
-    if isinstance(scale, bool) or not isinstance(scale, (int, np.integer)) or scale < 2:
-        raise ValueError(f"evaluation scales must be integers >= 2, got {scale!r}")
-    return int(scale)
+    return check_int(scale, "evaluation scale", 2)
 
 
 def list_pairs(folder, scale: int) -> list[ImagePair]:
@@ -105,7 +103,7 @@ def list_pairs(folder, scale: int) -> list[ImagePair]:
         pairs = []
         for hr in sorted(sub.iterdir()):
             m = pattern.match(hr.name)
-            if m is None or m.group("ext").lower() not in IMAGE_SUFFIXES:
+            if m is None or m.group("ext").lower() not in imageio.IMAGE_EXTENSIONS:
                 continue
             lr = hr.with_name(f"{m.group('name')}_SRF_{scale}_LR{m.group('ext')}")
             pairs.append(ImagePair(m.group("name"), hr, lr if lr.is_file() else None))
@@ -114,13 +112,13 @@ def list_pairs(folder, scale: int) -> list[ImagePair]:
         pairs = [
             ImagePair(p.stem, p, None)
             for p in sorted(folder.iterdir())
-            if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
+            if p.is_file() and p.suffix.lower() in imageio.IMAGE_EXTENSIONS
         ]
         where = folder
     if not pairs:
         raise ValueError(
             f"no test images in {str(where)!r}: expected *_SRF_{scale}_HR.png files "
-            f"(Huang layout) or HR images ({', '.join(IMAGE_SUFFIXES)})"
+            f"(Huang layout) or HR images ({', '.join(imageio.IMAGE_EXTENSIONS)})"
         )
     return pairs
 
@@ -139,6 +137,24 @@ def _read_uint8(path: Path) -> np.ndarray:
                              "benchmark images are 8-bit grey or RGB")
         image = image.convert("RGB")
     return np.ascontiguousarray(np.asarray(image), dtype=np.uint8)
+
+
+def read_pair(pair: ImagePair, scale: int) -> tuple[np.ndarray, np.ndarray]:
+    """(HR, LR) uint8 arrays of one test image: HR mod-cropped to ``scale``, LR the shipped
+    file or Matlab bicubic ``imresize(HR, 1/scale)``.
+
+    Raises ValueError when a shipped LR is not the HR's size divided by ``scale``.
+    """
+    scale = _check_scale(scale)
+    hr = matlab.modcrop(_read_uint8(pair.hr), scale)
+    lr = _read_uint8(pair.lr) if pair.lr is not None else matlab.imresize(hr, 1.0 / scale)
+    expected = (hr.shape[0] // scale, hr.shape[1] // scale)
+    if lr.shape[:2] != expected or lr.ndim != hr.ndim:
+        raise ValueError(
+            f"{str(pair.lr)!r} has shape {lr.shape}, but its HR {str(pair.hr)!r} "
+            f"({hr.shape}) needs an LR of {expected} at x{scale}"
+        )
+    return hr, lr
 
 
 def _method_name(weights) -> str:
@@ -162,18 +178,10 @@ def _resolve_methods(weights) -> list[tuple[str, Callable[[np.ndarray, int], np.
     methods = []
     for w in weights:
         if isinstance(w, keras.Model):  # e.g. a model being trained, scored on a benchmark
-            name, model = w.name, w
-        else:
-            name = _method_name(w)
-            if name == BICUBIC:
-                methods.append((name, inference.bicubic_upscale))
-                continue
-            model = load_model(w)
-
-        def upscale(lr, scale, model=model):
-            return inference.super_resolve(lr, scale, model=model)
-
-        methods.append((name, upscale))
+            methods.append((w.name, inference.Upscaler(model=w)))
+            continue
+        name = _method_name(w)
+        methods.append((name, inference.bicubic_upscale if name == BICUBIC else inference.Upscaler(w)))
     names = [n for n, _ in methods]
     if len(set(names)) != len(names):
         raise ValueError(f"methods must have distinct names, got {names}")
@@ -221,20 +229,7 @@ def evaluate(
     rows = []
     for folder, scale, pairs in plan:
         dataset = _dataset_name(folder)
-        images = []
-        for pair in pairs:
-            hr = matlab.modcrop(_read_uint8(pair.hr), scale)
-            if pair.lr is not None:
-                lr = _read_uint8(pair.lr)
-            else:
-                lr = matlab.imresize(hr, 1.0 / scale)
-            expected = (hr.shape[0] // scale, hr.shape[1] // scale)
-            if lr.shape[:2] != expected or lr.ndim != hr.ndim:
-                raise ValueError(
-                    f"{str(pair.lr)!r} has shape {lr.shape}, but its HR {str(pair.hr)!r} "
-                    f"({hr.shape}) needs an LR of {expected} at x{scale}"
-                )
-            images.append((pair.name, hr, lr))
+        images = [(pair.name, *read_pair(pair, scale)) for pair in pairs]
         for method, upscale in methods:
             scores, seconds = [], []
             for i, (name, hr, lr) in enumerate(images, start=1):
@@ -306,8 +301,9 @@ def format_table(rows: Sequence[dict]) -> str:
     return "\n".join(out)
 
 
-def write_json(rows: Sequence[dict], path) -> None:
-    """Writes ``rows`` as a JSON list to ``path`` atomically (temp file + os.replace)."""
+def write_rows(path, rows: Sequence[dict]) -> None:
+    """Writes ``rows`` as a JSON list to ``path`` atomically (non-finite numbers as null);
+    the folder must exist."""
     path = Path(path)
     directory = path.parent if str(path.parent) else Path(".")
     if not directory.is_dir():

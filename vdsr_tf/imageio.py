@@ -4,7 +4,8 @@ Everything that enters :func:`vdsr_tf.super_resolve` passes through :func:`load_
 which turns a PIL image, a numpy array or a file path into one float32 (H, W, C) array in
 [0, 1] plus an :class:`ImageSpec` that remembers how the caller gave it, so that
 :func:`restore_image` can hand the result back in the same form. Nothing here imports
-TensorFlow.
+TensorFlow. Every image kind the library takes or gives (PIL modes, array dtypes, 16-bit
+colour files) is handled here and nowhere else, which is why the module runs past 400 lines.
 
 Accepted inputs
 ---------------
@@ -59,7 +60,6 @@ from __future__ import annotations
 import dataclasses
 import os
 import struct
-import tempfile
 import warnings
 
 import numpy as np
@@ -79,12 +79,17 @@ __all__ = [
     "load_image",
     "restore_image",
     "to_pil",
+    "IMAGE_EXTENSIONS",
     "save_image",
     "writable_extension",
 ]
 
 MIN_SIZE = 2
 """Smallest accepted height and width in pixels."""
+
+IMAGE_EXTENSIONS = (".png", ".bmp", ".jpg", ".jpeg", ".tif", ".tiff")
+"""What a folder of training or benchmark images is read for (lower case; the CLI takes
+whatever Pillow reads)."""
 
 _FLOAT_DTYPES = (np.float16, np.float32, np.float64)
 _INT_SCALE = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}
@@ -566,12 +571,6 @@ def _write_deep_colour(arr: np.ndarray, fmt: str, f) -> None:
         f.write(buffer.getvalue())
 
 
-def _current_umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
 def save_image(img, path: str | os.PathLike, *, overwrite: bool = False, **params) -> str:
     """Writes an image atomically; returns the path written.
 
@@ -610,10 +609,8 @@ def save_image(img, path: str | os.PathLike, *, overwrite: bool = False, **param
         raise ImageError(f"cannot write {name!r}: it is a folder")
     if not overwrite and os.path.lexists(name):
         raise OutputExistsError(f"output {name!r} exists; pass overwrite=True (CLI: --overwrite)")
-    atomic.remove_stale_temporaries(name)  # those of an earlier kill -9 of this output
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=atomic.temp_prefix(name), suffix=".tmp")
     try:
-        with os.fdopen(fd, "wb") as f:
+        with atomic.atomic_path(name, overwrite=overwrite) as tmp, open(tmp, "wb") as f:
             try:
                 if deep:
                     _write_deep_colour(image, fmt, f)
@@ -624,23 +621,7 @@ def save_image(img, path: str | os.PathLike, *, overwrite: bool = False, **param
                 raise ImageError(f"cannot write {name!r} as {fmt} ({what}): {e}") from e
             f.flush()
             os.fsync(f.fileno())
-        os.chmod(tmp, 0o666 & ~_current_umask())
-        if overwrite:
-            os.replace(tmp, name)
-        else:
-            try:
-                os.link(tmp, name)  # fails if the name appeared meanwhile: no silent overwrite
-            except FileExistsError:
-                raise OutputExistsError(f"output {name!r} exists; pass overwrite=True "
-                                        "(CLI: --overwrite)") from None
-            except OSError:  # file system without hard links
-                if os.path.lexists(name):
-                    raise OutputExistsError(f"output {name!r} exists") from None
-                os.replace(tmp, name)
-            else:
-                os.unlink(tmp)
-    except BaseException:
-        if os.path.lexists(tmp):
-            os.unlink(tmp)
-        raise
+    except FileExistsError:  # the name appeared while we wrote: never overwritten silently
+        raise OutputExistsError(f"output {name!r} exists; pass overwrite=True "
+                                "(CLI: --overwrite)") from None
     return name

@@ -15,15 +15,21 @@ evaluation and benchmarks alike:
 
 Predictors
 ----------
-The network is reached through a *predictor*: any callable taking a float32 numpy array
-(1, h, w, 1) of bicubic-upscaled luminance and returning the super-resolved array of the
-same shape. ``backend="keras"`` wraps a ``keras.Model`` in :class:`KerasPredictor` (one
+The network is reached through a *predictor* (:class:`Predictor`): any callable taking a
+float32 numpy array (1, h, w, 1) of bicubic-upscaled luminance and returning the
+super-resolved array of the same shape. ``backend="keras"`` wraps a ``keras.Model`` in :class:`KerasPredictor` (one
 compiled ``tf.function`` whose input signature has unknown height and width, so tiles of
 any size never retrace). ``backend="tflite"`` and ``backend="saved_model"`` come from
 :mod:`vdsr_tf.backends` (``TFLitePredictor(path)``, ``SavedModelPredictor(path)``).
 A predictor may expose ``receptive_radius`` (int): tiles then use a halo of
-``max(20, receptive_radius)`` pixels, which makes tiled results equal whole-image ones
-(the network's zero padding only reaches ``depth`` pixels into a tile).
+``max(MIN_HALO, receptive_radius)`` pixels, which makes tiled results equal whole-image
+ones (the network's zero padding only reaches ``depth`` pixels into a tile).
+:class:`Upscaler` holds one predictor and its tiling for any number of images;
+:func:`super_resolve` is one image through a new one.
+
+Argument checks, the predictor seam, tiling and the colour pipeline are the one path from an
+image to its result, kept together so that no step is implemented twice; that is why the
+module runs past 400 lines.
 """
 from __future__ import annotations
 
@@ -31,10 +37,13 @@ import math
 import os
 import threading
 from numbers import Real
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 
 from vdsr_tf import imageio, matlab
+from vdsr_tf.model import DEPTH, bfloat16_twin, receptive_radius
+from vdsr_tf.model import flops_per_pixel  # noqa: F401 -- tools/benchmark.py reads it here
 
 __all__ = [
     "BACKENDS",
@@ -42,16 +51,16 @@ __all__ = [
     "MAX_SCALE",
     "MAX_OUTPUT_PIXELS",
     "MIN_HALO",
-    "PRECISIONS",
+    "INFERENCE_PRECISIONS",
     "KerasPredictor",
+    "Predictor",
+    "Upscaler",
     "bicubic_upscale",
     "check_output_size",
     "check_scale",
     "check_tile",
     "halo_for",
-    "flops_per_pixel",
     "make_predictor",
-    "receptive_radius",
     "super_resolve",
     "tile_spans",
 ]
@@ -71,13 +80,13 @@ DEFAULT_TILE = 1024
 of RSS, while the halo costs only ~8% extra computation on large images. Images whose
 upscaled side fits in one tile run whole."""
 
-MIN_HALO = 20
-"""Smallest tile halo in pixels: half of VDSR's 41x41 receptive field."""
+MIN_HALO = DEPTH
+"""Smallest tile halo in pixels: the receptive radius of the paper's network."""
 
 BACKENDS = ("keras", "tflite", "saved_model")
-PRECISIONS = ("float32", "bfloat16")
-"""Keras-backend precisions. "bfloat16" runs the hidden convolutions in bfloat16 (Keras'
-mixed_bfloat16 policy; the last convolution and the residual add stay float32): about twice
+INFERENCE_PRECISIONS = ("float32", "bfloat16")
+"""Keras-backend precisions of super_resolve (training's are vdsr_tf.config.PRECISIONS).
+"bfloat16" runs the hidden convolutions in bfloat16 (Keras' mixed_bfloat16 policy; the last convolution and the residual add stay float32): about twice
 the speed on CPUs with AVX512-BF16 or AMX, for about 0.02 dB of PSNR (BUILD_NOTES.md)."""
 
 
@@ -148,41 +157,16 @@ def _check_output_size(height: int, width: int, scale: float) -> tuple[int, int]
 
 # ---------------------------------------------------------------------------- predictors
 
-def receptive_radius(model) -> int:
-    """How many pixels away an output pixel can see: sum of the conv kernels' radii.
+@runtime_checkable
+class Predictor(Protocol):
+    """What runs the network: float32 (1, h, w, 1) bicubic luminance in, the same shape out.
 
-    Tiles need a halo at least this wide to be exact.
+    :class:`KerasPredictor`, :class:`vdsr_tf.backends.TFLitePredictor` and
+    :class:`vdsr_tf.backends.SavedModelPredictor` are predictors; so is any such callable.
+    One may also have an int ``receptive_radius`` attribute (see :func:`halo_for`).
     """
-    import keras
 
-    radius = 0
-    for layer in model.layers:
-        if isinstance(layer, keras.layers.Conv2D):
-            kh, kw = layer.kernel_size
-            dh, dw = layer.dilation_rate
-            radius += max((kh - 1) // 2 * dh, (kw - 1) // 2 * dw)
-    return radius
-
-
-def flops_per_pixel(model) -> int:
-    """Exact floating-point operations per output pixel of a fully convolutional model.
-
-    Each Conv2D costs 2 * kh * kw * c_in * c_out (multiply + add) plus c_out bias adds
-    per pixel; each Add layer one add per output channel. ReLUs are not counted.
-    For the default VDSR (depth 20, 64 filters) this is 1,330,626 (~1.33 MFLOP).
-    """
-    import keras
-
-    total = 0
-    for layer in model.layers:
-        if isinstance(layer, keras.layers.Conv2D):
-            kh, kw = layer.kernel_size
-            c_in = layer.input.shape[-1]
-            c_out = layer.filters
-            total += 2 * kh * kw * c_in * c_out + (c_out if layer.use_bias else 0)
-        elif isinstance(layer, keras.layers.Add):
-            total += layer.output.shape[-1] * (len(layer.input) - 1)
-    return int(total)
+    def __call__(self, x: np.ndarray) -> np.ndarray: ...
 
 
 class KerasPredictor:
@@ -226,88 +210,33 @@ class KerasPredictor:
         return np.asarray(out, dtype=np.float32)
 
 
-# One compiled predictor per keras.Model, stored on the model itself (so it lives and dies
-# with it: a global dict keyed by the model would keep every model alive through the
-# predictor's reference to it), and a few per weights file, so repeated super_resolve
-# calls (evaluation loops, the CLI) never rebuild or retrace.
-_PREDICTOR_ATTR = "_vdsr_tf_predictor"
-_file_predictors: dict = {}
-_cache_lock = threading.Lock()
-_FILE_CACHE_SIZE = 2
-
-
-def _file_key(backend: str, weights) -> tuple:
-    path = os.path.abspath(os.fspath(weights))
-    try:
-        stat = os.stat(path)
-        return backend, path, stat.st_mtime_ns, stat.st_size
-    except OSError:
-        return backend, path, None, None
-
-
-def bfloat16_twin(model):
-    """A copy of ``model`` whose hidden convolutions compute in bfloat16.
-
-    Every Conv2D but the last gets Keras' mixed_bfloat16 policy (float32 weights, bfloat16
-    maths); the last convolution and the residual add stay float32, as in
-    ``build_vdsr(dtype_policy="mixed_bfloat16")``. Weights are copied, not shared.
-    """
-    import keras
-
-    convs = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
-    if not convs:
-        raise ValueError(f"precision='bfloat16' needs a model with Conv2D layers; "
-                         f"{model.name!r} has none")
-    last = convs[-1]
-
-    def clone(layer):
-        config = layer.get_config()
-        if isinstance(layer, keras.layers.Conv2D) and layer is not last:
-            config["dtype"] = "mixed_bfloat16"
-        return layer.__class__.from_config(config)
-
-    twin = keras.models.clone_model(model, clone_function=clone)
-    twin.set_weights(model.get_weights())
-    return twin
-
-
-def _predictor_for_model(model, precision: str = "float32"):
-    attr = _PREDICTOR_ATTR if precision == "float32" else f"{_PREDICTOR_ATTR}_{precision}"
-    with _cache_lock:
-        cached = model.__dict__.get(attr)
-        if cached is None:
-            cached = KerasPredictor(model if precision == "float32" else bfloat16_twin(model))
-            # object.__setattr__: not a Keras-tracked attribute, never saved with the model.
-            object.__setattr__(model, attr, cached)
-        return cached
-
-
-def _backend_predictor(backend: str, weights):
-    from vdsr_tf import backends  # LiteRT and SavedModel loading only when asked for
-
-    return backends.get_predictor(backend, weights)
-
-
-def make_predictor(model=None, weights=None, backend: str = "keras", precision: str = "float32"):
-    """Returns the predictor ``super_resolve`` would use for these arguments.
-
-    Args:
-      model: a ``keras.Model`` on (batch, H, W, 1), or an existing predictor (any callable
-        float32 (1, h, w, 1) -> (1, h, w, 1)); exclusive with ``weights``.
-      weights: a weights file for :func:`vdsr_tf.weights.load_model` (keras backend), or the
-        exported artefact (``.tflite`` file / SavedModel folder) for the other backends.
-        With neither, the keras backend loads the bundled weights.
-      backend: one of :data:`BACKENDS`.
-      precision: one of :data:`PRECISIONS` (keras backend only; exported files carry their
-        own precision).
-    """
+def _check_choices(backend, precision) -> None:
     if not isinstance(backend, str) or backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
-    if not isinstance(precision, str) or precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    if not isinstance(precision, str) or precision not in INFERENCE_PRECISIONS:
+        raise ValueError(f"precision must be one of {INFERENCE_PRECISIONS}, got {precision!r}")
     if precision != "float32" and backend != "keras":
         raise ValueError(f"precision={precision!r} applies to backend='keras'; backend={backend!r} "
                          "runs the precision its exported file was written in")
+
+
+def make_predictor(model=None, weights=None, backend: str = "keras", precision: str = "float32"):
+    """A new predictor for these arguments (what :class:`Upscaler` runs).
+
+    Args:
+      model: a ``keras.Model`` on (batch, H, W, 1), or an existing predictor (any callable
+        float32 (1, h, w, 1) -> (1, h, w, 1), returned as it is); exclusive with ``weights``.
+      weights: a weights file for :func:`vdsr_tf.weights.load_model` (keras backend), or the
+        exported artefact (``.tflite`` file / SavedModel folder) for the other backends.
+        With neither, the keras backend loads the bundled weights into a model of its own.
+      backend: one of :data:`BACKENDS`.
+      precision: one of :data:`INFERENCE_PRECISIONS` (keras backend only; exported files carry their
+        own precision).
+
+    Nothing is cached: each call builds (and, for Keras, later traces) a new predictor, so
+    build one, or an :class:`Upscaler`, for many images.
+    """
+    _check_choices(backend, precision)
     if model is not None and weights is not None:
         raise ValueError("pass model= or weights=, not both")
     if model is not None:
@@ -317,7 +246,7 @@ def make_predictor(model=None, weights=None, backend: str = "keras", precision: 
         import keras
 
         if isinstance(model, keras.Model):
-            return _predictor_for_model(model, precision)
+            return KerasPredictor(model if precision == "float32" else bfloat16_twin(model))
         if precision != "float32":
             raise ValueError(f"precision={precision!r} needs a keras.Model, got a predictor callable")
         if callable(model):
@@ -330,27 +259,59 @@ def make_predictor(model=None, weights=None, backend: str = "keras", precision: 
                                 or not isinstance(weights, (str, os.PathLike))):
         raise TypeError(f"weights must be a path (str or os.PathLike), got "
                         f"{type(weights).__name__} {weights!r}")
-    if weights is None:
-        from vdsr_tf.weights import load_model  # the bundled model is cached there
+    if backend != "keras":
+        from vdsr_tf import backends  # LiteRT and SavedModel loading only when asked for
 
-        return _predictor_for_model(load_model(), precision)
-    key = _file_key(backend, weights) + (precision,)
-    with _cache_lock:
-        cached = _file_predictors.get(key)
-    if cached is not None:
-        return cached
-    if backend == "keras":
-        from vdsr_tf.weights import load_model
+        return backends.get_predictor(backend, weights)
+    from vdsr_tf.weights import bundled_weights, load_model
 
-        model = load_model(weights)
-        predictor = KerasPredictor(model if precision == "float32" else bfloat16_twin(model))
-    else:
-        predictor = _backend_predictor(backend, weights)
-    with _cache_lock:
-        while len(_file_predictors) >= _FILE_CACHE_SIZE:
-            _file_predictors.pop(next(iter(_file_predictors)))
-        _file_predictors[key] = predictor
-    return predictor
+    # The bundled weights by path: a model of this predictor's own (load_model(None) hands
+    # every caller one shared model), checked against the weights card all the same.
+    model = load_model(bundled_weights() if weights is None else weights)
+    return KerasPredictor(model if precision == "float32" else bfloat16_twin(model))
+
+
+class Upscaler:
+    """A reusable super-resolver: the predictor is built once, then any number of images.
+
+    ``Upscaler(weights=None, *, model=None, backend="keras", precision="float32",
+    tile=DEFAULT_TILE)`` takes the arguments of :func:`make_predictor` and the tile side of
+    :func:`super_resolve` (checked here, against the predictor's halo);
+    ``upscaler(img, scale, progress=None)`` is :func:`super_resolve` on one image.
+    ``Upscaler()`` loads the bundled weights into a model of its own.
+    """
+
+    def __init__(self, weights=None, *, model=None, backend: str = "keras",
+                 precision: str = "float32", tile: int | None = DEFAULT_TILE):
+        self.predictor: Predictor = make_predictor(model=model, weights=weights, backend=backend,
+                                                   precision=precision)
+        self.halo = halo_for(self.predictor)
+        self.tile = _check_tile(tile, self.halo)
+
+    def __call__(self, img, scale, *, progress=None):
+        scale = check_scale(scale)
+        out, spec = _upscale_float(img, scale, self.predictor, self.tile, self.halo, progress)
+        return imageio.restore_image(out, spec, _consume=True)
+
+
+_default_lock = threading.Lock()
+_defaults: dict[tuple, Predictor] = {}
+
+
+def _default_predictor(precision: str) -> Predictor:
+    """The bundled-weights predictor of ``super_resolve(img, scale)``: made once per precision
+    (and per version of the bundled file) on a model of its own that no caller is handed."""
+    from vdsr_tf.weights import bundled_weights
+
+    path = bundled_weights()
+    stat = path.stat()
+    key = (str(path), stat.st_mtime_ns, stat.st_size, precision)
+    with _default_lock:
+        if key not in _defaults:
+            for stale in [k for k in _defaults if k[:3] != key[:3]]:
+                del _defaults[stale]
+            _defaults[key] = make_predictor(precision=precision)
+        return _defaults[key]
 
 
 # ---------------------------------------------------------------------------- tiling
@@ -493,6 +454,10 @@ def super_resolve(img, scale, *, model=None, weights=None, tile: int | None = DE
       progress: optional callable ``progress(done, total)``, called after each tile the
         network has run (``total`` 1 for an image run whole): a progress bar for big images.
 
+    Each call builds an :class:`Upscaler` (for a ``keras.Model``, a new ``tf.function`` to
+    trace); to run many images, build one ``Upscaler`` and call it. Without ``model`` and
+    ``weights`` the bundled weights' predictor is built once and reused.
+
     Returns:
       The result in the input's form: an array of the same dtype, rank and channels; a PIL
       image of the same mode family (see :mod:`vdsr_tf.imageio`); a PIL image for a path,
@@ -500,12 +465,12 @@ def super_resolve(img, scale, *, model=None, weights=None, tile: int | None = DE
       Colour goes through Matlab YCbCr (network on Y, bicubic Cb/Cr), alpha is upscaled
       bicubically and kept.
     """
-    scale = check_scale(scale)
-    predictor = make_predictor(model=model, weights=weights, backend=backend, precision=precision)
-    halo = halo_for(predictor)
-    tile = _check_tile(tile, halo)
-    out, spec = _upscale_float(img, scale, predictor, tile, halo, progress)
-    return imageio.restore_image(out, spec, _consume=True)
+    check_scale(scale)  # a bad scale fails before any model is loaded
+    if model is None and weights is None and backend == "keras" and precision in INFERENCE_PRECISIONS:
+        model = _default_predictor(precision)
+        precision = "float32"  # the bundled predictor runs in its own precision
+    upscaler = Upscaler(weights, model=model, backend=backend, precision=precision, tile=tile)
+    return upscaler(img, scale, progress=progress)
 
 
 def bicubic_upscale(img, scale):

@@ -33,10 +33,22 @@ from pathlib import Path
 import numpy as np
 
 from vdsr_tf import integrity
+from vdsr_tf.checks import check_int
 
-__all__ = ["BUNDLED_WEIGHTS", "bundled_card_path", "load_model"]
+__all__ = ["BUNDLED_WEIGHTS", "bundled_card_path", "bundled_weights", "load_model"]
 
 BUNDLED_WEIGHTS = Path(__file__).resolve().parent / "weights" / "vdsr_x234.weights.h5"
+
+
+def bundled_weights() -> Path:
+    """:data:`BUNDLED_WEIGHTS`; FileNotFoundError saying how to pass other weights when absent."""
+    if not BUNDLED_WEIGHTS.is_file():
+        raise FileNotFoundError(
+            f"no bundled VDSR weights are shipped yet (expected {BUNDLED_WEIGHTS}); pass a file "
+            "with load_model(weights='path/to/file.weights.h5' or '.mat') or the "
+            "weights= argument of super_resolve"
+        )
+    return BUNDLED_WEIGHTS
 
 
 def bundled_card_path(weights: Path | None = None) -> Path:
@@ -95,16 +107,10 @@ def load_model(weights=None, *, depth: int | None = None, filters: int | None = 
         ``integrity.MAX_ABS_WEIGHT``.
     """
     for name, value in (("depth", depth), ("filters", filters)):
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-            raise ValueError(f"{name} must be None or a positive int, got {value!r}")
+        if value is not None:
+            check_int(value, name, 1)
     if weights is None:
-        path = BUNDLED_WEIGHTS
-        if not path.is_file():
-            raise FileNotFoundError(
-                f"no bundled VDSR weights are shipped yet (expected {path}); pass a file "
-                "with load_model(weights='path/to/file.weights.h5' or '.mat') or the "
-                "weights= argument of super_resolve"
-            )
+        path = bundled_weights()
         stat = path.stat()
         key = (str(path), stat.st_mtime_ns, stat.st_size, depth, filters)
         with _default_lock:

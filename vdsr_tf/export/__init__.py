@@ -1,0 +1,81 @@
+"""Deployment artefacts for VDSR: SavedModel, TFLite (four precisions), end-to-end TFLite.
+
+:func:`export_all` writes, into a folder it is given (nothing else is touched):
+
+``saved_model/``
+    Keras 3 ``ExportArchive`` with one endpoint/signature ``serve``: input ``input``
+    float32 (batch, H, W, 1) bicubic-upscaled Matlab luminance in [0, 1] (H, W dynamic),
+    output ``output`` float32, same shape, the super-resolved luminance (unclipped).
+``vdsr_float32.tflite``, ``vdsr_float16.tflite``, ``vdsr_dynamic_int8.tflite``, ``vdsr_int8.tflite``
+    The same network converted from that SavedModel with the TFLite converter: input
+    (1, -1, -1, 1) float32, so ``resize_tensor_input`` gives any size; builtin ops only.
+    float16 stores float16 weights (dequantized at load); dynamic_int8 stores int8
+    weights and quantizes activations on the fly; int8 is full-integer (int8
+    weights per channel and int8 activations calibrated on training patches, see
+    :func:`calibration_patches`) with float32 input/output tensors, quantize and
+    dequantize inside (see ``INT8_FLOAT_LAYERS`` for the layers kept in float).
+``vdsr_e2e_<H>x<W>_x<s>.tflite``
+    The whole protocol pipeline for one input size: uint8 RGB (1, H, W, 3) in, uint8 RGB
+    (1, ceil(sH), ceil(sW), 3) out. Inside the graph: /255, Matlab ``rgb2ycbcr``
+    (:func:`vdsr_tf.matlab.rgb2ycbcr_tf`), Matlab bicubic (:func:`vdsr_tf.matlab.imresize_tf`
+    with static sizes, so its tap tables are constants: GATHER/MUL/ADD), the network on Y,
+    ``ycbcr2rgb_tf``, x255, round half up, clip, uint8: what :func:`vdsr_tf.super_resolve`
+    computes with float32 network maths.
+``manifest.json``
+    Per artefact: file, format, precision, input/output spec, size, sha256, op counts, the
+    weights it came from, and the measured parity and PSNR (:func:`measure`).
+
+:func:`verify` re-measures an export folder against the Keras model and applies the
+parity limits in :data:`LIMITS`.
+
+The package has a module per job:
+
+``convert``   the SavedModel, TFLite per precision and the end-to-end model (one archive
+              writer, one converter set-up);
+``images``    the pictures measured on (the evaluation's reader, or synthetic ones);
+``parity``    measuring every artefact next to Keras, :data:`LIMITS`, :func:`verify`;
+``manifest``  the manifest's entries, reading it back, file hashes;
+``folder``    :class:`ExportConfig` and :func:`export_all`, which writes a folder.
+"""
+from pathlib import Path  # tools/benchmark.py spells export.Path (until issue 12 item 2 reworks it)
+
+from vdsr_tf.export.convert import (
+    EXTRA_PRECISIONS,
+    INT8_FLOAT_LAYERS,
+    LUMA_PRECISIONS,
+    SAVED_MODEL_DIR,
+    build_e2e_function,
+    convert_tflite,
+    e2e_filename,
+    export_e2e_tflite,
+    export_saved_model,
+    parse_size,
+    tflite_filename,
+)
+from vdsr_tf.export.folder import ExportConfig, export_all
+from vdsr_tf.export.images import measurement_images
+from vdsr_tf.export.manifest import MANIFEST, read_manifest
+from vdsr_tf.export.parity import LIMITS, check, measure, verify
+
+__all__ = [
+    "EXTRA_PRECISIONS",
+    "INT8_FLOAT_LAYERS",
+    "LIMITS",
+    "LUMA_PRECISIONS",
+    "MANIFEST",
+    "SAVED_MODEL_DIR",
+    "ExportConfig",
+    "build_e2e_function",
+    "check",
+    "convert_tflite",
+    "e2e_filename",
+    "export_all",
+    "export_e2e_tflite",
+    "export_saved_model",
+    "measure",
+    "measurement_images",
+    "parse_size",
+    "read_manifest",
+    "tflite_filename",
+    "verify",
+]

@@ -1,0 +1,127 @@
+"""Writing an export folder: :class:`ExportConfig` says what, :func:`export_all` does it."""
+from __future__ import annotations
+
+import dataclasses
+import numbers
+from pathlib import Path
+from typing import Callable, Sequence
+
+from vdsr_tf import atomic
+from vdsr_tf.checks import check_int
+from vdsr_tf.export import convert, manifest as manifest_mod, parity
+
+__all__ = ["ExportConfig", "export_all"]
+
+
+def _tuple_of(value, what: str, kind, convert_item=lambda x: x) -> tuple:
+    if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
+        raise TypeError(f"{what} must be a sequence, got {type(value).__name__} {value!r}")
+    for item in value:
+        if isinstance(item, bool) or not isinstance(item, kind):
+            raise TypeError(f"{what} must hold {kind.__name__} values, got {item!r} in {value!r}")
+    return tuple(convert_item(item) for item in value)
+
+
+@dataclasses.dataclass(frozen=True)
+class ExportConfig:
+    """What :func:`export_all` writes and measures; checked when made.
+
+    Attributes:
+      weights: weights file for :func:`vdsr_tf.weights.load_model`; None: the bundled ones.
+      precisions: TFLite precisions of the luminance network
+        (:data:`~vdsr_tf.export.convert.LUMA_PRECISIONS`, plus "int16x8" on request).
+      e2e_size: (H, W) or "HxW" input of the end-to-end model (stored as (H, W)); None skips it.
+      e2e_scale: its scale; e2e_precision: "float32" or "float16".
+      calibration_data: HR training image folder(s) for int8 calibration (synthetic if None).
+      calibration_count, calibration_size: how many calibration patches, and their side.
+      test_data: benchmark folder for the measurements (synthetic if None), at ``scales``.
+      int8_float_layers: layers the "int8" file keeps in float32
+        (see :data:`~vdsr_tf.export.convert.INT8_FLOAT_LAYERS`).
+      measure_parity: False skips the measurements (e.g. for a quick benchmark export).
+    """
+
+    weights: object = None
+    precisions: Sequence[str] = convert.LUMA_PRECISIONS
+    e2e_size: tuple[int, int] | str | None = (256, 256)
+    e2e_scale: float = 2.0
+    e2e_precision: str = "float32"
+    calibration_data: object = None
+    calibration_count: int = 240
+    calibration_size: int = 64
+    test_data: object = None
+    scales: Sequence[int] = parity.DEFAULT_SCALES
+    int8_float_layers: Sequence[str] = convert.INT8_FLOAT_LAYERS
+    measure_parity: bool = True
+
+    def __post_init__(self):
+        from vdsr_tf.inference import check_scale
+
+        precisions = _tuple_of(self.precisions, "precisions", str)
+        for p in precisions:
+            convert.check_precision(p, convert.LUMA_PRECISIONS + convert.EXTRA_PRECISIONS)
+        convert.check_precision(self.e2e_precision, convert.E2E_PRECISIONS)
+        set_ = lambda name, value: object.__setattr__(self, name, value)  # frozen: normalise once
+        set_("precisions", precisions)
+        set_("e2e_size", None if self.e2e_size is None else convert.parse_size(self.e2e_size))
+        set_("e2e_scale", check_scale(self.e2e_scale))
+        set_("scales", _tuple_of(self.scales, "scales", numbers.Integral, int))
+        set_("int8_float_layers", _tuple_of(self.int8_float_layers, "int8_float_layers", str))
+        for name in ("calibration_count", "calibration_size"):
+            set_(name, check_int(getattr(self, name), name, 1))
+
+
+def export_all(out_dir, config: ExportConfig | None = None, *,
+               progress: Callable[[str], None] | None = None, **fields) -> dict:
+    """Writes the SavedModel, the TFLite files and manifest.json into ``out_dir``.
+
+    ``out_dir`` is created; other files in it are left alone. What is written is
+    ``config`` (default :class:`ExportConfig()`), with any ``fields`` of it given as keywords
+    replacing its values (``export_all(out, scales=(2,))``). ``progress`` gets one line per
+    step. Returns the manifest (also written to ``out_dir/manifest.json``, last, atomically).
+    """
+    from vdsr_tf import data, weights as weights_mod
+
+    config = dataclasses.replace(config or ExportConfig(), **fields)
+    say = progress or (lambda line: None)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    model = weights_mod.load_model(config.weights)
+    info = manifest_mod.weights_info(config.weights, model)
+    say(f"weights: {info['source']} {info['file']} ({info['parameters']} parameters)")
+
+    sm = convert.export_saved_model(model, out_dir / convert.SAVED_MODEL_DIR)
+    say(f"wrote {sm}")
+    artifacts = [manifest_mod.saved_model_entry()]
+    calibration = None
+    for precision in config.precisions:
+        representative = None
+        if precision in ("int8", "int16x8"):
+            if calibration is None:
+                calibration = data.calibration_patches(
+                    config.calibration_data, count=config.calibration_count,
+                    size=config.calibration_size, scales=config.scales)
+                say(f"calibration: {calibration[1]}")
+            representative = calibration[0]
+        path = out_dir / convert.tflite_filename(precision)
+        atomic.write_bytes(path, convert.convert_tflite(sm, precision, representative=representative,
+                                                        float_layers=config.int8_float_layers))
+        say(f"wrote {path}")
+        artifacts.append(manifest_mod.tflite_entry(path, precision, config.int8_float_layers))
+    if config.e2e_size is not None:
+        path = out_dir / convert.e2e_filename(config.e2e_size, config.e2e_scale)
+        convert.export_e2e_tflite(model, path, config.e2e_size, config.e2e_scale,
+                                  precision=config.e2e_precision)
+        say(f"wrote {path}")
+        artifacts.append(manifest_mod.e2e_entry(path, config.e2e_size, config.e2e_scale,
+                                                config.e2e_precision))
+    manifest_mod.finish_entries(out_dir, artifacts, info["file"])
+    manifest = manifest_mod.new_manifest(info, calibration[1] if calibration else None,
+                                         parity.LIMITS, artifacts)
+    if config.measure_parity:
+        data_name, results = parity.measure_and_check(out_dir, manifest, model, config.test_data,
+                                                      config.scales, say)
+        for art, m, ok, reason in results:
+            art["measured"] = dict(m, data=data_name, passed=ok, summary=reason)
+    atomic.write_json(out_dir / manifest_mod.MANIFEST, manifest)
+    say(f"wrote {out_dir / manifest_mod.MANIFEST}")
+    return manifest

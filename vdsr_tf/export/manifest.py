@@ -1,0 +1,192 @@
+"""The manifest of an export folder: one entry per artefact (file, format, precision,
+input/output spec, size, sha256, op counts, the weights it came from), read back and
+checked against the files."""
+from __future__ import annotations
+
+import datetime
+import json
+from pathlib import Path
+
+from vdsr_tf import integrity, matlab
+from vdsr_tf.export.convert import SAVED_MODEL_DIR, SERVE
+
+__all__ = [
+    "MANIFEST",
+    "MANIFEST_FORMAT",
+    "changed_files",
+    "e2e_entry",
+    "finish_entries",
+    "new_manifest",
+    "read_manifest",
+    "saved_model_entry",
+    "tflite_entry",
+    "weights_info",
+]
+
+MANIFEST = "manifest.json"
+MANIFEST_FORMAT = "vdsr_tf.exports/1"
+
+_INTERNAL = {
+    "float32": "float32 weights and activations",
+    "float16": "float16 weights, dequantized to float32 at load; float32 activations",
+    "dynamic_int8": "int8 weights (per channel); activations quantized to int8 on the fly per tensor",
+    "int8": "int8 weights (per channel) and int8 activations (per tensor, calibrated), except "
+            "the layers in float_layers (float32); float32 input/output, QUANTIZE/DEQUANTIZE inside",
+    "int16x8": "int8 weights, int16 activations (reference kernels: slow on CPU)",
+}
+
+
+def weights_info(weights, model) -> dict:
+    """The manifest's ``weights`` entry: where the reference weights came from, their
+    sha256 and the network's shape."""
+    from vdsr_tf.weights import BUNDLED_WEIGHTS
+
+    if weights is None:
+        path, source = BUNDLED_WEIGHTS, "bundled"
+    else:
+        path, source = Path(weights), "file"
+    convs = [l for l in model.layers if l.__class__.__name__ == "Conv2D"]
+    return {
+        "source": source,
+        "file": path.name,
+        # The bundled file is named relative to the package's parent, so the manifest does not
+        # carry this machine's paths.
+        "path": (path.resolve().relative_to(BUNDLED_WEIGHTS.parents[2]).as_posix()
+                 if source == "bundled" else str(path.resolve())),
+        "sha256": integrity.sha256(path),
+        "depth": len(convs),
+        "filters": int(convs[0].filters) if convs else None,
+        "parameters": int(model.count_params()),
+    }
+
+
+def _luma_spec(shape) -> list[dict]:
+    return [{"name": "input", "shape": shape, "dtype": "float32", "range": [0.0, 1.0],
+             "meaning": "Matlab-bicubic-upscaled Matlab YCbCr luminance (Y/255)"}]
+
+
+def _luma_out(shape) -> list[dict]:
+    return [{"name": "output", "shape": shape, "dtype": "float32", "range": "about [0, 1], unclipped",
+             "meaning": "super-resolved luminance; clip to [0, 1] before x255"}]
+
+
+def _tflite_model(path: Path):
+    from vdsr_tf import backends
+
+    # verify=False: the files are read before their manifest exists (it is written last).
+    return backends.TFLiteModel(path, num_threads=1, verify=False)
+
+
+def saved_model_entry() -> dict:
+    """The entry of ``saved_model/`` (see :func:`vdsr_tf.export.convert.export_saved_model`)."""
+    return {
+        "name": "saved_model", "kind": "luma", "file": SAVED_MODEL_DIR, "format": "tf_saved_model",
+        "precision": "float32", "signature": SERVE,
+        "inputs": _luma_spec([-1, -1, -1, 1]), "outputs": _luma_out([-1, -1, -1, 1]),
+        "internal": _INTERNAL["float32"],
+    }
+
+
+def tflite_entry(path: Path, precision: str, float_layers=()) -> dict:
+    """The entry of a luminance TFLite file, its shapes read from the file."""
+    signature = list(_tflite_model(path).shape_signature)
+    entry = {
+        "name": f"tflite_{precision}", "kind": "luma", "file": path.name, "format": "tflite",
+        "precision": precision, "inputs": _luma_spec(signature),
+        "outputs": _luma_out(signature), "internal": _INTERNAL[precision],
+    }
+    if precision == "int8":
+        entry["float_layers"] = list(float_layers)
+    return entry
+
+
+def e2e_entry(path: Path, size: tuple[int, int], scale: float, precision: str) -> dict:
+    """The entry of the end-to-end model for ``size`` (H, W) at ``scale``."""
+    out_hw = [matlab.output_length(size[0], scale), matlab.output_length(size[1], scale)]
+    return {
+        "name": "tflite_e2e", "kind": "e2e", "file": path.name, "format": "tflite",
+        "precision": precision, "scale": float(scale),
+        "inputs": [{"name": "input", "shape": [1, size[0], size[1], 3], "dtype": "uint8",
+                    "range": [0, 255], "meaning": "RGB picture (the low-resolution image)"}],
+        "outputs": [{"name": "output", "shape": [1] + out_hw + [3], "dtype": "uint8",
+                     "range": [0, 255],
+                     "meaning": f"RGB picture super-resolved x{scale:g} (VDSR on Matlab Y, "
+                                "Matlab bicubic chroma)"}],
+        "internal": _INTERNAL[precision] + "; Matlab YCbCr and bicubic as float32 ops",
+    }
+
+
+def _size(path: Path) -> int:
+    if path.is_file():
+        return path.stat().st_size
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+def finish_entries(out_dir: Path, artifacts: list[dict], weights_file: str) -> None:
+    """Adds what is read from the written files to each entry: size, sha256, TFLite op counts."""
+    for art in artifacts:
+        path = out_dir / art["file"]
+        art["size_bytes"] = _size(path)
+        art["sha256"] = integrity.sha256(path)
+        if art["format"] == "tflite":
+            art["ops"] = _tflite_model(path).op_counts()
+        art["weights"] = weights_file
+
+
+def _versions() -> dict:
+    import keras
+    import tensorflow as tf
+
+    import vdsr_tf
+
+    try:
+        from importlib.metadata import version
+
+        litert = version("ai-edge-litert")
+    except Exception:  # not installed as a distribution
+        litert = None
+    return {"vdsr_tf": vdsr_tf.__version__, "tensorflow": tf.__version__,
+            "keras": keras.__version__, "ai_edge_litert": litert}
+
+
+def new_manifest(info: dict, calibration: str | None, limits: dict, artifacts: list[dict]) -> dict:
+    """The manifest of a freshly written folder (creation time, library versions)."""
+    return {
+        "format": MANIFEST_FORMAT,
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "versions": _versions(),
+        "weights": info,
+        "calibration": calibration,
+        "limits": dict(limits),
+        "artifacts": artifacts,
+    }
+
+
+def read_manifest(out_dir) -> dict:
+    """Reads and sanity-checks ``out_dir/manifest.json``."""
+    path = Path(out_dir) / MANIFEST
+    if not path.is_file():
+        raise FileNotFoundError(f"no {MANIFEST} in {str(Path(out_dir))!r}: run tools/export.py first")
+    try:
+        manifest = json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{str(path)!r} is not valid JSON: {e}") from e
+    if manifest.get("format") != MANIFEST_FORMAT or "artifacts" not in manifest:
+        raise ValueError(f"{str(path)!r} is not a {MANIFEST_FORMAT} manifest")
+    return manifest
+
+
+def changed_files(out_dir, manifest: dict) -> dict[str, str]:
+    """{artefact name: why} for every artefact missing or whose sha256 differs from the manifest's."""
+    out_dir = Path(out_dir)
+    changed = {}
+    for art in manifest["artifacts"]:
+        path = out_dir / art["file"]
+        if not path.exists():
+            changed[art["name"]] = "FILE MISSING"
+            continue
+        sha = integrity.sha256(path)
+        if sha != art.get("sha256"):
+            changed[art["name"]] = (f"FILE CHANGED since export: sha256 {sha[:12]}... "
+                                    f"differs from the manifest's {str(art.get('sha256'))[:12]}...")
+    return changed
