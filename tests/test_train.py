@@ -435,6 +435,36 @@ def test_plot_draws_the_official_and_paper_set5_rows(tmp_path):
     assert other["4"] == ["VDSR (ours)", "bicubic"]  # Set5's rows mean nothing on another set
 
 
+def test_plot_runs_chains_a_warm_started_run_after_its_parent(tmp_path):
+    from vdsr_tf.train import plot_runs
+
+    parent = {"bicubic": {"2": 33.7}, "val": [{"step": 10, "psnr": {"2": 35.0}}, {"step": 20, "psnr": {"2": 36.0}}]}
+    child = {"bicubic": {"2": 33.7}, "val": [{"step": 5, "psnr": {"2": 36.2}}]}
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    seen = {}
+    real_plot = plt.Axes.plot
+
+    def spy(ax, xs, ys, *a, label=None, **k):
+        seen[label] = (list(xs), list(ys))
+        return real_plot(ax, xs, ys, *a, label=label, **k)
+
+    plt.Axes.plot = spy
+    try:
+        drawn = plot_runs([("paper recipe", parent, 64, 0), ("long run", child, 64, 20 * 64)],
+                          str(tmp_path / "c.png"))
+    finally:
+        plt.Axes.plot = real_plot
+    assert drawn["2"][:3] == ["paper recipe", "long run", "bicubic"]
+    # The child's step 5 sits 5 batches after the parent's last point.
+    assert seen["paper recipe"] == ([640, 1280], [35.0, 36.0])
+    assert seen["long run"] == ([1280 + 320], [36.2])
+    assert (tmp_path / "c.png").stat().st_size > 1000
+
+
 # ----------------------------------------------------------------------------- refusals, leftovers
 
 def test_stale_checkpoint_temp_of_a_killed_save_is_removed_on_start(tmp_path, patch_set):

@@ -21,6 +21,7 @@ _PUBLIC = {
     "validate": "vdsr_tf.train.validation",
     "validation_scales": "vdsr_tf.train.validation",
     "plot_history": "vdsr_tf.train.rundir",
+    "plot_runs": "vdsr_tf.train.rundir",
     "WEIGHTS_NAME": "vdsr_tf.train.rundir",
     "MODEL_CARD_NAME": "vdsr_tf.train.rundir",
     "PLOT_NAME": "vdsr_tf.train.rundir",

@@ -141,6 +141,18 @@ def plot_history(history: dict, path: str) -> dict[str, list[str]]:
     (vdsr_tf.train.references), drawn when the validation set is Set5 (``history["val_set"]``,
     Set5 when absent: the default validation set). Returns {scale: labels of the lines drawn}.
     """
+    return plot_runs([("VDSR (ours)", history, 1, 0)], path, xlabel="step")
+
+
+def plot_runs(runs, path: str, *, xlabel: str = "patch passes") -> dict[str, list[str]]:
+    """One PSNR-per-scale figure of several runs' validation histories, written atomically.
+
+    ``runs``: (label, history, x per step, x offset) tuples; a run's point at ``step`` is drawn
+    at ``offset + step * x_per_step`` (with x per step = batch size and offset = the patch
+    passes behind a warm start, runs that continue one another form one curve). Bicubic and the
+    reference rows come from the first history, as in :func:`plot_history`. Returns
+    {scale: labels of the lines drawn}.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -148,22 +160,24 @@ def plot_history(history: dict, path: str) -> dict[str, list[str]]:
 
     from vdsr_tf.train.references import set5_references
 
-    rows = sorted(history["val"], key=lambda r: r["step"])
-    scales = sorted({s for r in rows for s in r["psnr"]}, key=float)
-    refs = set5_references() if history.get("val_set", "Set5") == "Set5" else {}
+    first = runs[0][1]
+    scales = sorted({s for _, h, _, _ in runs for r in h["val"] for s in r["psnr"]}, key=float)
+    refs = set5_references() if first.get("val_set", "Set5") == "Set5" else {}
     fig, axes = plt.subplots(1, len(scales), figsize=(4 * len(scales), 3.2), squeeze=False)
     drawn = {}
     for ax, s in zip(axes[0], scales):
-        pts = [(r["step"], r["psnr"][s]) for r in rows if s in r["psnr"]]
-        ax.plot([p[0] for p in pts], [p[1] for p in pts], "o-", ms=3, label="VDSR (ours)")
-        bic = (history.get("bicubic") or {}).get(s)
+        for label, history, per_step, offset in runs:
+            rows = sorted(history["val"], key=lambda r: r["step"])
+            pts = [(offset + r["step"] * per_step, r["psnr"][s]) for r in rows if s in r["psnr"]]
+            ax.plot([p[0] for p in pts], [p[1] for p in pts], "o-", ms=3, label=label)
+        bic = (first.get("bicubic") or {}).get(s)
         if bic is not None:
             ax.axhline(bic, ls="--", c="gray", label="bicubic")
         for (label, row), colour in zip(refs.items(), ("tab:red", "tab:green")):
             if int(float(s)) in row:
                 ax.axhline(row[int(float(s))], ls=":", c=colour, label=f"{label} (Set5)")
         ax.set_title(f"x{s}")
-        ax.set_xlabel("step")
+        ax.set_xlabel(xlabel)
         ax.set_ylabel("PSNR (dB)")
         ax.grid(alpha=0.3)
         drawn[s] = [line.get_label() for line in ax.get_lines()]
