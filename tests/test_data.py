@@ -7,6 +7,7 @@ from PIL import Image
 
 from vdsr_tf import data as data_lib
 from vdsr_tf import matlab
+from vdsr_tf.sampling import BatchSampler, dihedral
 
 
 def _smooth_image(h, w, seed=0, channels=3):
@@ -96,8 +97,8 @@ def test_batches_shapes_ranges_and_mixed_scales(patch_set):
         assert 0 <= y.min() and y.max() <= 1 and -0.2 < x.min() and x.max() < 1.2
         assert len(set(s.tolist())) >= 2  # scales mixed inside one batch
     # one epoch (23 patches) fits in the first 23 rows of the stream: every patch once
-    rows = data_lib._Sampler(patch_set, batch_size=23, seed=1, augment=False, random_crop=False).rows(0)
-    keys = {tuple(int(v) for v in r) for r in np.stack([t.numpy() for t in rows], 1)}
+    rows = BatchSampler(patch_set, batch_size=23, seed=1, augment=False, random_crop=False).rows(0)
+    keys = {tuple(int(v) for v in r) for r in np.stack(rows, 1)}
     assert keys == {tuple(int(v) for v in r) for r in patch_set.grid}
 
 
@@ -132,7 +133,7 @@ def test_augmentation_is_a_dihedral_transform_of_the_pair(patch_set):
 
 def test_dihedral_gives_eight_distinct_transforms():
     x = np.arange(2 * 3 * 3, dtype=np.float32).reshape(2, 3, 3, 1)[:1].repeat(8, 0)
-    out = data_lib.dihedral(x, np.arange(8, dtype=np.int32)).numpy()
+    out = dihedral(x, np.arange(8, dtype=np.int32))
     assert len({o.tobytes() for o in out}) == 8
 
 
@@ -140,8 +141,8 @@ def test_random_crops(patch_set):
     ds = data_lib.make_dataset(patch_set, batch_size=32, seed=0, num_steps=2, random_crop=True, with_scale=True)
     for x, y, s in ds.as_numpy_iterator():
         assert x.shape == (32, 41, 41, 1) and 0 <= y.min() and y.max() <= 1
-    sampler = data_lib._Sampler(patch_set, batch_size=256, seed=0, augment=False, random_crop=True)
-    plane, top, left = (t.numpy() for t in sampler.rows(0))
+    sampler = BatchSampler(patch_set, batch_size=256, seed=0, augment=False, random_crop=True)
+    plane, top, left = sampler.rows(0)
     assert (top + 41 <= patch_set.heights[plane]).all() and (left + 41 <= patch_set.widths[plane]).all()
     assert len(set(zip(plane, top, left))) > 200  # not the grid
 

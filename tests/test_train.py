@@ -85,25 +85,28 @@ def test_cosine_constant_and_warmup():
 
 
 # ----------------------------------------------------------------------------- one step, by hand
-def _one_step_check(tmp_path, patch_set, *, theta, weight_decay, step, lr_decay_every):
-    """Runs the trainer's step at ``step`` and checks w' = w - lr * (clip(g) + wd * w)."""
+def _one_step_check(patch_set, *, theta, weight_decay, step, lr_decay_every):
+    """Runs make_tf_step at ``step``'s lr and checks w' = w - lr * (clip(g) + wd * w)."""
     import tensorflow as tf
+
+    from vdsr_tf.sampling import BatchSampler
+    from vdsr_tf.train import make_tf_step, recipe
 
     cfg = TrainConfig(depth=3, filters=8, batch_size=8, momentum=0.0, theta=theta, weight_decay=weight_decay,
                       lr=0.1, lr_decay_every=lr_decay_every, steps=step + 1, augment=False)
-    tr = Trainer(cfg, str(tmp_path), patch_set=patch_set)
-    tr.step.assign(step)
-    x, y = next(iter(data_lib.make_dataset(patch_set, batch_size=8, seed=0, start_step=step, num_steps=1,
-                                           augment=False)))
+    model, opt = recipe.build_model(cfg), recipe.make_optimizer(cfg)
+    opt.build(model.trainable_variables)
+    train_step = make_tf_step(model, opt, cfg)
+    x, y, _ = BatchSampler(patch_set, batch_size=8, seed=0, augment=False).batch(step)
     lr = learning_rate_at(cfg, step)
-    w0 = [v.numpy().copy() for v in tr.model.trainable_variables]
+    w0 = [v.numpy().copy() for v in model.trainable_variables]
     with tf.GradientTape() as tape:
-        loss = tf.reduce_mean(0.5 * tf.reduce_sum(tf.square(y - tr.model(x)), axis=[1, 2, 3]))
-    g = [t.numpy() for t in tape.gradient(loss, tr.model.trainable_variables)]
-    tr.optimizer.learning_rate = lr
-    tr._train_step(x, y, tf.constant(lr, tf.float32))
+        loss = tf.reduce_mean(0.5 * tf.reduce_sum(tf.square(y - model(x)), axis=[1, 2, 3]))
+    g = [t.numpy() for t in tape.gradient(loss, model.trainable_variables)]
+    opt.learning_rate = lr
+    train_step(x, y, tf.constant(lr, tf.float32))
     bound = clip_bound(theta, lr)
-    for v, w, gi in zip(tr.model.trainable_variables, w0, g):
+    for v, w, gi in zip(model.trainable_variables, w0, g):
         decay = weight_decay * w if "kernel" in v.path else 0.0
         expect = w - lr * (np.clip(gi, -bound, bound) + decay)
         np.testing.assert_allclose(v.numpy(), expect, rtol=1e-4, atol=1e-7)
@@ -112,16 +115,16 @@ def _one_step_check(tmp_path, patch_set, *, theta, weight_decay, step, lr_decay_
 
 def test_clip_bound_follows_the_learning_rate(tmp_path, patch_set):
     # lr 0.1 at step 0; lr 0.01 at step 3 (decay every 3): the bound theta/lr moves with it.
-    g, bound = _one_step_check(tmp_path / "a", patch_set, theta=1e-4, weight_decay=0.0, step=0, lr_decay_every=3)
+    g, bound = _one_step_check(patch_set, theta=1e-4, weight_decay=0.0, step=0, lr_decay_every=3)
     assert bound == pytest.approx(1e-3)
     assert any((np.abs(x) > bound).any() for x in g)  # clipping really acted
-    g, bound = _one_step_check(tmp_path / "b", patch_set, theta=1e-4, weight_decay=0.0, step=3, lr_decay_every=3)
+    g, bound = _one_step_check(patch_set, theta=1e-4, weight_decay=0.0, step=3, lr_decay_every=3)
     assert bound == pytest.approx(1e-2)
     assert any((np.abs(x) > bound).any() for x in g)
 
 
 def test_weight_decay_is_applied_to_kernels(tmp_path, patch_set):
-    _one_step_check(tmp_path, patch_set, theta=0.0, weight_decay=0.5, step=0, lr_decay_every=10)
+    _one_step_check(patch_set, theta=0.0, weight_decay=0.5, step=0, lr_decay_every=10)
 
 
 def test_validation_scales(tmp_path):
@@ -137,26 +140,19 @@ def test_validation_scales(tmp_path):
 def test_loss_falls_and_outputs_are_written(tmp_path, patch_set, image_dir):
     cfg = TrainConfig(**TINY, steps=60, val_data=image_dir, val_every=30, scales=(2.0, 3.0, 4.0))
     tr = Trainer(cfg, str(tmp_path), patch_set=patch_set, command="pytest")
-    losses = []
-    orig = tr._train_step
-
-    def spy(*a):
-        out = orig(*a)
-        losses.append(float(out[0]))
-        return out
-
-    tr._train_step = spy
     card = tr.run()
-    assert len(losses) == 60
-    assert np.mean(losses[-10:]) < 0.7 * np.mean(losses[:10])
     for name in ("vdsr.weights.h5", "model_card.json", "config.json", "history.json", "val_psnr.png"):
         assert os.path.exists(tmp_path / name), name
     import tensorflow as tf
 
-    tags = set()
+    tags, losses = set(), {}
     for f in (tmp_path / "tensorboard").iterdir():
         for ev in tf.compat.v1.train.summary_iterator(str(f)):
             tags.update(v.tag for v in ev.summary.value if v.metadata.plugin_data.plugin_name == "scalars")
+            losses.update({ev.step: tf.make_ndarray(v.tensor) for v in ev.summary.value if v.tag == "train/loss"})
+    # the loss logged every 5 steps (means over the window) falls
+    assert sorted(losses) == list(range(5, 61, 5))
+    assert np.mean([losses[55], losses[60]]) < 0.7 * np.mean([losses[5], losses[10]])
     assert {"train/loss", "train/learning_rate", "train/grad_norm", "train/clipped_fraction",
             "val/psnr_x2", "val/psnr_x4", "val/ssim_x3"} <= tags
     on_disk = json.load(open(tmp_path / "model_card.json"))
@@ -175,7 +171,7 @@ def test_loss_falls_and_outputs_are_written(tmp_path, patch_set, image_dir):
     np.testing.assert_array_equal(m.get_layer("conv_01").kernel.numpy(), tr.model.get_layer("conv_01").kernel.numpy())
     # running again is a no-op resume at the end
     tr2 = Trainer(cfg, str(tmp_path), patch_set=patch_set)
-    assert int(tr2.step) == 60
+    assert tr2.current_step == 60
     # a different network size cannot resume here
     with pytest.raises(ValueError, match="filters"):
         Trainer(cfg.replace(filters=4), str(tmp_path), patch_set=patch_set)
@@ -186,10 +182,10 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path, patch_set):
     Trainer(cfg, str(tmp_path), patch_set=patch_set).run()
     bad = data_lib.PatchSet(**{**patch_set.__dict__, "inputs": np.full_like(patch_set.inputs, np.nan)})
     tr = Trainer(cfg.replace(steps=10), str(tmp_path), patch_set=bad)
-    assert int(tr.step) == 5
+    assert tr.current_step == 5
     with pytest.raises(TrainingDiverged, match="step 5.*ckpt-5"):
         tr.run()
-    assert tr.manager.latest_checkpoint.endswith("ckpt-5")
+    assert tr.latest_checkpoint.endswith("ckpt-5")
     assert sorted(f for f in os.listdir(tmp_path / "checkpoints") if f.endswith(".index")) == ["ckpt-5.index"]
 
 
@@ -352,13 +348,14 @@ def test_two_workers_only_chief_writes(tmp_path, image_dir, patch_set):
 @pytest.mark.parametrize("changes", [
     dict(optimizer="adam", lr=1e-3, lr_schedule="cosine", theta=0.0),
     dict(random_crop=True, precision="mixed_bfloat16", warmup_steps=2),
+    dict(sampling="texture", texture_floor=0.2, random_crop=True),
 ])
 def test_other_recipes_run(tmp_path, patch_set, changes):
     cfg = TrainConfig(**TINY, steps=4, **changes)
     card = Trainer(cfg, str(tmp_path), patch_set=patch_set).run()
     assert card["steps"] == 4 and card["config"]["optimizer"] == cfg.optimizer
     tr = Trainer(cfg.replace(steps=5), str(tmp_path), patch_set=patch_set)
-    assert int(tr.step.numpy()) == 4
+    assert tr.current_step == 4
     assert float(tr.optimizer.learning_rate.numpy()) == pytest.approx(learning_rate_at(cfg, 3), rel=1e-6)
 
 
@@ -370,3 +367,15 @@ def test_finishing_a_stopped_run_validates_the_final_weights(tmp_path, patch_set
     card = Trainer(cfg, str(tmp_path), patch_set=patch_set, command="pytest").run()
     assert card["steps"] == 5
     assert [row["step"] for row in card["validation"]["table"]] == [5, 5, 5]
+
+
+def test_every_config_field_has_a_train_flag():
+    import dataclasses
+
+    sys.path.insert(0, os.path.join(REPO, "tools"))
+    try:
+        import train as train_tool
+    finally:
+        sys.path.pop(0)
+    names = {f.name for f in dataclasses.fields(TrainConfig)}
+    assert names <= set(train_tool.FLAGS) | {"data", "val_data"}

@@ -4,9 +4,12 @@ Paper recipe on the 291 images (lr 0.1 / 10 every 2490 steps, 9960 steps, theta 
   python tools/train.py --workdir runs/paper --precision mixed_bfloat16
 
 Everything the run writes (checkpoints, TensorBoard, weights, model card, plot) is in --workdir.
+--backend jax trains with JAX (Keras on JAX; no TensorFlow needed); --max_minutes fits the run
+into a wall-clock budget.
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import os
@@ -20,7 +23,8 @@ _REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if _REPO not in sys.path:  # run from a checkout without `pip install -e .`
     sys.path.insert(0, _REPO)
 
-from vdsr_tf.config import LOSSES, LR_SCHEDULES, OPTIMIZERS, PRECISIONS, STRATEGIES, TrainConfig  # noqa: E402
+from vdsr_tf.config import (BACKENDS, LOSSES, LR_SCHEDULES, OPTIMIZERS, PRECISIONS, SAMPLINGS,  # noqa: E402
+                            STRATEGIES, TrainConfig)
 
 _D = TrainConfig()
 _DEFAULT_DATA = os.path.join(_REPO, "..", "shared", "data", "train")
@@ -38,8 +42,12 @@ flags.DEFINE_integer("patch_size", _D.patch_size, "Patch side.")
 flags.DEFINE_integer("stride", _D.stride, "Patch grid stride.")
 flags.DEFINE_bool("random_crop", _D.random_crop, "Random crops instead of the stride grid.")
 flags.DEFINE_bool("augment", _D.augment, "Random rotation/flip.")
+flags.DEFINE_enum("sampling", _D.sampling, SAMPLINGS, "uniform, or texture: patches drawn more often the more "
+                  "bicubic residual energy they hold (with a floor; see vdsr_tf.sampling).")
+flags.DEFINE_float("texture_floor", _D.texture_floor, "Texture sampling: relative weight of a flat patch (0, 1].")
 flags.DEFINE_integer("depth", _D.depth, "Number of conv layers.")
 flags.DEFINE_integer("filters", _D.filters, "Filters per hidden conv layer.")
+flags.DEFINE_bool("residual", _D.residual, "Output = input + network (VDSR); --noresidual: the plain baseline.")
 flags.DEFINE_string("init_weights", None, "Warm start from this .weights.h5 (or .mat); the optimizer starts fresh. "
                     "Used only when --workdir has no checkpoint yet.")
 flags.DEFINE_bool("zero_init_last", _D.zero_init_last, "Start the last conv at zero (the network starts as bicubic).")
@@ -57,7 +65,10 @@ flags.DEFINE_float("lr_min_factor", _D.lr_min_factor, "Final lr / initial lr (co
 flags.DEFINE_integer("decay_steps", _D.decay_steps, "Length of the final linear decay (wsd schedule).")
 flags.DEFINE_integer("warmup_steps", _D.warmup_steps, "Linear warm-up steps.")
 flags.DEFINE_enum("precision", _D.precision, PRECISIONS, "float32 or mixed_bfloat16.")
-flags.DEFINE_enum("strategy", _D.strategy, STRATEGIES, "Distribution strategy.")
+flags.DEFINE_enum("strategy", _D.strategy, STRATEGIES, "Distribution strategy (tensorflow backend).")
+flags.DEFINE_enum("backend", _D.backend, BACKENDS, "tensorflow, or jax (Keras on JAX; imports no TensorFlow).")
+flags.DEFINE_float("max_minutes", _D.max_minutes, "Wall-clock budget in minutes (0: none): the step count is fixed "
+                   "after a short warm-up so the schedule's decay ends in time; --steps gives its shape.")
 flags.DEFINE_integer("seed", _D.seed, "Seed for data order, augmentation, initialisation.")
 flags.DEFINE_integer("checkpoint_every", _D.checkpoint_every, "Steps between checkpoints.")
 flags.DEFINE_integer("keep_checkpoints", _D.keep_checkpoints, "Checkpoints kept.")
@@ -91,6 +102,8 @@ def _steps_from_epochs(epochs, data, scales, patch_size, stride, batch_size, hr_
 
 def main(argv):
     del argv
+    # Keras picks its backend once, when first imported: set it before anything imports keras.
+    os.environ["KERAS_BACKEND"] = FLAGS.backend
     from vdsr_tf.train import Trainer, TrainingDiverged
 
     logging.getLogger("vdsr_tf").setLevel(logging.INFO)
@@ -118,18 +131,12 @@ def main(argv):
             steps = max(1, round(FLAGS.epochs * per_epoch))
         if FLAGS.lr_decay_epochs is not None:
             decay_every = max(1, round(FLAGS.lr_decay_epochs * per_epoch))
+    # Every TrainConfig field comes from the flag of the same name, except those derived above.
+    derived = {"data": tuple(data), "val_data": val, "scales": scales, "hr_scales": hr_scales, "steps": steps,
+               "lr_decay_every": decay_every}
     try:
-        cfg = TrainConfig(
-            data=tuple(data), scales=scales, hr_scales=hr_scales, patch_size=FLAGS.patch_size, stride=FLAGS.stride,
-            random_crop=FLAGS.random_crop, augment=FLAGS.augment, batch_size=FLAGS.batch_size,
-            depth=FLAGS.depth, filters=FLAGS.filters, precision=FLAGS.precision, optimizer=FLAGS.optimizer,
-            init_weights=FLAGS.init_weights, zero_init_last=FLAGS.zero_init_last, loss=FLAGS.loss,
-            decay_steps=FLAGS.decay_steps,
-            lr=FLAGS.lr, momentum=FLAGS.momentum, weight_decay=FLAGS.weight_decay, theta=FLAGS.theta,
-            lr_schedule=FLAGS.lr_schedule, lr_decay_every=decay_every, lr_decay_factor=FLAGS.lr_decay_factor,
-            lr_min_factor=FLAGS.lr_min_factor, warmup_steps=FLAGS.warmup_steps, steps=steps, seed=FLAGS.seed,
-            checkpoint_every=FLAGS.checkpoint_every, keep_checkpoints=FLAGS.keep_checkpoints,
-            log_every=FLAGS.log_every, val_data=val, val_every=FLAGS.val_every, strategy=FLAGS.strategy)
+        cfg = TrainConfig(**{f.name: derived[f.name] if f.name in derived else getattr(FLAGS, f.name)
+                             for f in dataclasses.fields(TrainConfig)})
     except ValueError as e:
         raise app.UsageError(str(e))
     command = " ".join(shlex.quote(a) for a in sys.argv)
@@ -153,7 +160,7 @@ def main(argv):
         print(f"ERROR: {e}", file=sys.stderr)
         return 3
     if card is None:
-        print(f"stopped at step {int(trainer.step.numpy())}; run the same command again to resume", file=sys.stderr)
+        print(f"stopped at step {trainer.current_step}; run the same command again to resume", file=sys.stderr)
         return 130
     final = card["validation"]["final"]
     print(f"done: {card['steps']} steps in {card['train_time_s']:.0f}s; weights "

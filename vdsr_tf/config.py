@@ -15,10 +15,12 @@ STRATEGIES = ("default", "mirrored", "multiworker")
 OPTIMIZERS = ("sgd", "adam")
 LR_SCHEDULES = ("step", "cosine", "constant", "wsd")
 LOSSES = ("l2", "l1")
+BACKENDS = ("tensorflow", "jax")
+SAMPLINGS = ("uniform", "texture")
 
 # Fields that change the shape of what a checkpoint holds: a run may not resume with
 # different values (everything else, e.g. steps or the schedule, may change on resume).
-CHECKPOINT_SHAPING_FIELDS = ("depth", "filters", "optimizer")
+CHECKPOINT_SHAPING_FIELDS = ("depth", "filters", "optimizer", "residual", "backend")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -34,9 +36,16 @@ class TrainConfig:
       random_crop: if True, patches are cropped at random positions instead of the grid
         (an epoch then still has as many patches as the grid would give).
       augment: random rotation by 0/90/180/270 degrees and flip per patch.
+      sampling: "uniform" (every patch equally often: the grid shuffled per epoch, or
+        uniform random crops) or "texture" (patches drawn with probability growing with the
+        energy of their bicubic residual, with a floor: see vdsr_tf.sampling).
+      texture_floor: in (0, 1], the relative weight of a patch without any residual under
+        "texture" sampling (a patch of average residual energy has weight 1).
       batch_size: global batch (split over replicas under a distribution strategy).
     Model:
       depth, filters: network size (20, 64 in the paper).
+      residual: output = input + network (the paper's VDSR); False trains the plain network
+        (the paper's non-residual baseline of Table 1).
       precision: "float32" or "mixed_bfloat16" (Keras dtype policy of the hidden convs).
       zero_init_last: start the last convolution at zero, so the untrained network is the
         bicubic input (only for runs from scratch; a warm start or checkpoint overrides it).
@@ -65,7 +74,13 @@ class TrainConfig:
       log_every: progress line and TensorBoard scalars every N steps.
       val_data: benchmark folder (Huang layout such as Set5, or a plain folder of HR images);
         None = no validation. val_every: steps between validations (0 = once per epoch).
-      strategy: "default" (one device), "mirrored" or "multiworker".
+      strategy: "default" (one device), "mirrored" or "multiworker" (TensorFlow backend).
+      backend: "tensorflow" (tf.GradientTape step under tf.distribute) or "jax" (a jitted
+        model.stateless_call step; imports no TensorFlow; needs KERAS_BACKEND=jax set before
+        keras is imported). A run keeps its backend (their checkpoints differ).
+      max_minutes: wall-clock budget (0 = none): after a short warm-up the run measures its
+        steps/s and fixes the step count so the schedule's decay ends in time
+        (vdsr_tf.train.schedule.fit_to_budget); ``steps`` then only gives the schedule's shape.
     """
 
     data: tuple[str, ...] = ()
@@ -75,10 +90,13 @@ class TrainConfig:
     stride: int = 41
     random_crop: bool = False
     augment: bool = True
+    sampling: str = "uniform"
+    texture_floor: float = 0.1
     batch_size: int = 64
 
     depth: int = 20
     filters: int = 64
+    residual: bool = True
     precision: str = "float32"
     zero_init_last: bool = False
     init_weights: str | None = None
@@ -104,6 +122,8 @@ class TrainConfig:
     val_data: str | None = None
     val_every: int = 0
     strategy: str = "default"
+    backend: str = "tensorflow"
+    max_minutes: float = 0.0
 
     def __post_init__(self):
         # Normalise sequences to tuples so the config stays hashable and JSON-stable.
@@ -152,6 +172,11 @@ class TrainConfig:
         _choice("optimizer", OPTIMIZERS)
         _choice("lr_schedule", LR_SCHEDULES)
         _choice("loss", LOSSES)
+        _choice("backend", BACKENDS)
+        _choice("sampling", SAMPLINGS)
+        if self.backend == "jax" and self.strategy != "default":
+            raise ValueError(f"strategy {self.strategy!r} is TensorFlow's; the jax backend runs on one device "
+                             "(strategy='default')")
         if self.init_weights is not None and (not isinstance(self.init_weights, str) or not self.init_weights):
             raise ValueError(f"init_weights must be a file path or None, got {self.init_weights!r}")
         _num("lr", 0.0, lo_open=True)
@@ -160,9 +185,13 @@ class TrainConfig:
         _num("theta", 0.0)
         _num("lr_decay_factor", 0.0, lo_open=True)
         _num("lr_min_factor", 0.0)
+        _num("max_minutes", 0.0)
+        _num("texture_floor", 0.0, lo_open=True)
+        if self.texture_floor > 1:
+            raise ValueError(f"texture_floor must be in (0, 1], got {self.texture_floor!r}")
         if self.momentum >= 1.0:
             raise ValueError(f"momentum must be < 1, got {self.momentum!r}")
-        for name in ("random_crop", "augment", "zero_init_last"):
+        for name in ("random_crop", "augment", "zero_init_last", "residual"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name} must be a bool, got {getattr(self, name)!r}")
 

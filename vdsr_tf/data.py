@@ -1,4 +1,4 @@
-"""tf.data training pipeline: HR files -> Matlab Y -> Matlab bicubic degradation -> patches.
+"""Training data: HR files -> Matlab Y -> Matlab bicubic degradation -> patches.
 
 Stages (protocol.md, "Training protocol"):
 
@@ -10,10 +10,11 @@ Stages (protocol.md, "Training protocol"):
 3. :func:`build_patch_set` does 1-2 once for every image and scale and keeps the result in
    memory (and optionally in an ``.npz`` cache on disk): later epochs, and resumed runs,
    do no resizing at all.
-4. :func:`make_dataset` draws batches from that store: the stride-41 grid patches of all
-   scales shuffled together (so every batch mixes scales), or random crops, with random
-   rotation/flip. Every batch is a pure function of (seed, step), so a resumed run sees
-   exactly the batches an uninterrupted run would have seen.
+4. :func:`make_dataset` feeds tf.data from :class:`vdsr_tf.sampling.BatchSampler` (numpy,
+   shared with the JAX path): the stride-41 grid patches of all scales shuffled together
+   (so every batch mixes scales), random crops, or texture-weighted draws, with random
+   rotation/flip. Every batch is a pure function of (seed, step), so a resumed run (on
+   either backend) sees exactly the batches an uninterrupted run would have seen.
 """
 from __future__ import annotations
 
@@ -83,11 +84,10 @@ def degrade(y: np.ndarray, scale: float) -> tuple[np.ndarray, np.ndarray]:
     ``y``: uint8 (H, W). Integer scales mod-crop first (as the paper's generate_train.m);
     fractional scales keep the full size. Target = the (cropped) Y as float32 in [0, 1];
     input = imresize(imresize(target, 1/s), [H, W]) with :func:`matlab.imresize_tf`,
-    float32, not rounded (the authors' training code keeps it in double). Returns
+    float32, not rounded (the authors' training code keeps it in double). Without
+    TensorFlow (the JAX path) the numpy :func:`matlab.imresize` does the same resize. Returns
     float32 (H', W') arrays; None, None if the image is too small for this scale.
     """
-    import tensorflow as tf
-
     y = np.asarray(y)
     if y.ndim != 2 or y.dtype != np.uint8:
         raise ValueError(f"degrade expects a uint8 (H, W) plane, got {y.dtype} {y.shape}")
@@ -98,6 +98,11 @@ def degrade(y: np.ndarray, scale: float) -> tuple[np.ndarray, np.ndarray]:
     if h < scale or w < scale or h == 0 or w == 0:
         return None, None
     target = y.astype(np.float32) / np.float32(255.0)
+    try:
+        import tensorflow as tf
+    except ImportError:
+        lr = matlab.imresize(target.astype(np.float64), 1.0 / scale)
+        return matlab.imresize(lr, output_shape=(h, w)).astype(np.float32), target
     lr = matlab.imresize_tf(tf.constant(target), 1.0 / scale)
     up = matlab.imresize_tf(lr, output_shape=(h, w))
     return up.numpy().astype(np.float32), target
@@ -240,122 +245,39 @@ def build_patch_set(files, scales, *, patch_size: int = 41, stride: int = 41,
     return ps
 
 
-def dihedral(x, code):
-    """Applies one of the 8 rotations/flips per example: x (B, P, P, C), code int32 (B,) in 0..7.
-
-    Bit 0: transpose, bit 1: flip left-right, bit 2: flip up-down (together: all 4 rotations
-    times flip). Square patches only.
-    """
-    import tensorflow as tf
-
-    def _bit(b):
-        return tf.reshape(tf.bitwise.bitwise_and(code, b) > 0, [-1, 1, 1, 1])
-
-    x = tf.where(_bit(1), tf.transpose(x, [0, 2, 1, 3]), x)
-    x = tf.where(_bit(2), tf.reverse(x, [2]), x)
-    x = tf.where(_bit(4), tf.reverse(x, [1]), x)
-    return x
-
-
-class _Sampler:
-    """Batch `step` of the run as a pure function of (seed, step): indices, crops, flips."""
-
-    def __init__(self, ps: PatchSet, *, batch_size: int, seed: int, augment: bool, random_crop: bool):
-        import tensorflow as tf
-
-        self.ps, self.b, self.seed = ps, int(batch_size), int(seed)
-        self.augment, self.random_crop = bool(augment), bool(random_crop)
-        self.n = ps.num_patches
-        if self.n < 1:
-            raise ValueError("the patch set holds no grid patches")
-        # The big pixel stores stay the PatchSet's numpy arrays (one copy in memory; a
-        # tf.constant would add two more) and are read by a numpy gather per batch; the small
-        # index tables are constants, pinned to the CPU where tf.data runs.
-        self._inputs, self._targets = ps.inputs, ps.targets
-        with tf.device("/cpu:0"):
-            self.offsets = tf.constant(ps.offsets)
-            self.widths = tf.constant(ps.widths)
-            self.heights = tf.constant(ps.heights)
-            self.grid = tf.constant(ps.grid)
-            self.plane_scales = tf.constant(ps.plane_scales)
-            p = ps.patch_size
-            # Random crops: uniform over every valid (plane, top, left).
-            counts = (ps.heights - p + 1) * (ps.widths - p + 1)
-            self.cum_counts = tf.constant(np.cumsum(counts), tf.int64)
-            self.dr = tf.constant(np.arange(p, dtype=np.int64))
-
-    def _gather(self, flat):
-        return self._inputs[flat], self._targets[flat]
-
-    def _seed(self, salt, k):
-        import tensorflow as tf
-
-        return tf.stack([tf.constant(self.seed * 4 + salt, tf.int64), tf.cast(k, tf.int64)])
-
-    def rows(self, step):
-        """(plane, top, left) int64 (B,) each for global batch ``step``."""
-        import tensorflow as tf
-
-        step = tf.cast(step, tf.int64)
-        if self.random_crop:
-            total = self.cum_counts[-1]
-            u = tf.random.stateless_uniform([self.b], self._seed(2, step), minval=0, maxval=total,
-                                            dtype=tf.int64)
-            plane = tf.searchsorted(self.cum_counts, u, side="right")
-            start = tf.concat([[0], self.cum_counts[:-1]], 0)
-            pos = u - tf.gather(start, plane)
-            nx = tf.gather(self.widths, plane) - self.ps.patch_size + 1
-            return plane, pos // nx, pos % nx
-        # Grid: an endless stream of per-epoch permutations; batch k takes stream items
-        # [k*B, (k+1)*B), which may straddle two epochs (no patch dropped, any N works).
-        j = step * self.b + tf.range(self.b, dtype=tf.int64)
-        epoch, pos = j // self.n, j % self.n
-        e0 = epoch[0]
-        perm0 = tf.random.experimental.stateless_shuffle(tf.range(self.n, dtype=tf.int64), self._seed(0, e0))
-        perm1 = tf.random.experimental.stateless_shuffle(tf.range(self.n, dtype=tf.int64), self._seed(0, e0 + 1))
-        idx = tf.where(epoch == e0, tf.gather(perm0, pos), tf.gather(perm1, pos))
-        g = tf.gather(self.grid, idx)
-        return g[:, 0], g[:, 1], g[:, 2]
-
-    def batch(self, step):
-        """(x, y, scale) for global batch ``step``: float32 (B, P, P, 1) x2 and float32 (B,)."""
-        import tensorflow as tf
-
-        plane, top, left = self.rows(step)
-        w = tf.gather(self.widths, plane)
-        base = tf.gather(self.offsets, plane) + top * w + left
-        flat = (base[:, None, None] + self.dr[None, :, None] * w[:, None, None] + self.dr[None, None, :])
-        x, t = tf.numpy_function(self._gather, [flat], [tf.float32, tf.uint8], stateful=False)
-        p = self.ps.patch_size
-        x = tf.ensure_shape(x, [self.b, p, p])[..., None]
-        y = tf.cast(tf.ensure_shape(t, [self.b, p, p]), tf.float32)[..., None] / 255.0
-        if self.augment:
-            code = tf.random.stateless_uniform([self.b], self._seed(1, step), minval=0, maxval=8, dtype=tf.int32)
-            x, y = dihedral(x, code), dihedral(y, code)
-        return x, y, tf.gather(self.plane_scales, plane)
-
-
 def make_dataset(ps: PatchSet, *, batch_size: int = 64, seed: int = 0, start_step: int = 0,
                  num_steps: int | None = None, augment: bool = True, random_crop: bool = False,
+                 sampling: str = "uniform", texture_floor: float = 0.1,
                  num_slices: int = 1, slice_ids=None, with_scale: bool = False):
-    """Batches for steps ``start_step``, ``start_step + 1``, ... (endless if num_steps is None).
+    """tf.data batches for steps ``start_step``, ``start_step + 1``, ... (endless if num_steps is None).
 
     Each element is (x, y) (plus the per-row scale if ``with_scale``): x, y float32
-    (B, P, P, 1) in [0, 1] (x the bicubic input, y the HR target). The batch of a step
-    depends only on (seed, step), never on where the run started.
+    (B, P, P, 1) in [0, 1] (x the bicubic input, y the HR target), made by
+    :class:`vdsr_tf.sampling.BatchSampler` (the JAX path calls the same sampler directly), so
+    the batch of a step depends only on (seed, step), never on where the run started.
     For distribution, ``num_slices`` splits each global batch into equal row blocks and
     the dataset yields, per step, the blocks in ``slice_ids`` one after another (what
     ``distribute_datasets_from_function`` hands round-robin to the local replicas).
     """
     import tensorflow as tf
 
+    from vdsr_tf.sampling import BatchSampler
+
     if batch_size % num_slices:
         raise ValueError(f"batch_size {batch_size} is not divisible by {num_slices} replicas")
-    sampler = _Sampler(ps, batch_size=batch_size, seed=seed, augment=augment, random_crop=random_crop)
+    sampler = BatchSampler(ps, batch_size=batch_size, seed=seed, augment=augment, random_crop=random_crop,
+                           sampling=sampling, texture_floor=texture_floor)
+    p = ps.patch_size
+
+    def _batch(step):
+        x, y, s = tf.numpy_function(sampler.batch, [step], [tf.float32, tf.float32, tf.float32], stateful=False)
+        return (tf.ensure_shape(x, [batch_size, p, p, 1]), tf.ensure_shape(y, [batch_size, p, p, 1]),
+                tf.ensure_shape(s, [batch_size]))
+
     end = None if num_steps is None else start_step + num_steps
     ds = tf.data.Dataset.range(start_step, end) if end is not None else \
         tf.data.Dataset.range(start_step, 2**62)
-    ds = ds.map(sampler.batch, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    ds = ds.map(_batch, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     if num_slices > 1 or slice_ids is not None:
         per = batch_size // num_slices
         ids = tf.constant(list(range(num_slices)) if slice_ids is None else list(slice_ids), tf.int32)

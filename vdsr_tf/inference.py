@@ -171,12 +171,12 @@ class KerasPredictor:
     """A keras.Model as a predictor: float32 (1, h, w, 1) numpy in and out.
 
     The model runs inside one ``tf.function`` with input signature
-    ``(1, None, None, 1)``: traced once, any tile size, no Python per layer.
+    ``(1, None, None, 1)``: traced once, any tile size, no Python per layer. On another
+    Keras backend (JAX) it is the model's plain call.
     """
 
     def __init__(self, model):
         import keras
-        import tensorflow as tf
 
         if not isinstance(model, keras.Model):
             raise TypeError(f"model must be a keras.Model, got {type(model).__name__}")
@@ -189,6 +189,13 @@ class KerasPredictor:
 
         def run(x):
             return model(x, training=False)
+
+        if keras.backend.backend() != "tensorflow":
+            # Keras on JAX (the TensorFlow-free training path validates this way): the model's
+            # own call, which reads the current weights; no TensorFlow.
+            self._fn = lambda x: keras.ops.convert_to_numpy(run(x))
+            return
+        import tensorflow as tf
 
         self._fn = tf.function(
             run,

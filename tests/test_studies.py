@@ -1,0 +1,114 @@
+"""Tests for vdsr_tf.studies and tools/ablate.py: every study's grid end to end on a tiny config."""
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from vdsr_tf import matlab, studies
+from vdsr_tf.config import TrainConfig
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    d = tmp_path_factory.mktemp("hr")
+    rng = np.random.default_rng(0)
+    for i in range(2):
+        img = np.clip(matlab.imresize(rng.random((8, 8, 3)), output_shape=(48, 48)) * 255, 0, 255)
+        Image.fromarray(img.astype(np.uint8)).save(d / f"{i}.png")
+    return str(d)
+
+
+def _base(folder):
+    return TrainConfig(data=(folder,), val_data=folder, filters=4, depth=3, batch_size=4, patch_size=21,
+                       stride=21, log_every=1, checkpoint_every=1)
+
+
+def test_grids_are_the_papers():
+    assert [c.label for c in studies.cells("residual")] == [
+        dict(residual=r, lr=lr) for r in (True, False) for lr in (0.1, 0.01, 0.001)]
+    assert [c.label["depth"] for c in studies.cells("depth")] == [5, 10, 15, 20]
+    assert [tuple(c.label["train_scales"]) for c in studies.cells("scales")] == [
+        (2,), (3,), (4,), (2, 3), (2, 4), (3, 4), (2, 3, 4)]
+    with pytest.raises(ValueError, match="study must be one of"):
+        studies.cells("width")
+
+
+def test_cell_config_applies_the_cell_and_the_budget(folder):
+    base = _base(folder)
+    plain = studies.cells("residual")[4]
+    cfg = studies.cell_config("residual", plain, base, budget=41)
+    assert (cfg.residual, cfg.lr, cfg.lr_schedule, cfg.steps, cfg.val_every) == (False, 0.01, "constant", 11, 1)
+    cfg = studies.cell_config("scales", studies.cells("scales")[3], base, budget=8)
+    assert (cfg.scales, cfg.steps, cfg.val_data) == ((2.0, 3.0), 2, None)
+    with pytest.raises(ValueError, match="budget"):
+        studies.cell_config("depth", studies.cells("depth")[0], base, budget=0)
+
+
+@pytest.mark.parametrize("study", studies.STUDIES)
+def test_each_study_runs_end_to_end_and_writes_table_and_plot(folder, tmp_path, study):
+    out = tmp_path / study
+    s = studies.Study(study, str(out), base=_base(folder), budget=8, eval_data=[folder])
+    res = s.run()
+    assert sorted(res["cells"]) == sorted(c.name for c in studies.cells(study))
+    for cell in res["cells"].values():
+        assert cell["patch_passes"] == 8
+        assert {(r["scale"]) for r in cell["scores"]} == {2, 3, 4}
+        assert all(np.isfinite(r["psnr"]) for r in cell["scores"])
+    assert json.loads((out / "results.json").read_text())["cells"] == res["cells"]
+    table = (out / f"{study}.md").read_text()
+    assert f"{len(res['cells'])}/{len(res['cells'])} cells done" in table
+    assert (out / f"{study}.png").stat().st_size > 1000
+    if study == "residual":
+        # Four curve points per cell, at 1/8 .. all of the (2-step) budget: steps 1 and 2 here.
+        assert [p["patch_passes"] for p in res["cells"]["plain_lr0.1"]["curve"]] == [4, 8]
+        assert "| plain | 0.1 |" in table
+
+
+def test_a_stopped_study_resumes_without_retraining_finished_cells(folder, tmp_path):
+    out = str(tmp_path / "depth")
+    base = _base(folder)
+    s = studies.Study("depth", out, base=base, budget=12, eval_data=[folder])
+
+    def stop_at_second_cell(line):
+        if line.startswith("[2/4] depth10: training"):
+            s.request_stop()
+
+    s.progress = stop_at_second_cell
+    res = s.run()
+    assert list(res["cells"]) == ["depth05"]
+    first_card = os.path.join(out, "cells", "depth05", "model_card.json")
+    mtime = os.stat(first_card).st_mtime_ns
+    # The second cell stopped after one step with a checkpoint; the rerun continues from it.
+    assert os.listdir(os.path.join(out, "cells", "depth10", "checkpoints"))
+    lines = []
+    again = studies.Study("depth", out, base=base, budget=12, eval_data=[folder], progress=lines.append)
+    res = again.run()
+    assert sorted(res["cells"]) == ["depth05", "depth10", "depth15", "depth20"]
+    assert os.stat(first_card).st_mtime_ns == mtime
+    assert "[1/4] depth05: done earlier, skipped" in lines
+    with open(os.path.join(out, "cells", "depth10", "model_card.json")) as f:
+        assert json.load(f)["steps"] == 3
+
+
+def test_results_of_another_study_or_budget_are_refused(folder, tmp_path):
+    out = str(tmp_path / "s")
+    studies.Study("depth", out, base=_base(folder), budget=4, eval_data=[folder]).run(only=["depth05"])
+    with pytest.raises(ValueError, match="budget"):
+        studies.Study("depth", out, base=_base(folder), budget=8, eval_data=[folder]).run()
+    with pytest.raises(ValueError, match="no cells"):
+        studies.Study("depth", out, base=_base(folder), budget=4, eval_data=[folder]).run(only=["depth07"])
+
+
+def test_ablate_tool_reports_bad_input_in_one_line(tmp_path):
+    r = subprocess.run([sys.executable, os.path.join(REPO, "tools", "ablate.py"), "--study", "depth",
+                        "--budget", "8", "--out", str(tmp_path / "o"), "--eval_data", str(tmp_path / "missing")],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2
+    assert r.stderr.strip().splitlines()[-1].startswith("ablate: error: evaluation folder")
+    assert "Traceback" not in r.stderr

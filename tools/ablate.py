@@ -1,0 +1,77 @@
+"""Reproduce the paper's analyses: residual vs plain (Table 1), depth (Figure 3), training scales (Table 2).
+
+  python tools/ablate.py --study residual --budget 200000 --out docs/ablations/residual
+
+Every cell trains for --budget patch passes with the trainer (the rest of the recipe from the
+flags below), then is scored on --eval_data. Re-running the same command resumes: finished
+cells are skipped and an interrupted cell continues from its checkpoint. Writes
+<out>/results.json, <out>/<study>.md and <out>/<study>.png. The grids live in vdsr_tf.studies.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+
+from absl import app, flags
+
+from vdsr_tf import studies
+from vdsr_tf.config import PRECISIONS, TrainConfig
+
+_REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+_SHARED = os.path.normpath(os.path.join(_REPO, "..", "shared", "data"))
+
+flags.DEFINE_enum("study", None, studies.STUDIES, "Which analysis.", required=True)
+flags.DEFINE_integer("budget", None, "Patch passes per cell (steps = budget / batch_size).", required=True)
+flags.DEFINE_string("out", None, "Output folder (results, table, plot, the cells' run folders).", required=True)
+flags.DEFINE_list("data", None, "HR training folders (default ../shared/data/train).")
+flags.DEFINE_list("eval_data", None, "Benchmark folders to score every cell on (default Set5 and Set14).")
+flags.DEFINE_string("val_data", None, "Validation folder for the residual study's curves (default Set5).")
+flags.DEFINE_list("only", None, "Run only these cells (names as in results.json).")
+flags.DEFINE_enum("precision", "mixed_bfloat16", PRECISIONS, "Training precision.")
+flags.DEFINE_integer("batch_size", 64, "Batch size.")
+flags.DEFINE_integer("filters", 64, "Filters per layer.")
+flags.DEFINE_integer("depth", 20, "Depth (the depth study sets its own).")
+flags.DEFINE_float("theta", TrainConfig().theta, "Adjustable clipping constant (the paper's recipe).")
+flags.DEFINE_integer("seed", 0, "Seed.")
+FLAGS = flags.FLAGS
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    logging.getLogger("vdsr_tf").setLevel(logging.INFO)
+    data = FLAGS.data or [os.path.join(_SHARED, "train")]
+    eval_data = FLAGS.eval_data or [os.path.join(_SHARED, "benchmark", n) for n in ("Set5", "Set14")]
+    val = FLAGS.val_data or os.path.join(_SHARED, "benchmark", "Set5")
+    try:
+        base = TrainConfig(data=tuple(data), val_data=val if os.path.isdir(val) else None,
+                           precision=FLAGS.precision, batch_size=FLAGS.batch_size, depth=FLAGS.depth,
+                           filters=FLAGS.filters, theta=FLAGS.theta, seed=FLAGS.seed)
+        study = studies.Study(FLAGS.study, FLAGS.out, base=base, budget=FLAGS.budget, eval_data=eval_data,
+                              progress=lambda line: print(line, flush=True))
+    except ValueError as e:
+        print(f"ablate: error: {e}", file=sys.stderr)
+        return 2
+    # Ctrl-C / SIGTERM: the running cell checkpoints after its current step (a second one kills).
+    def _stop(signum, frame):
+        study.request_stop()
+        signal.signal(signum, signal.SIG_DFL)
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, _stop)
+    try:
+        res = study.run(only=FLAGS.only)
+    except ValueError as e:
+        print(f"ablate: error: {e}", file=sys.stderr)
+        return 2
+    if study.stopped:
+        print("ablate: stopped; run the same command again to continue", file=sys.stderr)
+        return 130
+    print(studies.format_table(res))
+    return 0
+
+
+if __name__ == "__main__":
+    app.run(main)

@@ -1,0 +1,44 @@
+"""Training VDSR on TensorFlow or JAX: ``Trainer(TrainConfig(...), workdir).run()``.
+
+The parts, one file each (see trainer.py's docstring for the map): schedule, recipe, the
+two steps (``make_tf_step``, ``make_jax_step``) and their backends, the run folder,
+metering, validation, benchmarks. Names load on first use, so importing this package pulls
+in neither TensorFlow nor JAX (the JAX path must run where TensorFlow is absent).
+"""
+import importlib
+
+_PUBLIC = {
+    "Trainer": "vdsr_tf.train.trainer",
+    "TrainingDiverged": "vdsr_tf.train.trainer",
+    "BUDGET_PROBE_STEPS": "vdsr_tf.train.trainer",
+    "load_training_set": "vdsr_tf.train.trainer",
+    "learning_rate_at": "vdsr_tf.train.schedule",
+    "clip_bound": "vdsr_tf.train.schedule",
+    "fit_to_budget": "vdsr_tf.train.schedule",
+    "make_tf_step": "vdsr_tf.train.tf_step",
+    "make_strategy": "vdsr_tf.train.tf_step",
+    "make_jax_step": "vdsr_tf.train.jax_step",
+    "validate": "vdsr_tf.train.validation",
+    "validation_scales": "vdsr_tf.train.validation",
+    "plot_history": "vdsr_tf.train.rundir",
+    "WEIGHTS_NAME": "vdsr_tf.train.rundir",
+    "MODEL_CARD_NAME": "vdsr_tf.train.rundir",
+    "PLOT_NAME": "vdsr_tf.train.rundir",
+    "synthetic_patch_set": "vdsr_tf.train.benchmark",
+    "benchmark_pipeline": "vdsr_tf.train.benchmark",
+    "benchmark_sampler": "vdsr_tf.train.benchmark",
+    "benchmark_step": "vdsr_tf.train.benchmark",
+}
+__all__ = sorted(_PUBLIC)
+
+
+def __getattr__(name):
+    if name in _PUBLIC:
+        value = getattr(importlib.import_module(_PUBLIC[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'vdsr_tf.train' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))

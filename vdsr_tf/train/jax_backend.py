@@ -1,0 +1,195 @@
+"""The JAX side of a run: state, ``.npz`` checkpoints and batches, without TensorFlow.
+
+Checkpoints are ``workdir/checkpoints/ckpt-<step>.npz`` holding every model and optimizer
+variable (by path, checked on restore), the step and the training time. Each is written to a
+temporary name and renamed (vdsr_tf.atomic), so a ``kill -9`` leaves the previous one
+intact; the newest ``keep_checkpoints`` are kept.
+"""
+from __future__ import annotations
+
+import glob
+import logging
+import os
+import re
+import threading
+import queue
+
+import numpy as np
+
+from vdsr_tf import atomic
+from vdsr_tf.config import TrainConfig
+from vdsr_tf.train import recipe
+from vdsr_tf.train.jax_step import initial_state, make_jax_step
+
+logger = logging.getLogger(__name__)
+
+_CKPT = re.compile(r"^ckpt-(\d+)\.npz$")
+
+
+def list_checkpoints(folder: str) -> list[tuple[int, str]]:
+    """(step, path) of the finished checkpoints in ``folder``, oldest first."""
+    out = []
+    for path in glob.glob(os.path.join(folder, "ckpt-*.npz")):
+        m = _CKPT.match(os.path.basename(path))
+        if m:
+            out.append((int(m.group(1)), path))
+    return sorted(out)
+
+
+class JaxBackend:
+    """Model, optimizer and checkpoint of a JAX run; see :class:`vdsr_tf.train.Trainer`."""
+
+    name = "jax"
+    is_chief = True
+    replicas = 1
+
+    def __init__(self, cfg: TrainConfig, workdir: str):
+        import keras
+
+        if keras.backend.backend() != "jax":
+            raise RuntimeError(f"backend='jax' needs Keras on JAX (set KERAS_BACKEND=jax before keras is "
+                               f"imported); this process runs Keras on {keras.backend.backend()!r}")
+        self.cfg = cfg
+        keras.utils.set_random_seed(cfg.seed)
+        self.model = recipe.build_model(cfg)
+        self.optimizer = recipe.make_optimizer(cfg)
+        self.optimizer.build(self.model.trainable_variables)
+        self.folder = os.path.join(workdir, "checkpoints")
+        self._step, self._elapsed = 0, 0.0
+        latest = list_checkpoints(self.folder)
+        self.restored_from = latest[-1][1] if latest else None
+        if self.restored_from:
+            self._restore(self.restored_from)
+        elif cfg.init_weights:
+            recipe.warm_start(self.model, cfg)
+        self.state = initial_state(self.model, self.optimizer)
+        self._step_fn = make_jax_step(self.model, self.optimizer, cfg)
+        self._synced = True
+
+    # ------------------------------------------------------------------ state
+    @property
+    def step(self) -> int:
+        return self._step
+
+    @property
+    def elapsed(self) -> float:
+        return self._elapsed
+
+    def advance(self, step: int, seconds: float) -> None:
+        self._step = int(step)
+        self._elapsed += float(seconds)
+
+    @property
+    def latest_checkpoint(self) -> str | None:
+        latest = list_checkpoints(self.folder)
+        return latest[-1][1] if latest else None
+
+    def _variables(self):
+        return ([("model/" + v.path, v) for v in self.model.variables]
+                + [("optimizer/" + v.path, v) for v in self.optimizer.variables])
+
+    def _restore(self, path: str) -> None:
+        with np.load(path) as z:
+            saved = {k: z[k] for k in z.files}
+        step, elapsed = int(saved.pop("__step__")), float(saved.pop("__elapsed__"))
+        want = self._variables()
+        names = [n for n, _ in want]
+        if sorted(names) != sorted(saved):
+            missing, extra = sorted(set(names) - set(saved)), sorted(set(saved) - set(names))
+            raise ValueError(f"checkpoint {path} does not match this network/optimizer "
+                             f"(missing {missing[:3]}, unexpected {extra[:3]})")
+        for name, v in want:
+            if tuple(saved[name].shape) != tuple(v.shape):
+                raise ValueError(f"checkpoint {path}: {name} has shape {saved[name].shape}, "
+                                 f"this network needs {tuple(v.shape)}")
+            v.assign(saved[name])
+        self._step, self._elapsed = step, elapsed
+
+    def save(self) -> str:
+        self.sync()
+        os.makedirs(self.folder, exist_ok=True)
+        arrays = {name: np.asarray(v.numpy()) for name, v in self._variables()}
+        arrays["__step__"] = np.asarray(self._step, np.int64)
+        arrays["__elapsed__"] = np.asarray(self._elapsed, np.float64)
+        path = os.path.join(self.folder, f"ckpt-{self._step}.npz")
+        with atomic.atomic_path(path, suffix=".npz") as tmp:
+            with open(tmp, "wb") as f:
+                np.savez(f, **arrays)
+                f.flush()
+                os.fsync(f.fileno())
+        for _, old in list_checkpoints(self.folder)[:-self.cfg.keep_checkpoints]:
+            os.remove(old)
+        return path
+
+    def sync(self) -> None:
+        """Writes the jitted state back into the Keras model and optimizer variables."""
+        if self._synced:
+            return
+        trainable, non_trainable, opt_vars = self.state
+        for vs, vals in ((self.model.trainable_variables, trainable),
+                         (self.model.non_trainable_variables, non_trainable),
+                         (self.optimizer.variables, opt_vars)):
+            for v, val in zip(vs, vals):
+                v.assign(val)
+        self._synced = True
+
+    def discard_worker_checkpoints(self) -> None:
+        pass
+
+    def versions(self) -> dict:
+        import jax
+
+        return {"backend": self.name, "jax": jax.__version__, "device": str(jax.devices()[0].platform),
+                "replicas": 1}
+
+    # ------------------------------------------------------------------ training
+    def train_step(self, batch, lr: float) -> tuple[float, float, float]:
+        import jax.numpy as jnp
+
+        x, y = batch
+        self.state, (loss, gnorm, frac) = self._step_fn(self.state, jnp.asarray(x), jnp.asarray(y),
+                                                        jnp.float32(lr))
+        self._synced = False
+        return float(loss), float(gnorm), float(frac)
+
+    def batches(self, patch_set, start_step: int, num_steps: int):
+        """Batches of steps start_step.. from the numpy sampler, prepared one ahead in a thread."""
+        from vdsr_tf.sampling import BatchSampler
+
+        cfg = self.cfg
+        sampler = BatchSampler(patch_set, batch_size=cfg.batch_size, seed=cfg.seed, augment=cfg.augment,
+                               random_crop=cfg.random_crop, sampling=cfg.sampling,
+                               texture_floor=cfg.texture_floor)
+        return _prefetch((sampler.batch(k)[:2] for k in range(start_step, start_step + num_steps)), depth=2)
+
+    def eval_model(self):
+        self.sync()
+        return self.model
+
+    def scalar_writer(self, folder: str):
+        from vdsr_tf.train.metering import JsonlScalarWriter
+
+        return JsonlScalarWriter(folder)
+
+
+def _prefetch(iterable, depth: int):
+    """Runs ``iterable`` in a daemon thread, ``depth`` items ahead of the consumer."""
+    q: queue.Queue = queue.Queue(maxsize=depth)
+    done = object()
+
+    def work():
+        try:
+            for item in iterable:
+                q.put(item)
+        except BaseException as e:  # handed to the consumer, raised there
+            q.put(e)
+        q.put(done)
+
+    threading.Thread(target=work, daemon=True).start()
+    while True:
+        item = q.get()
+        if item is done:
+            return
+        if isinstance(item, BaseException):
+            raise item
+        yield item

@@ -1,0 +1,173 @@
+"""The run folder (``workdir``): what a run writes besides its checkpoints, all atomically.
+
+  config.json        the TrainConfig of the run (guarded: a different network cannot resume)
+  history.json       validation PSNR/SSIM per scale and step, plus the bicubic baseline
+  budget.json        the step count --max_minutes fixed (so a resumed run keeps it)
+  vdsr.weights.h5    final weights (Keras), model_card.json, val_psnr.png (with the
+                     official weights' and the paper's Set5 rows as reference lines)
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+
+from vdsr_tf import atomic
+from vdsr_tf.config import CHECKPOINT_SHAPING_FIELDS, TrainConfig
+
+logger = logging.getLogger(__name__)
+
+WEIGHTS_NAME = "vdsr.weights.h5"
+MODEL_CARD_NAME = "model_card.json"
+PLOT_NAME = "val_psnr.png"
+HISTORY_NAME = "history.json"
+BUDGET_NAME = "budget.json"
+
+
+class RunFolder:
+    def __init__(self, workdir: str, cfg: TrainConfig, *, is_chief: bool = True):
+        self.path = os.path.abspath(workdir)
+        self.cfg = cfg
+        self.is_chief = is_chief
+        os.makedirs(self.path, exist_ok=True)
+
+    def file(self, name: str) -> str:
+        return os.path.join(self.path, name)
+
+    # ------------------------------------------------------------------ config
+    def check_and_write_config(self) -> None:
+        """Refuses a config whose network/optimizer differs from the run's; records this one."""
+        path = self.file("config.json")
+        if os.path.exists(path):
+            with open(path, encoding="utf-8") as f:
+                old = json.load(f)
+            for key in CHECKPOINT_SHAPING_FIELDS:
+                if key in old and old[key] != getattr(self.cfg, key):
+                    raise ValueError(
+                        f"{self.path} holds a run with {key}={old[key]!r}; this config has "
+                        f"{key}={getattr(self.cfg, key)!r}: use a new --workdir")
+            changed = {k: (old.get(k), v) for k, v in self.cfg.to_dict().items() if old.get(k) != v}
+            if changed:
+                logger.info("resuming with changed settings (old, new): %s", changed)
+        if self.is_chief:
+            atomic.write_text(path, self.cfg.to_json() + "\n")
+
+    # ------------------------------------------------------------------ history
+    def load_history(self, step: int) -> dict:
+        """The validation history, without rows newer than ``step`` (the checkpoint resumed from)."""
+        path = self.file(HISTORY_NAME)
+        hist = {"bicubic": None, "val": []}
+        if os.path.exists(path):
+            with open(path, encoding="utf-8") as f:
+                hist = json.load(f)
+            hist["val"] = [r for r in hist["val"] if r["step"] <= step]
+        return hist
+
+    def save_history(self, history: dict) -> None:
+        if self.is_chief:
+            atomic.write_text(self.file(HISTORY_NAME), json.dumps(history, indent=1) + "\n")
+
+    # ------------------------------------------------------------------ time budget
+    def load_budget(self) -> dict | None:
+        path = self.file(BUDGET_NAME)
+        if not os.path.exists(path):
+            return None
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+
+    def save_budget(self, budget: dict) -> None:
+        if self.is_chief:
+            atomic.write_json(self.file(BUDGET_NAME), budget)
+
+    # ------------------------------------------------------------------ final artefacts
+    def write_final(self, model, card: dict, history: dict) -> None:
+        """Weights, model card and plot (chief only)."""
+        if not self.is_chief:
+            return
+        with atomic.atomic_path(self.file(WEIGHTS_NAME), suffix=".weights.h5") as tmp:
+            model.save_weights(tmp, overwrite=True)
+        atomic.write_text(self.file(MODEL_CARD_NAME), json.dumps(card, indent=2) + "\n")
+        if history.get("val"):
+            try:
+                import matplotlib  # noqa: F401
+            except ImportError:
+                logger.info("matplotlib not installed: no %s", PLOT_NAME)
+            else:
+                plot_history(history, self.file(PLOT_NAME))
+        logger.info("wrote %s and %s in %s", WEIGHTS_NAME, MODEL_CARD_NAME, self.path)
+
+
+def model_card(cfg: TrainConfig, *, command, steps: int, train_time_s: float, patch_set, history: dict,
+               runtime: dict, budget: dict | None = None) -> dict:
+    """The model card of a finished run (what, on which data, how long, how good)."""
+    last = history["val"][-1] if history.get("val") else None
+    bic, bic_ssim = history.get("bicubic") or {}, history.get("bicubic_ssim") or {}
+    table = None
+    if last is not None:
+        table = [{"scale": int(k), "step": last["step"], "psnr": v, "ssim": (last.get("ssim") or {}).get(k),
+                  "bicubic_psnr": bic.get(k), "bicubic_ssim": bic_ssim.get(k),
+                  "gain_db": None if bic.get(k) is None else v - bic[k]}
+                 for k, v in sorted(last["psnr"].items(), key=lambda kv: float(kv[0]))]
+    card = {
+        "model": "VDSR", "depth": cfg.depth, "filters": cfg.filters, "residual": cfg.residual,
+        "config": cfg.to_dict(),
+        "command": command,
+        "steps": int(steps),
+        "patch_passes": int(steps) * cfg.batch_size,
+        "train_time_s": round(float(train_time_s), 1),
+        "data": {"folders": list(cfg.data), "images": len(patch_set.files),
+                 "grid_patches": patch_set.num_patches, "scales": list(cfg.scales),
+                 "hr_scales": list(cfg.hr_scales), "patch_size": cfg.patch_size, "stride": cfg.stride,
+                 "sampling": cfg.sampling},
+        "validation": {"data": cfg.val_data,
+                       "metric": "PSNR (dB) / SSIM, Y, shave=scale, vdsr_tf.evaluation.evaluate (protocol.md)",
+                       "bicubic": history.get("bicubic"), "bicubic_ssim": history.get("bicubic_ssim"),
+                       "table": table,
+                       "history": history.get("val", []),
+                       "final": last["psnr"] if last else None,
+                       "final_ssim": last.get("ssim") if last else None},
+        "weights": WEIGHTS_NAME,
+        **runtime,
+    }
+    if budget is not None:
+        card["time_budget"] = budget
+    return card
+
+
+def plot_history(history: dict, path: str) -> None:
+    """PNG of validation PSNR against step per scale, written atomically.
+
+    Dashed grey: bicubic; dotted: the official weights' and the paper's Set5 rows
+    (vdsr_tf.train.references), drawn when the validation set is Set5.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from vdsr_tf.train.references import set5_references
+
+    rows = sorted(history["val"], key=lambda r: r["step"])
+    scales = sorted({s for r in rows for s in r["psnr"]}, key=float)
+    refs = set5_references() if history.get("val_set", "Set5") == "Set5" else {}
+    fig, axes = plt.subplots(1, len(scales), figsize=(4 * len(scales), 3.2), squeeze=False)
+    for ax, s in zip(axes[0], scales):
+        pts = [(r["step"], r["psnr"][s]) for r in rows if s in r["psnr"]]
+        ax.plot([p[0] for p in pts], [p[1] for p in pts], "o-", ms=3, label="VDSR (ours)")
+        bic = (history.get("bicubic") or {}).get(s)
+        if bic is not None:
+            ax.axhline(bic, ls="--", c="gray", label="bicubic")
+        for (label, row), colour in zip(refs.items(), ("tab:red", "tab:green")):
+            if int(float(s)) in row:
+                ax.axhline(row[int(float(s))], ls=":", c=colour, label=f"{label} (Set5)")
+        ax.set_title(f"x{s}")
+        ax.set_xlabel("step")
+        ax.set_ylabel("PSNR (dB)")
+        ax.grid(alpha=0.3)
+    axes[0][0].legend(loc="lower right", fontsize=7)
+    fig.tight_layout()
+    try:
+        with atomic.atomic_path(path, suffix=".png") as tmp:
+            fig.savefig(tmp, dpi=100)
+    finally:
+        plt.close(fig)
