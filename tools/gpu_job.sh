@@ -2,7 +2,7 @@
 # One command that trains VDSR on a GPU machine with JAX and no TensorFlow, Keras or network.
 #
 #   tools/gpu_job.sh --max_minutes 8 [--name NAME] [--out DIR] [--carry DIR] [--allow_cpu] \
-#       [tools/train.py flags, passed through: --init_weights ... --optimizer adam --lr 1e-4 ...]
+#       [--no_benchmark] [tools/train.py flags, passed through: --init_weights ... --optimizer adam ...]
 #
 # Run from a checkout's root with the carry folder made here by tools/prepare_gpu_job.sh
 # (default gpu_carry/: wheels/, train_luma.npz, Set5/). It
@@ -10,9 +10,15 @@
 #      pip --no-index, and sets PYTHONPATH and KERAS_BACKEND=jax;
 #   2. prints the interpreter, JAX, Keras and jax.devices(), and stops unless a GPU is visible
 #      (--allow_cpu: go on without one, for a rehearsal on a CPU machine);
-#   3. runs tools/train.py --backend jax on the luminance archive for --max_minutes of training,
-#      validating on the carried Set5; its progress lines carry patches/s;
-#   4. copies weights, model card, history, plot, config, time budget and the log to the output
+#   3. times the training step (tools/benchmark.py, jax, float32 and mixed_bfloat16, batch 64,
+#      synthetic data: about half a minute) so patches/s shows within the first minute whatever
+#      the data preparation takes (--no_benchmark skips it);
+#   4. runs tools/train.py --backend jax on the luminance archive for --max_minutes of training,
+#      validating on the carried Set5; its progress lines carry patches/s. The job's defaults
+#      suit a GPU's hundreds of steps a second (--log_every 500 --checkpoint_every 5000
+#      --val_every 5000); flags given to the job come later on the command line and win;
+#   5. copies weights, model card (config and time budget in it), history, plot, the step
+#      timings (benchmark.json) and the log to the output
 #      folder: --out, else $OUT/NAME when $OUT is set (the device tool's folder), else
 #      gpu_out/NAME. The run folder itself (checkpoints, cache, TensorBoard) stays in
 #      gpu_out/NAME/run unless --workdir says otherwise: the same command again resumes it.
@@ -28,6 +34,7 @@ out=
 carry=$repo/gpu_carry
 workdir=
 allow_cpu=0
+benchmark=1
 passthrough=()
 while [ $# -gt 0 ]; do
     case $1 in
@@ -42,6 +49,7 @@ while [ $# -gt 0 ]; do
         --workdir=*) workdir=${1#*=} ;;
         --workdir) workdir=${2:?--workdir needs a value}; shift ;;
         --allow_cpu) allow_cpu=1 ;;
+        --no_benchmark) benchmark=0 ;;
         --data|--data=*|--val_data|--val_data=*|--backend|--backend=*)
             echo "gpu_job.sh: $1 is set by the job (the carried archive, Set5, jax)" >&2; exit 2 ;;
         *) passthrough+=("$1") ;;
@@ -87,9 +95,20 @@ if not any(d.platform == "gpu" for d in devices) and sys.argv[1] != "1":
     sys.exit("gpu_job.sh: JAX sees no GPU (pass --allow_cpu to train on the CPU anyway)")
 PY
 
-# 3. Train. pipefail keeps train.py's status through tee.
+# 3. Patches/s first, on synthetic data: no wait for the training set's preparation.
+if [ "$benchmark" = 1 ]; then
+    bcmd=("$python" "$repo/tools/benchmark.py" --sections=training --training_backends=jax
+          --training_steps=20 --training_pipeline_batches=50 --json "$out/benchmark.json")
+    echo "+ ${bcmd[*]}" | tee -a "$log"
+    if ! "${bcmd[@]}" 2>&1 | grep --line-buffered "^\[training\]\|rror" | tee -a "$log"; then
+        echo "gpu_job.sh: the step benchmark failed (see above); training anyway" | tee -a "$log"
+    fi
+fi
+
+# 4. Train. pipefail keeps train.py's status through tee.
 cmd=("$python" "$repo/tools/train.py" --backend jax --data "$carry/train_luma.npz" --val_data "$carry/Set5"
-     --workdir "$workdir" --max_minutes "$minutes" ${passthrough[@]+"${passthrough[@]}"})
+     --workdir "$workdir" --max_minutes "$minutes" --log_every 500 --checkpoint_every 5000 --val_every 5000
+     ${passthrough[@]+"${passthrough[@]}"})
 echo "+ ${cmd[*]}" | tee -a "$log"
 start=$(date +%s)
 set +e
@@ -98,9 +117,9 @@ status=${PIPESTATUS[0]}
 set -e
 echo "train.py exit status $status after $(( $(date +%s) - start )) s" | tee -a "$log"
 
-# 4. What the run leaves, next to the log.
+# 5. What the run leaves, next to the log (and benchmark.json).
 copied=()
-for f in vdsr.weights.h5 model_card.json history.json val_psnr.png config.json budget.json; do
+for f in vdsr.weights.h5 model_card.json history.json val_psnr.png; do
     if [ -f "$workdir/$f" ]; then
         cp "$workdir/$f" "$out/.$f.tmp" && mv "$out/.$f.tmp" "$out/$f" && copied+=("$f")
     fi
