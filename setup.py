@@ -23,7 +23,9 @@ setup(
         "h5py>=3.0",
     ],
     extras_require={
-        "test": ["pytest>=7", "matplotlib>=3.5"],
+        # jax: the JAX training path and its parity tests (tests/test_train_jax.py).
+        "test": ["pytest>=7", "matplotlib>=3.5", "jax[cpu]>=0.4.30"],
+        "jax": ["jax>=0.4.30"],
         "plot": ["matplotlib>=3.5"],
     },
     entry_points={"console_scripts": ["vdsr-tf=vdsr_tf.cli:main"]},

@@ -189,3 +189,32 @@ def test_hr_scales_add_downsized_copies(image_dir, patch_set):
     assert data_lib._cache_key(files, (2.0,), 41, 41) != data_lib._cache_key(files, (2.0,), 41, 41, (1.0, 0.5))
     with pytest.raises(ValueError, match="hr_scales"):
         data_lib.build_patch_set(files, (2,), hr_scales=(1.5,))
+
+
+def test_a_luminance_archive_trains_like_its_folder(image_dir, tmp_path, patch_set):
+    from vdsr_tf.luma_archive import write_luma_archive
+
+    files = data_lib.list_images(image_dir)
+    archive = str(tmp_path / "train.npz")
+    write_luma_archive(files, archive)
+    sources = data_lib.list_sources([archive])
+    assert sources == [archive]
+    assert data_lib.source_sizes(sources) == data_lib.source_sizes(files)
+    ps = data_lib.build_patch_set(sources, (2, 3, 4), cache_dir=str(tmp_path / "cache"))
+    np.testing.assert_array_equal(ps.grid, patch_set.grid)
+    np.testing.assert_allclose(ps.inputs, patch_set.inputs, atol=1e-6)
+    assert len(ps.files) == len(files) and all(f.startswith(archive + ":") for f in ps.files)
+    again = data_lib.build_patch_set(sources, (2, 3, 4), cache_dir=str(tmp_path / "cache"))  # from the cache
+    assert again.files == ps.files
+    with pytest.raises(ValueError, match="neither a folder"):
+        data_lib.list_sources([str(tmp_path / "missing.npz")])
+
+
+@pytest.mark.parametrize("scale", [2, 3, 4, 2.5])
+def test_tensorflow_free_degradation_matches(scale):
+    # Without TensorFlow (the JAX path) degrade() uses matlab.imresize in numpy: the same data.
+    y = _smooth_image(77, 64, 3, channels=1)
+    x_tf, t = data_lib.degrade(y, scale)
+    h, w = t.shape
+    x_np = matlab.imresize(matlab.imresize(t.astype(np.float64), 1.0 / scale), output_shape=(h, w))
+    np.testing.assert_allclose(x_tf, x_np, atol=2e-6)

@@ -379,3 +379,54 @@ def test_every_config_field_has_a_train_flag():
         sys.path.pop(0)
     names = {f.name for f in dataclasses.fields(TrainConfig)}
     assert names <= set(train_tool.FLAGS) | {"data", "val_data"}
+
+
+# ----------------------------------------------------------------------------- time budget
+def test_fit_to_budget_keeps_the_schedule_shape():
+    from vdsr_tf.train import fit_to_budget
+
+    c = TrainConfig(lr_schedule="wsd", steps=1000, decay_steps=200, warmup_steps=100)
+    f = fit_to_budget(c, 0, steps_per_s=2.0, seconds_left=250.0)
+    assert (f.steps, f.decay_steps, f.warmup_steps) == (500, 100, 50)
+    assert learning_rate_at(f, 399) == pytest.approx(c.lr) and learning_rate_at(f, 500) == pytest.approx(0.0)
+    s = fit_to_budget(TrainConfig(steps=9960, lr_decay_every=2490), 0, 1.0, 4980.0)
+    assert (s.steps, s.lr_decay_every) == (4980, 1245)  # still four lr phases
+    done = fit_to_budget(c, 150, 1.0, 10.0)  # warm-up already over: left as it was
+    assert (done.steps, done.warmup_steps) == (160, 100)
+    with pytest.raises(ValueError, match="steps_per_s"):
+        fit_to_budget(c, 0, 0.0, 10.0)
+
+
+def test_max_minutes_fixes_the_step_count_so_the_decay_ends_in_time(tmp_path, patch_set):
+    budget_s = 12.0
+    cfg = TrainConfig(**TINY, steps=100000, lr_schedule="cosine", lr=0.01, max_minutes=budget_s / 60)
+    t0 = time.time()
+    tr = Trainer(cfg, str(tmp_path), patch_set=patch_set)
+    card = tr.run()
+    took = time.time() - t0
+    plan = card["time_budget"]
+    assert plan["configured"]["steps"] == 100000 and plan["schedule"]["steps"] == card["steps"] == tr.current_step
+    assert 20 < card["steps"] < 100000 and plan["measured_steps_per_s"] > 0
+    assert learning_rate_at(tr.cfg, card["steps"]) == pytest.approx(0.0, abs=1e-12)  # the decay ran out at the end
+    assert took < 3 * budget_s + 10, took  # in time (generous: the machine is shared)
+    assert json.load(open(tmp_path / "budget.json"))["schedule"]["steps"] == card["steps"]
+    assert tr.latest_checkpoint.endswith(f"ckpt-{card['steps']}")
+    # resuming keeps the fixed length instead of measuring again
+    again = Trainer(cfg, str(tmp_path), patch_set=patch_set)
+    assert again.cfg.steps == card["steps"] and again.run()["steps"] == card["steps"]
+
+
+def test_plot_draws_the_official_and_paper_set5_rows(tmp_path):
+    from vdsr_tf.train import plot_history
+    from vdsr_tf.train.references import set5_references
+
+    refs = set5_references()
+    assert refs["official weights"] == {2: 37.47, 3: 33.64, 4: 31.33}  # protocol.md
+    assert refs["paper (Table 3)"] == {2: 37.53, 3: 33.66, 4: 31.35}
+    hist = {"bicubic": {"2": 33.7, "4": 28.4}, "val_set": "Set5",
+            "val": [{"step": 10, "psnr": {"2": 35.0, "4": 29.0}}, {"step": 20, "psnr": {"2": 36.0, "4": 30.0}}]}
+    drawn = plot_history(hist, str(tmp_path / "a.png"))
+    assert drawn["2"] == ["VDSR (ours)", "bicubic", "official weights (Set5)", "paper (Table 3) (Set5)"]
+    assert (tmp_path / "a.png").stat().st_size > 1000
+    other = plot_history({**hist, "val_set": "my_images"}, str(tmp_path / "b.png"))
+    assert other["4"] == ["VDSR (ours)", "bicubic"]  # Set5's rows mean nothing on another set

@@ -30,7 +30,8 @@ _D = TrainConfig()
 _DEFAULT_DATA = os.path.join(_REPO, "..", "shared", "data", "train")
 _DEFAULT_VAL = os.path.join(_REPO, "..", "shared", "data", "benchmark", "Set5")
 
-flags.DEFINE_list("data", None, "Folders of HR training images (default: ../shared/data/train if present).")
+flags.DEFINE_list("data", None, "Folders of HR training images and/or .npz luminance archives "
+                  "(tools/make_luma_archive.py; default: ../shared/data/train if present).")
 flags.DEFINE_string("workdir", None, "Run directory: checkpoints, logs, weights. Required.")
 flags.DEFINE_list("scales", [str(s) for s in _D.scales], "Upscaling factors mixed in each batch.")
 flags.DEFINE_list("hr_scales", [str(s) for s in _D.hr_scales],
@@ -86,12 +87,8 @@ def _steps_from_epochs(epochs, data, scales, patch_size, stride, batch_size, hr_
     from vdsr_tf import data as data_lib
 
     # Patch count from image sizes alone (no resizing): the grid of each mod-cropped plane.
-    from PIL import Image
-
     n = 0
-    for path in data_lib.list_images(data):
-        with Image.open(path) as im:
-            w0, h0 = im.size
+    for h0, w0 in data_lib.source_sizes(data_lib.list_sources(data)):
         for hs in hr_scales:
             h, w = math.ceil(h0 * hs), math.ceil(w0 * hs)
             for s in scales:

@@ -28,7 +28,8 @@ class TrainConfig:
     """Settings of one training run. Defaults reproduce the paper (Kim et al., CVPR 2016).
 
     Data:
-      data: folders of HR training images (searched recursively for png/jpg/bmp/tif).
+      data: folders of HR training images (searched recursively for png/jpg/bmp/tif) and/or
+        luminance archives (``.npz`` files of vdsr_tf.luma_archive: the Y planes, no decoding).
       scales: the upscaling factors mixed in every batch (fractional allowed).
       hr_scales: each HR image is also used downsized by these factors in (0, 1] before
         degradation (a common VDSR augmentation is (1.0, 0.7, 0.5)); (1.0,) = the images as they are.

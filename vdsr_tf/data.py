@@ -52,6 +52,45 @@ def list_images(folders) -> list[str]:
     return files
 
 
+def is_luma_archive(path) -> bool:
+    """True for a luminance archive file (vdsr_tf.luma_archive) given as training data."""
+    return os.path.isfile(path) and os.fspath(path).lower().endswith(".npz")
+
+
+def list_sources(data) -> list[str]:
+    """Training sources of ``data`` (folders and/or luminance archives), in order: the image
+    files under each folder (:func:`list_images`) and each ``.npz`` archive as it is."""
+    if isinstance(data, (str, os.PathLike)):
+        data = [data]
+    out = []
+    for entry in data:
+        entry = os.fspath(entry)
+        if is_luma_archive(entry):
+            out.append(entry)
+        elif os.path.isdir(entry):
+            out.extend(list_images(entry))
+        else:
+            raise ValueError(f"training data {entry!r} is neither a folder of images nor a .npz luminance archive")
+    return out
+
+
+def source_sizes(sources) -> list[tuple[int, int]]:
+    """(height, width) of every training image in ``sources`` (see :func:`list_sources`),
+    from the file headers or the archive planes, without decoding image files."""
+    from PIL import Image
+
+    sizes = []
+    for path in sources:
+        if is_luma_archive(path):
+            from vdsr_tf.luma_archive import read_luma_archive
+
+            sizes.extend(y.shape for _, y in read_luma_archive(path))
+        else:
+            with Image.open(path) as im:
+                sizes.append((im.size[1], im.size[0]))
+    return sizes
+
+
 def luma_of(img: np.ndarray) -> np.ndarray:
     """Matlab Y of a uint8 image: (H, W, 3) RGB -> rgb2ycbcr Y (uint8, rounded); grey as is.
 
@@ -203,7 +242,8 @@ def build_patch_set(files, scales, *, patch_size: int = 41, stride: int = 41,
                     cache_dir: str | None = None, log_every: int = 50, hr_scales=(1.0,)) -> PatchSet:
     """Loads and degrades every image at every scale once (see the module docstring).
 
-    ``files``: image paths (see :func:`list_images`); ``scales``: factors > 1.
+    ``files``: image paths and/or luminance archives (see :func:`list_sources`); an
+    archive's planes are used as they are and named ``<archive>:<name>``; ``scales``: factors > 1.
     ``hr_scales``: factors in (0, 1]; each HR luminance is also used downsized by each
     factor (matlab.imresize on uint8) before degradation: more, and coarser, training content.
     With ``cache_dir``, the result is stored as ``patches_<key>.npz`` (written atomically)
@@ -218,6 +258,15 @@ def build_patch_set(files, scales, *, patch_size: int = 41, stride: int = 41,
     for h in hr_scales:
         if not 0 < h <= 1:
             raise ValueError(f"hr_scales must lie in (0, 1], got {h!r} in {hr_scales!r}")
+    entries = []  # (name, Y plane or None: read from the file when degraded)
+    for f in files:
+        if is_luma_archive(f):
+            from vdsr_tf.luma_archive import read_luma_archive
+
+            entries.extend((f"{f}:{name}", y) for name, y in read_luma_archive(f))
+        else:
+            entries.append((f, None))
+    names = tuple(n for n, _ in entries)
     cache_path = None
     if cache_dir:
         key = _cache_key(files, scales, patch_size, stride, hr_scales)
@@ -226,17 +275,17 @@ def build_patch_set(files, scales, *, patch_size: int = 41, stride: int = 41,
             with np.load(cache_path) as z:
                 arrays = {k: z[k] for k in z.files}
             logger.info("loaded degraded training planes from cache %s", cache_path)
-            return PatchSet(patch_size=patch_size, scales=scales, files=files, **arrays)
+            return PatchSet(patch_size=patch_size, scales=scales, files=names, **arrays)
 
     def _planes():
-        for i, path in enumerate(files):
-            y = load_luma(path)
+        for i, (path, y) in enumerate(entries):
+            y = load_luma(path) if y is None else y
             for hs in hr_scales:
                 yield y if hs == 1.0 else matlab.imresize(y, hs)
             if log_every and (i + 1) % log_every == 0:
-                logger.info("degraded %d/%d training images", i + 1, len(files))
+                logger.info("degraded %d/%d training images", i + 1, len(entries))
 
-    ps = patch_set_from_planes(_planes(), files, scales, patch_size=patch_size, stride=stride)
+    ps = patch_set_from_planes(_planes(), names, scales, patch_size=patch_size, stride=stride)
     arrays = {k: getattr(ps, k) for k in _ARRAY_FIELDS}
     if cache_path:
         os.makedirs(cache_dir, exist_ok=True)

@@ -134,11 +134,12 @@ def model_card(cfg: TrainConfig, *, command, steps: int, train_time_s: float, pa
     return card
 
 
-def plot_history(history: dict, path: str) -> None:
+def plot_history(history: dict, path: str) -> dict[str, list[str]]:
     """PNG of validation PSNR against step per scale, written atomically.
 
     Dashed grey: bicubic; dotted: the official weights' and the paper's Set5 rows
-    (vdsr_tf.train.references), drawn when the validation set is Set5.
+    (vdsr_tf.train.references), drawn when the validation set is Set5 (``history["val_set"]``,
+    Set5 when absent: the default validation set). Returns {scale: labels of the lines drawn}.
     """
     import matplotlib
 
@@ -151,6 +152,7 @@ def plot_history(history: dict, path: str) -> None:
     scales = sorted({s for r in rows for s in r["psnr"]}, key=float)
     refs = set5_references() if history.get("val_set", "Set5") == "Set5" else {}
     fig, axes = plt.subplots(1, len(scales), figsize=(4 * len(scales), 3.2), squeeze=False)
+    drawn = {}
     for ax, s in zip(axes[0], scales):
         pts = [(r["step"], r["psnr"][s]) for r in rows if s in r["psnr"]]
         ax.plot([p[0] for p in pts], [p[1] for p in pts], "o-", ms=3, label="VDSR (ours)")
@@ -164,6 +166,7 @@ def plot_history(history: dict, path: str) -> None:
         ax.set_xlabel("step")
         ax.set_ylabel("PSNR (dB)")
         ax.grid(alpha=0.3)
+        drawn[s] = [line.get_label() for line in ax.get_lines()]
     axes[0][0].legend(loc="lower right", fontsize=7)
     fig.tight_layout()
     try:
@@ -171,3 +174,4 @@ def plot_history(history: dict, path: str) -> None:
             fig.savefig(tmp, dpi=100)
     finally:
         plt.close(fig)
+    return drawn

@@ -39,10 +39,11 @@ class TrainingDiverged(RuntimeError):
 
 
 def load_training_set(cfg: TrainConfig, cache_dir: str):
-    """The PatchSet of ``cfg.data`` (image folders), degraded once and cached in ``cache_dir``."""
+    """The PatchSet of ``cfg.data`` (image folders and/or .npz luminance archives), degraded
+    once and cached in ``cache_dir``."""
     if not cfg.data:
-        raise ValueError("config.data is empty: pass the training image folders")
-    files = data_lib.list_images(cfg.data)
+        raise ValueError("config.data is empty: pass the training image folders (or .npz luminance archives)")
+    files = data_lib.list_sources(cfg.data)
     if not files:
         raise ValueError(f"no images ({', '.join(data_lib.IMAGE_EXTENSIONS)}) under {list(cfg.data)}")
     t0 = time.time()
@@ -112,6 +113,11 @@ class Trainer:
                         learning_rate_at(self.cfg, self.current_step))
         self.history = self.folder.load_history(self.current_step)
         self._stop_requested = False
+        self._saved_step = self.current_step if self.backend.restored_from else None
+
+    def _save(self) -> None:
+        self.backend.save()
+        self._saved_step = self.current_step
 
     # ------------------------------------------------------------------ public state
     @property
@@ -162,8 +168,8 @@ class Trainer:
         if self._train(self.current_step, self.cfg.steps, writer, val_folder, {}) is None:
             return None
         final = self.current_step
-        if self.latest_checkpoint is None:
-            self.backend.save()
+        if self._saved_step != final:
+            self._save()
         if val_folder is not None and not any(r["step"] == final for r in self.history["val"]):
             # A run resumed at or past its end (e.g. re-run with a smaller --steps to write the
             # weights of a stopped run): the card must describe these weights, not an older step.
@@ -214,11 +220,11 @@ class Trainer:
                 timing["paused"] = timing.get("paused", 0.0) + time.time() - t_val
                 t_prev = time.time()  # validation is not training time
             if done % cfg.checkpoint_every == 0 or done == cfg.steps:
-                backend.save()
+                self._save()
                 last_saved = done
             if self._stop_requested and done < cfg.steps:
                 if done > last_saved:  # between steps: the checkpoint holds exactly `done` updates
-                    backend.save()
+                    self._save()
                 writer.close()
                 logger.warning("stopped on request at step %d (checkpoint saved); run the same command "
                                "again to resume", done)
