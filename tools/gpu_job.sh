@@ -10,8 +10,9 @@
 #      pip --no-index, and sets PYTHONPATH and KERAS_BACKEND=jax;
 #   2. prints the interpreter, JAX, Keras and jax.devices(), and stops unless a GPU is visible
 #      (--allow_cpu: go on without one, for a rehearsal on a CPU machine);
-#   3. times the training step (tools/benchmark.py, jax, float32 and mixed_bfloat16, batch 64,
-#      synthetic data: about half a minute) so patches/s shows within the first minute whatever
+#   3. times the training step (tools/benchmark.py, jax, float32 and mixed_bfloat16, the run's
+#      --batch_size/--depth/--filters, --benchmark_steps 20 after 3 warm-up steps, synthetic
+#      data: about half a minute on a GPU) so patches/s shows within the first minute whatever
 #      the data preparation takes (--no_benchmark skips it);
 #   4. runs tools/train.py --backend jax on the luminance archive for --max_minutes of training,
 #      validating on the carried Set5; its progress lines carry patches/s. The job's defaults
@@ -35,6 +36,8 @@ carry=$repo/gpu_carry
 workdir=
 allow_cpu=0
 benchmark=1
+benchmark_steps=20
+net=()
 passthrough=()
 while [ $# -gt 0 ]; do
     case $1 in
@@ -50,6 +53,12 @@ while [ $# -gt 0 ]; do
         --workdir) workdir=${2:?--workdir needs a value}; shift ;;
         --allow_cpu) allow_cpu=1 ;;
         --no_benchmark) benchmark=0 ;;
+        --benchmark_steps=*) benchmark_steps=${1#*=} ;;
+        --benchmark_steps) benchmark_steps=${2:?--benchmark_steps needs a value}; shift ;;
+        # The step benchmark times the network and batch the run trains.
+        --batch_size=*|--depth=*|--filters=*) v=${1#--}; net+=("--training_${v}"); passthrough+=("$1") ;;
+        --batch_size|--depth|--filters) net+=("--training_${1#--}=${2:?$1 needs a value}")
+            passthrough+=("$1" "$2"); shift ;;
         --data|--data=*|--val_data|--val_data=*|--backend|--backend=*)
             echo "gpu_job.sh: $1 is set by the job (the carried archive, Set5, jax)" >&2; exit 2 ;;
         *) passthrough+=("$1") ;;
@@ -98,7 +107,8 @@ PY
 # 3. Patches/s first, on synthetic data: no wait for the training set's preparation.
 if [ "$benchmark" = 1 ]; then
     bcmd=("$python" "$repo/tools/benchmark.py" --sections=training --training_backends=jax
-          --training_steps=20 --training_pipeline_batches=50 --json "$out/benchmark.json")
+          --training_steps="$benchmark_steps" --training_pipeline_batches=50 ${net[@]+"${net[@]}"}
+          --json "$out/benchmark.json")
     echo "+ ${bcmd[*]}" | tee -a "$log"
     if ! "${bcmd[@]}" 2>&1 | grep --line-buffered "^\[training\]\|rror" | tee -a "$log"; then
         echo "gpu_job.sh: the step benchmark failed (see above); training anyway" | tee -a "$log"
