@@ -109,23 +109,26 @@ if [ "$benchmark" = 1 ]; then
     bcmd=("$python" "$repo/tools/benchmark.py" --sections=training --training_backends=jax
           --training_steps="$benchmark_steps" --training_pipeline_batches=50 ${net[@]+"${net[@]}"}
           --json "$out/benchmark.json")
-    echo "+ ${bcmd[*]}" | tee -a "$log"
-    if ! "${bcmd[@]}" 2>&1 | grep --line-buffered "^\[training\]\|rror" | tee -a "$log"; then
+    echo "[+${SECONDS}s] + ${bcmd[*]}" | tee -a "$log"
+    # Each kept line is stamped with the job's elapsed seconds: the first one is the
+    # throughput the job promises within its first minute.
+    if ! "${bcmd[@]}" 2>&1 | grep --line-buffered "^\[training\]\|rror" \
+            | while IFS= read -r line; do echo "[+${SECONDS}s] $line"; done | tee -a "$log"; then
         echo "gpu_job.sh: the step benchmark failed (see above); training anyway" | tee -a "$log"
     fi
 fi
 
-# 4. Train. pipefail keeps train.py's status through tee.
+# 4. Train; PIPESTATUS keeps train.py's status through tee.
 cmd=("$python" "$repo/tools/train.py" --backend jax --data "$carry/train_luma.npz" --val_data "$carry/Set5"
      --workdir "$workdir" --max_minutes "$minutes" --log_every 500 --checkpoint_every 5000 --val_every 5000
      ${passthrough[@]+"${passthrough[@]}"})
-echo "+ ${cmd[*]}" | tee -a "$log"
+echo "[+${SECONDS}s] + ${cmd[*]}" | tee -a "$log"
 start=$(date +%s)
 set +e
 "${cmd[@]}" 2>&1 | tee -a "$log"
 status=${PIPESTATUS[0]}
 set -e
-echo "train.py exit status $status after $(( $(date +%s) - start )) s" | tee -a "$log"
+echo "[+${SECONDS}s] train.py exit status $status after $(( $(date +%s) - start )) s" | tee -a "$log"
 
 # 5. What the run leaves, next to the log (and benchmark.json).
 copied=()
