@@ -21,6 +21,10 @@ setup(
         # Only to read the authors' MatConvNet .mat weights (MAT v5).
         "scipy>=1.9",
         "h5py>=3.0",
+        # 16-bit RGB/RGBA images, which Pillow decodes to 8 bits: TIFF in and out (tifffile)
+        # and PNG in and out (imagecodecs' libpng); see BUILD_NOTES.md, "16-bit colour".
+        "tifffile>=2023.1",
+        "imagecodecs>=2023.1",
     ],
     extras_require={
         # jax: the JAX training path and its parity tests (tests/test_train_jax.py).

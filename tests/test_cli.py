@@ -192,3 +192,119 @@ def test_missing_weights_creates_no_output_folder(tmp_path, capsys):
                     "-w", tmp_path / "none.weights.h5")
     assert code == 1 and "not found" in err
     assert not (tmp_path / "new").exists()
+
+
+# ----------------------------------------------------------------------------- batches
+
+def batch_with_a_bad_file(tmp_path):
+    src = tmp_path / "in"
+    src.mkdir()
+    picture(src / "a.png", size=(12, 10))
+    data = open(picture(src / "b.png", size=(40, 40)), "rb").read()
+    (src / "b.png").write_bytes(data[: len(data) // 2])  # truncated
+    picture(src / "c.png", size=(12, 10), seed=2)
+    return src, tmp_path / "out"
+
+
+def test_batch_goes_on_past_a_bad_file_and_lists_it(tmp_path, capsys, weights):
+    src, out = batch_with_a_bad_file(tmp_path)
+    code, err = run(capsys, "upscale", src, "-o", out, "-s", 2, "-w", weights)
+    assert code == 1 and "Traceback" not in err
+    assert sorted(os.listdir(out)) == ["a.png", "c.png"]  # c.png was done after the failure
+    summary = err[err.index("1 of 3 file(s) failed"):]
+    assert "b.png" in summary and "truncated" in summary
+    assert no_temp_files(out)
+
+
+def test_fail_fast_stops_at_the_first_bad_file(tmp_path, capsys, weights):
+    src, out = batch_with_a_bad_file(tmp_path)
+    code, err = run(capsys, "upscale", src, "-o", out, "-s", 2, "-w", weights, "--fail-fast")
+    assert code == 1 and "b.png" in err
+    assert os.listdir(out) == ["a.png"]
+    assert err.strip().splitlines()[-1].startswith("vdsr-tf: error: ")
+
+
+def test_skip_existing_resumes_a_batch(tmp_path, capsys, weights):
+    src, out = batch_with_a_bad_file(tmp_path)
+    run(capsys, "upscale", src, "-o", out, "-s", 2, "-w", weights)
+    done = snapshot(out)
+    picture(src / "b.png", size=(40, 40))  # the bad file is fixed
+    code, err = run(capsys, "upscale", src, "-o", out, "-s", 2, "-w", weights)
+    assert code == 1 and "--skip-existing" in err  # a plain rerun refuses, naming the way out
+    code, err = run(capsys, "upscale", src, "-o", out, "-s", 2, "-w", weights, "--skip-existing")
+    assert code == 0, err
+    assert "skipping 2" in err and "b.png ->" in err and "a.png ->" not in err
+    after = snapshot(out)
+    assert sorted(after) == ["a.png", "b.png", "c.png"]
+    assert all(after[k] == v for k, v in done.items())  # finished outputs untouched
+    code, err = run(capsys, "upscale", src, "-o", out, "-s", 2, "--skip-existing", "--overwrite",
+                    "-w", weights)
+    assert code == 2 and "contradict" in err
+
+
+def test_tile_counter_for_a_big_image(tmp_path, capsys, weights, monkeypatch):
+    from vdsr_tf import cli
+
+    monkeypatch.setattr(cli, "_interactive", lambda: True)
+    src = picture(tmp_path / "a.png", size=(40, 40))
+    code, err = run(capsys, "upscale", src, "-o", tmp_path / "b.png", "-s", 2, "-w", weights,
+                    "--tile", 60)
+    assert code == 0, err
+    assert "tile 1/4" in err and "tile 4/4" in err  # 80x80 output in 60-pixel tiles: 2x2
+    assert err.rstrip().endswith("s)") and "a.png -> " in err
+
+
+def test_tile_lines_off_a_terminal_are_throttled(tmp_path, capsys, weights, monkeypatch):
+    from vdsr_tf import cli
+
+    monkeypatch.setattr(cli, "_interactive", lambda: False)
+    src = picture(tmp_path / "a.png", size=(40, 40))
+    code, err = run(capsys, "upscale", src, "-o", tmp_path / "b.png", "-s", 2, "-w", weights, "--tile", 60)
+    assert code == 0 and ": tile " not in err and "\r" not in err  # a fast image: one line only
+    monkeypatch.setattr(cli, "_PROGRESS_EVERY_S", 0.0)
+    code, err = run(capsys, "upscale", src, "-o", tmp_path / "c.png", "-s", 2, "-w", weights, "--tile", 60)
+    assert code == 0 and "\r" not in err
+    assert [line.split(": ")[1].split(" (")[0] for line in err.splitlines() if ": tile " in line] == \
+        ["tile 1/4", "tile 2/4", "tile 3/4"]  # the last tile is followed by the file's own line
+
+
+def test_declared_size_refused_before_decoding_in_one_line(tmp_path):
+    # A real process: Pillow's DecompressionBombWarning would print itself and its source line.
+    import struct
+    import zlib
+
+    def chunk(kind, body):
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    big = tmp_path / "huge.png"
+    big.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 12000, 9000, 8, 0, 0, 0, 0))
+                    + chunk(b"IDAT", zlib.compress(b"\0" * 12001 * 4)))
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    proc = subprocess.run([sys.executable, "-m", "vdsr_tf.cli", "upscale", str(big), "-o",
+                           str(tmp_path / "out.png"), "-s", "2", "--bicubic"],
+                          capture_output=True, text=True, env=env, timeout=120)
+    assert proc.returncode == 1
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "output would be 18000x24000" in lines[0], proc.stderr
+    assert not (tmp_path / "out.png").exists()
+
+
+def test_sigterm_during_a_write_leaves_no_temporary(tmp_path):
+    src = picture(tmp_path / "a.png", size=(16, 16))
+    script = (
+        "import os, signal, sys, time\n"
+        "from PIL import Image\n"
+        "from vdsr_tf import cli\n"
+        "real = Image.Image.save\n"
+        "def slow(self, fp, *a, **k):\n"
+        "    fp.write(b'partial' * 1000); fp.flush()\n"
+        "    os.kill(os.getpid(), signal.SIGTERM)\n"
+        "    time.sleep(30)\n"
+        "Image.Image.save = slow\n"
+        "sys.exit(cli.main(sys.argv[1:]))\n")
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    proc = subprocess.run([sys.executable, "-c", script, "upscale", src, "-o", str(tmp_path / "b.png"),
+                           "-s", "2", "--bicubic"], capture_output=True, text=True, env=env, timeout=120)
+    assert proc.returncode == 143, proc.stderr
+    assert proc.stderr.strip() == "vdsr-tf: terminated"
+    assert sorted(os.listdir(tmp_path)) == ["a.png"]  # no output, no hidden temporary

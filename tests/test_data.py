@@ -206,8 +206,11 @@ def test_a_luminance_archive_trains_like_its_folder(image_dir, tmp_path, patch_s
     assert len(ps.files) == len(files) and all(f.startswith(archive + ":") for f in ps.files)
     again = data_lib.build_patch_set(sources, (2, 3, 4), cache_dir=str(tmp_path / "cache"))  # from the cache
     assert again.files == ps.files
-    with pytest.raises(ValueError, match="neither a folder"):
+    with pytest.raises(ValueError, match="does not exist"):
         data_lib.list_sources([str(tmp_path / "missing.npz")])
+    (tmp_path / "notes.txt").write_text("x")
+    with pytest.raises(ValueError, match="neither a folder"):
+        data_lib.list_sources([str(tmp_path / "notes.txt")])
 
 
 @pytest.mark.parametrize("scale", [2, 3, 4, 2.5])
@@ -218,3 +221,26 @@ def test_tensorflow_free_degradation_matches(scale):
     h, w = t.shape
     x_np = matlab.imresize(matlab.imresize(t.astype(np.float64), 1.0 / scale), output_shape=(h, w))
     np.testing.assert_allclose(x_tf, x_np, atol=2e-6)
+
+
+def test_truncated_training_image_is_named(tmp_path):
+    Image.fromarray(_smooth_image(60, 60, 0)).save(tmp_path / "a.png")
+    data = (tmp_path / "a.png").read_bytes()
+    (tmp_path / "b.png").write_bytes(data[: len(data) // 2])
+    with pytest.raises(ValueError, match=r"cannot read training image '.*b\.png'.*truncated"):
+        data_lib.build_patch_set(data_lib.list_images(str(tmp_path)), (2,))
+    (tmp_path / "c.png").write_text("not an image")
+    with pytest.raises(ValueError, match=r"c\.png"):
+        data_lib.load_luma(str(tmp_path / "c.png"))
+
+
+def test_images_too_small_for_a_scale_are_skipped_with_one_counting_warning(tmp_path, caplog):
+    Image.fromarray(_smooth_image(90, 90, 0)).save(tmp_path / "big.png")
+    Image.fromarray(_smooth_image(43, 43, 1)).save(tmp_path / "small1.png")  # x2: 42x42, x3: 42x42, x4: 40x40
+    Image.fromarray(_smooth_image(44, 42, 2)).save(tmp_path / "small2.png")  # x4: 44x40, x3: 42x42
+    with caplog.at_level("WARNING", logger="vdsr_tf.data"):
+        ps = data_lib.build_patch_set(data_lib.list_images(str(tmp_path)), (2, 3, 4))
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1, warnings
+    assert "2 at x4 of 3" in warnings[0]
+    assert sorted(ps.plane_scales.tolist()) == [2.0, 2.0, 2.0, 3.0, 3.0, 3.0, 4.0]

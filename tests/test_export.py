@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from vdsr_tf import backends, build_vdsr, export, inference
+from vdsr_tf import backends, build_vdsr, export, inference, integrity
 
 ROOT = Path(__file__).resolve().parents[1]
 E2E_SIZE, E2E_SCALE = (24, 32), 2.0
@@ -118,18 +118,16 @@ def test_verify_passes_then_fails_on_a_damaged_artefact(tiny, tmp_path):
     other = build_vdsr(depth=3, filters=8)
     export.export_saved_model(other, tmp_path / "other_sm")
     (damaged / "vdsr_float32.tflite").write_bytes(export.convert_tflite(tmp_path / "other_sm", "float32"))
-    (damaged / "vdsr_float16.tflite").write_bytes(b"TFL3 truncated")
     manifest = json.loads((damaged / "manifest.json").read_text())
     for art in manifest["artifacts"]:
         if art["file"] == "vdsr_float32.tflite":
-            art["sha256"] = export._sha256(damaged / art["file"])
+            art["sha256"] = integrity.sha256(damaged / art["file"])
     (damaged / "manifest.json").write_text(json.dumps(manifest))
     ok, rows = export.verify(damaged, scales=(2,))
     assert not ok
     by_name = {r["name"]: r for r in rows}
     assert not by_name["tflite_float32"]["passed"] and not by_name["tflite_float32"]["changed"]
     assert "max|diff|" in by_name["tflite_float32"]["summary"]
-    assert not by_name["tflite_float16"]["passed"] and "could not run" in by_name["tflite_float16"]["summary"]
     assert by_name["saved_model"]["passed"] and by_name["tflite_e2e"]["passed"]
 
     # The command-line tool exits non-zero on it.
@@ -139,6 +137,41 @@ def test_verify_passes_then_fails_on_a_damaged_artefact(tiny, tmp_path):
                           capture_output=True, text=True, env=env, timeout=300)
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert "FAIL vdsr_float32.tflite" in proc.stdout
+
+
+def _flip_one_byte(path):
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    path.write_bytes(bytes(data))
+
+
+def test_changed_export_is_refused_on_load_and_by_verify_before_measuring(tiny, tmp_path):
+    out, _, _ = tiny
+    damaged = tmp_path / "damaged"
+    shutil.copytree(out, damaged)
+    _flip_one_byte(damaged / "vdsr_int8.tflite")
+    (damaged / "saved_model" / "fingerprint.pb").unlink()
+    with pytest.raises(integrity.IntegrityError, match=r"vdsr_int8\.tflite.*sha256.*manifest\.json"):
+        backends.TFLitePredictor(damaged / "vdsr_int8.tflite")
+    with pytest.raises(integrity.IntegrityError, match="saved_model"):
+        backends.SavedModelPredictor(damaged / "saved_model")
+    with pytest.raises(integrity.IntegrityError, match="vdsr_int8"):
+        inference.make_predictor(weights=damaged / "vdsr_int8.tflite", backend="tflite")
+    backends.TFLitePredictor(damaged / "vdsr_float32.tflite")  # an intact neighbour loads
+    backends.TFLitePredictor(damaged / "vdsr_int8.tflite", verify=False)  # opt-out for the exporter
+
+    called = []
+    real_measure = export.measure
+    try:
+        export.measure = lambda *a, **k: called.append(1) or real_measure(*a, **k)
+        ok, rows = export.verify(damaged, scales=(2,))
+    finally:
+        export.measure = real_measure
+    assert not ok and not called  # nothing was measured
+    by_name = {r["name"]: r for r in rows}
+    assert by_name["tflite_int8"]["passed"] is False and "FILE CHANGED" in by_name["tflite_int8"]["summary"]
+    assert by_name["saved_model"]["passed"] is False and by_name["saved_model"]["changed"]
+    assert by_name["tflite_float32"]["passed"] is None and not by_name["tflite_float32"]["changed"]
 
 
 def test_verify_refuses_other_reference_weights(tiny, tmp_path):
@@ -180,3 +213,31 @@ def test_argument_errors(tiny, tmp_path):
         backends.get_predictor("onnx", out / "vdsr_float32.tflite")
     with pytest.raises(FileNotFoundError, match="manifest"):
         export.verify(tmp_path)
+
+
+def test_sigterm_during_export_leaves_no_temporaries(tiny, tmp_path):
+    _, weights, _ = tiny
+    out = tmp_path / "exp"
+    # SIGTERM arrives while the end-to-end model's temporary SavedModel is on disk.
+    script = (
+        "import os, runpy, signal, sys, time\n"
+        "import tensorflow as tf\n"
+        "def killed(*a, **k):\n"
+        "    out = [a[6:] for a in sys.argv if a.startswith('--out=')][0]\n"
+        "    print('temporaries:', [n for n in os.listdir(out) if n.startswith('.')], file=sys.stderr)\n"
+        "    os.kill(os.getpid(), signal.SIGTERM)\n"
+        "    time.sleep(30)\n"
+        "tf.lite.TFLiteConverter.from_saved_model = killed\n"
+        "sys.argv = [sys.argv[1]] + sys.argv[2:]\n"
+        "runpy.run_path(sys.argv[0], run_name='__main__')\n")
+    env = dict(os.environ, PYTHONPATH=str(ROOT), TF_CPP_MIN_LOG_LEVEL="3")
+    proc = subprocess.run([sys.executable, "-c", script, str(ROOT / "tools" / "export.py"),
+                           f"--out={out}", f"--weights={weights}", "--precisions=",
+                           "--e2e_size=16x16", f"--test_data={tmp_path / 'absent'}"],
+                          capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 143, proc.stderr[-3000:]
+    assert proc.stderr.strip().splitlines()[-1] == "export: terminated"
+    assert "temporaries: ['.vdsr_e2e_16x16_x2.tflite." in proc.stderr  # there when it came
+    hidden = [p.name for p in out.iterdir() if p.name.startswith(".")]
+    assert hidden == []  # the temporary SavedModel went with the unwinding
+    assert not (out / "manifest.json").exists()  # an interrupted export claims nothing

@@ -330,3 +330,155 @@ def test_save_missing_folder_and_float(tmp_path):
         imageio.save_image(rgb(), tmp_path / "no" / "out.png")
     with pytest.raises(TypeError, match="uint8"):
         imageio.save_image(np.zeros((4, 4), np.float32), tmp_path / "f.png")
+
+
+# ----------------------------------------------------------------------------- 16-bit colour
+
+def deep(h=6, w=7, channels=3, seed=0):
+    # Values whose low byte matters: an 8-bit round trip cannot reproduce them.
+    return np.random.default_rng(seed).integers(0, 65536, (h, w, channels), dtype=np.uint16)
+
+
+@pytest.mark.parametrize("ext", [".png", ".tif", ".tiff"])
+@pytest.mark.parametrize("channels", [3, 4])
+def test_16bit_colour_files_keep_16_bits_in_and_out(tmp_path, ext, channels):
+    arr = deep(channels=channels)
+    path = tmp_path / f"deep{ext}"
+    imageio.save_image(arr, path)
+    back = imageio.read_pixels(path)
+    assert isinstance(back, np.ndarray) and back.dtype == np.uint16
+    np.testing.assert_array_equal(back, arr)
+    data, spec = imageio.load_image(path)
+    assert spec.dtype == np.uint16 and spec.channels == channels
+    np.testing.assert_array_equal(imageio.restore_image(data, spec), arr)  # exact both ways
+
+
+def test_16bit_rgb_png_written_by_another_encoder_is_read_at_16_bits(tmp_path):
+    import tifffile
+
+    arr = deep(channels=3, seed=4)
+    tifffile.imwrite(tmp_path / "planar.tif", np.moveaxis(arr, -1, 0), photometric="rgb",
+                     planarconfig="separate")
+    np.testing.assert_array_equal(imageio.read_pixels(tmp_path / "planar.tif"), arr)
+
+
+def test_16bit_colour_super_resolves_to_16_bits(tmp_path):
+    from vdsr_tf import inference
+
+    arr = deep(h=10, w=12, channels=3)
+    path = tmp_path / "deep.png"
+    imageio.save_image(arr, path)
+    out = inference.bicubic_upscale(str(path), 2)
+    assert out.dtype == np.uint16 and out.shape == (20, 24, 3)
+    assert np.any(out % 257 != 0)  # not 8-bit values scaled up
+    ref = inference.bicubic_upscale(arr, 2)
+    np.testing.assert_array_equal(out, ref)
+
+
+def test_16bit_colour_exif_orientation_matches_pillows(tmp_path):
+    for code in range(1, 9):
+        arr8 = rgb(h=3, w=5, seed=code)
+        exif = Image.Exif()
+        exif[0x0112] = code
+        Image.fromarray(arr8).save(tmp_path / "o8.tif", exif=exif)
+        expect = np.asarray(imageio.read_image(tmp_path / "o8.tif"))
+        got = imageio._orient(arr8, code)
+        np.testing.assert_array_equal(got, expect, err_msg=f"orientation {code}")
+
+
+def test_16bit_colour_cannot_be_written_where_8_bits_only(tmp_path):
+    for name in ("deep.jpg", "deep.bmp", "deep.webp"):
+        with pytest.raises(ImageError, match=r"16-bit colour can only be written as \.png or \.tif"):
+            imageio.save_image(deep(), tmp_path / name)
+    assert leftovers(tmp_path) == [] and os.listdir(tmp_path) == []
+
+
+def test_16bit_grey_alpha_is_refused_not_truncated(tmp_path):
+    import imagecodecs
+
+    path = tmp_path / "la16.png"
+    path.write_bytes(imagecodecs.png_encode(deep(channels=2)))
+    with pytest.raises(ImageError, match="la16.png.*16-bit grey\\+alpha"):
+        imageio.load_image(path)
+
+
+def test_truncated_16bit_png_names_the_file(tmp_path):
+    path = tmp_path / "cut.png"
+    imageio.save_image(deep(h=40, w=40), path)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(ImageError, match="cut.png.*truncated or corrupt"):
+        imageio.load_image(path)
+
+
+# ----------------------------------------------------------------------------- declared size
+
+def declared_png(path, width, height):
+    """A valid PNG header declaring width x height, followed by a cut-off pixel stream: only a
+    reader that decodes before checking the size would notice the truncation."""
+    import struct
+    import zlib
+
+    def chunk(kind, body):
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    idat = zlib.compress(b"\0" * (width + 1) * 4)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat))
+    return path
+
+
+def test_image_size_reads_the_header_only(tmp_path):
+    path = declared_png(tmp_path / "huge.png", 12000, 9000)
+    assert imageio.image_size(path) == (12000, 9000)
+
+
+def test_declared_size_refused_before_decoding(tmp_path, recwarn):
+    from vdsr_tf import inference
+
+    path = declared_png(tmp_path / "huge.png", 12000, 9000)
+    with pytest.raises(ValueError, match="output would be 18000x24000"):
+        inference.bicubic_upscale(str(path), 2)  # not "truncated": nothing was decoded
+    assert not [w for w in recwarn if issubclass(w.category, Image.DecompressionBombWarning)]
+
+
+# ----------------------------------------------------------------------------- kill -9 leftovers
+
+def test_temporaries_of_a_killed_writer_are_removed_on_the_next_write(tmp_path):
+    import subprocess
+    import sys
+
+    out = tmp_path / "b0.png"
+    script = (
+        "import os, signal, sys\n"
+        "from PIL import Image\n"
+        "import numpy as np\n"
+        "from vdsr_tf import imageio\n"
+        "def die(self, fp, *a, **k):\n"
+        "    fp.write(b'partial' * 1000); fp.flush(); os.kill(os.getpid(), signal.SIGKILL)\n"
+        "Image.Image.save = die\n"
+        "imageio.save_image(np.zeros((8, 8, 3), np.uint8), sys.argv[1])\n")
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    proc = subprocess.run([sys.executable, "-c", script, str(out)], cwd=root, timeout=120,
+                          env=dict(os.environ, PYTHONPATH=root))
+    assert proc.returncode == -9
+    assert len(leftovers(tmp_path)) == 1 and not out.exists()  # what kill -9 leaves
+    imageio.save_image(rgb(), out)
+    assert leftovers(tmp_path) == [] and os.listdir(tmp_path) == ["b0.png"]
+
+
+def test_temporaries_of_live_writers_are_kept(tmp_path):
+    from vdsr_tf import atomic
+
+    mine = tmp_path / (atomic.temp_prefix(tmp_path / "x.png") + "abcdefgh.tmp")
+    mine.write_bytes(b"in progress")
+    imageio.save_image(rgb(), tmp_path / "x.png")
+    assert mine.exists()
+
+
+def test_16bit_tiff_with_premultiplied_alpha_is_refused(tmp_path):
+    import tifffile
+
+    tifffile.imwrite(tmp_path / "assoc.tif", deep(channels=4), photometric="rgb", extrasamples=["assocalpha"])
+    with pytest.raises(ImageError, match="assoc.tif.*premultiplied"):
+        imageio.load_image(tmp_path / "assoc.tif")

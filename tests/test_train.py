@@ -397,9 +397,10 @@ def test_fit_to_budget_keeps_the_schedule_shape():
         fit_to_budget(c, 0, 0.0, 10.0)
 
 
-def test_max_minutes_fixes_the_step_count_so_the_decay_ends_in_time(tmp_path, patch_set):
+def test_max_minutes_fixes_the_step_count_so_the_decay_ends_in_time(tmp_path, patch_set, image_dir):
     budget_s = 12.0
-    cfg = TrainConfig(**TINY, steps=100000, lr_schedule="cosine", lr=0.01, max_minutes=budget_s / 60)
+    cfg = TrainConfig(**TINY, steps=100000, lr_schedule="cosine", lr=0.01, max_minutes=budget_s / 60,
+                      val_data=image_dir, val_every=100)
     t0 = time.time()
     tr = Trainer(cfg, str(tmp_path), patch_set=patch_set)
     card = tr.run()
@@ -407,6 +408,8 @@ def test_max_minutes_fixes_the_step_count_so_the_decay_ends_in_time(tmp_path, pa
     plan = card["time_budget"]
     assert plan["configured"]["steps"] == 100000 and plan["schedule"]["steps"] == card["steps"] == tr.current_step
     assert 20 < card["steps"] < 100000 and plan["measured_steps_per_s"] > 0
+    assert plan["effective_steps_per_s"] < plan["measured_steps_per_s"]  # validation time is counted
+    assert card["validation"]["history"][0]["step"] == 20  # the timed validation after the probe
     assert learning_rate_at(tr.cfg, card["steps"]) == pytest.approx(0.0, abs=1e-12)  # the decay ran out at the end
     assert took < 3 * budget_s + 10, took  # in time (generous: the machine is shared)
     assert json.load(open(tmp_path / "budget.json"))["schedule"]["steps"] == card["steps"]
@@ -430,3 +433,77 @@ def test_plot_draws_the_official_and_paper_set5_rows(tmp_path):
     assert (tmp_path / "a.png").stat().st_size > 1000
     other = plot_history({**hist, "val_set": "my_images"}, str(tmp_path / "b.png"))
     assert other["4"] == ["VDSR (ours)", "bicubic"]  # Set5's rows mean nothing on another set
+
+
+# ----------------------------------------------------------------------------- refusals, leftovers
+
+def test_stale_checkpoint_temp_of_a_killed_save_is_removed_on_start(tmp_path, patch_set):
+    stale = tmp_path / "run" / "checkpoints" / "ckpt-7_temp"
+    stale.mkdir(parents=True)
+    (stale / "part-00000-of-00001.data-00000-of-00001").write_bytes(b"half a save")
+    Trainer(TrainConfig(**TINY, steps=5), str(tmp_path / "run"), patch_set=patch_set)
+    assert not stale.exists()
+
+
+_TOOL_DRIVER = textwrap.dedent('''
+    import contextlib, io, json, runpy, sys
+    cases = json.loads(sys.argv[1])
+    sys.argv = ["train.py"]
+    tool = runpy.run_path(TOOL, run_name="train_tool")
+    out = []
+    for argv in cases:
+        tool["FLAGS"].unparse_flags()
+        tool["FLAGS"](["train.py"] + argv)
+        err = io.StringIO()
+        with contextlib.redirect_stderr(err):
+            code = tool["_main_one_line"](["train.py"])
+        out.append([code, err.getvalue()])
+    print(json.dumps(out))
+''')
+
+
+def test_train_tool_refuses_bad_runs_in_one_line_writing_nothing(tmp_path, image_dir):
+    """tools/train.py's main, as app.run calls it, on each bad command line (one process)."""
+    a_file = tmp_path / "a_file"
+    a_file.write_text("x")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    not_images = tmp_path / "not_images"
+    not_images.mkdir()
+    (not_images / "x.png").write_text("text, not a picture")
+    truncated = tmp_path / "truncated"
+    truncated.mkdir()
+    for name in os.listdir(image_dir):
+        (truncated / name).write_bytes(open(os.path.join(image_dir, name), "rb").read())
+    data = (truncated / "1.png").read_bytes()
+    (truncated / "1.png").write_bytes(data[: len(data) // 2])
+    old_run = tmp_path / "old_run"
+    old_run.mkdir()
+    (old_run / "config.json").write_text(TrainConfig(depth=20).to_json())
+    old_config = (old_run / "config.json").read_text()
+    fresh = tmp_path / "fresh"
+    base = ["--depth=3", "--filters=8", "--val_data=none", "--steps=5"]
+    cases = [
+        ([f"--data={image_dir}", f"--workdir={fresh}", "--scales=2,abc"], "--scales must be numbers"),
+        ([f"--data={image_dir}", f"--workdir={a_file}"], "is a file, not a folder"),
+        ([f"--data={tmp_path / 'missing'}", f"--workdir={fresh}"], "does not exist"),
+        ([f"--data={empty}", f"--workdir={fresh}"], "--data: no images"),
+        ([f"--data={not_images}", f"--workdir={fresh}"], "x.png"),
+        ([f"--data={image_dir}", f"--workdir={fresh}", "--patch_size=200"], "--patch_size 200"),
+        ([f"--data={image_dir}", f"--workdir={old_run}"], "depth=20"),
+        ([f"--data={truncated}", f"--workdir={fresh}"], "1.png"),
+        ([f"--data={image_dir}"], "--workdir is required"),
+    ]
+    driver = "TOOL = " + repr(os.path.join(REPO, "tools", "train.py")) + "\n" + _TOOL_DRIVER
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": REPO}
+    proc = subprocess.run([sys.executable, "-c", driver, json.dumps([argv + base for argv, _ in cases])],
+                          env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    results = json.loads(proc.stdout.strip().splitlines()[-1])
+    for (argv, message), (code, err) in zip(cases, results):
+        lines = err.strip().splitlines()
+        assert code == 1 and len(lines) == 1, (argv, err)
+        assert lines[0].startswith("train.py: error: ") and message in lines[0], (argv, err)
+    assert not fresh.exists()  # nothing created, nothing written
+    assert os.listdir(old_run) == ["config.json"] and (old_run / "config.json").read_text() == old_config
+    assert a_file.read_text() == "x"

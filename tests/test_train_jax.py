@@ -81,8 +81,16 @@ def test_jax_run_without_tensorflow_writes_the_same_artefacts(tmp_path, image_di
     assert card["data"]["images"] == 3 and card["data"]["folders"] == [archive]
     assert [r["step"] for r in card["validation"]["history"]] == [5, 10]
     assert sorted(p.name for p in (work / "checkpoints").glob("ckpt-*.npz")) == ["ckpt-10.npz", "ckpt-5.npz"]
-    tags = {json.loads(l)["tag"] for l in (work / "tensorboard" / "scalars.jsonl").read_text().splitlines()}
-    assert {"train/loss", "train/learning_rate", "train/clipped_fraction", "val/psnr_x2"} <= tags
+    # TensorBoard event files written without TensorFlow, read here by TensorFlow's own reader
+    import tensorflow as tf
+
+    scalars = {}
+    for f in (work / "tensorboard").iterdir():
+        for ev in tf.compat.v1.train.summary_iterator(str(f)):
+            scalars.update({(v.tag, ev.step): v.simple_value for v in ev.summary.value})
+    assert {"train/loss", "train/learning_rate", "train/clipped_fraction", "val/psnr_x2"} <= {t for t, _ in scalars}
+    assert scalars[("train/learning_rate", 10)] == pytest.approx(0.1)
+    assert scalars[("val/psnr_x2", 10)] == pytest.approx(card["validation"]["final"]["2"], abs=1e-4)
     # the weights load on TensorFlow (this process) through the library's loader
     from vdsr_tf.weights import load_model
 
@@ -217,3 +225,20 @@ def test_adam_step_parity_with_clipping(tmp_path):
     assert moved > 1e-3
     assert all(m[2] > 0.05 for m in tf_m) and all(m[2] > 0.05 for m in jax_m)  # clipping active
     assert diff < 1e-4 and diff < moved / 100, (diff, moved)
+
+
+def test_a_jax_process_does_not_load_tensorflow_even_where_it_is_installed(image_dir):
+    # TensorFlow would cost start-up time and, on a GPU, take the memory JAX needs.
+    code = textwrap.dedent(f"""
+        import os, sys
+        os.environ["KERAS_BACKEND"] = "jax"
+        from vdsr_tf import data
+        ps = data.build_patch_set(data.list_sources([{image_dir!r}]), (2.0, 3.0))
+        from vdsr_tf.train import benchmark
+        benchmark.synthetic_patch_set(num_images=1, size=64)
+        print(ps.num_patches, "tensorflow" in sys.modules)
+    """)
+    out = subprocess.run([sys.executable, "-c", code], env=_env(), capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    n, loaded = out.stdout.split()
+    assert int(n) > 0 and loaded == "False"

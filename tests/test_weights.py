@@ -100,10 +100,99 @@ def test_bundled_default_missing_names_the_argument(monkeypatch, tmp_path):
     assert "weights=" in str(info.value)
 
 
-def test_bundled_default_is_cached(monkeypatch, tmp_path):
+def _bundle(monkeypatch, tmp_path):
+    """A tiny model bundled in tmp_path with a card recording its sha256, as bundle_weights does."""
+    import json
+
+    from vdsr_tf import integrity
+
     path = tmp_path / "vdsr_x234.weights.h5"
     _random_model().save_weights(str(path))
+    (tmp_path / "vdsr_x234.json").write_text(json.dumps({"sha256": integrity.sha256(path)}))
     monkeypatch.setattr(weights_mod, "BUNDLED_WEIGHTS", path)
+    monkeypatch.setattr(weights_mod, "_default_cache", {})
+    return path
+
+
+def test_bundled_card_records_the_shipped_files_hash():
+    import hashlib
+    import json
+
+    card = json.loads(weights_mod.bundled_card_path().read_text())
+    assert card["sha256"] == hashlib.sha256(weights_mod.BUNDLED_WEIGHTS.read_bytes()).hexdigest()
+
+
+def test_damaged_bundled_weights_are_refused_naming_the_file(monkeypatch, tmp_path):
+    from vdsr_tf import integrity
+
+    path = _bundle(monkeypatch, tmp_path)
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # one byte: still a loadable HDF5 file
+    path.write_bytes(bytes(data))
+    with pytest.raises(integrity.IntegrityError, match=r"vdsr_x234\.weights\.h5.*sha256.*vdsr_x234\.json"):
+        load_model()
+    with pytest.raises(integrity.IntegrityError, match="sha256"):
+        load_model(path)  # the bundled file by its path is checked too
+
+
+def test_bundled_weights_without_a_recorded_hash_are_refused(monkeypatch, tmp_path):
+    from vdsr_tf import integrity
+
+    path = _bundle(monkeypatch, tmp_path)
+    (tmp_path / "vdsr_x234.json").write_text("{}")
+    with pytest.raises(integrity.IntegrityError, match="records no sha256"):
+        load_model()
+
+
+def test_sha256_is_cached_by_size_and_mtime(tmp_path):
+    import os
+
+    from vdsr_tf import integrity
+
+    path = tmp_path / "f.bin"
+    path.write_bytes(b"abc")
+    first = integrity.sha256(path)
+    calls = []
+    real_open = open
+    import builtins
+
+    builtins.open = lambda *a, **k: calls.append(a) or real_open(*a, **k)
+    try:
+        assert integrity.sha256(path) == first
+    finally:
+        builtins.open = real_open
+    assert not calls  # served from the cache
+    path.write_bytes(b"abd")
+    os.utime(path, ns=(1, 10**18))
+    assert integrity.sha256(path) != first
+
+
+@pytest.mark.parametrize("value", [np.inf, 17.0, -1e4])
+def test_impossible_weight_magnitudes_are_refused(tmp_path, value):
+    model = _random_model()
+    kernel, bias = model.get_layer("conv_02").get_weights()
+    kernel.flat[5] = value
+    model.get_layer("conv_02").set_weights([kernel, bias])
+    path = tmp_path / "bad.weights.h5"
+    model.save_weights(str(path))
+    with pytest.raises(ValueError, match=r"bad\.weights\.h5.*layer 2 kernel"):
+        load_model(path)
+
+
+def test_weights_just_under_the_bound_load(tmp_path):
+    from vdsr_tf import integrity
+
+    model = _random_model()
+    bias = model.get_layer("conv_01").get_weights()
+    bias[1][:] = integrity.MAX_ABS_WEIGHT
+    model.get_layer("conv_01").set_weights(bias)
+    path = tmp_path / "edge.weights.h5"
+    model.save_weights(str(path))
+    load_model(path)
+
+
+def test_bundled_default_is_cached(monkeypatch, tmp_path):
+    path = _bundle(monkeypatch, tmp_path)
     monkeypatch.setattr(weights_mod, "_default_cache", {})
     first = load_model()
     assert load_model() is first

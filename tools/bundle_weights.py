@@ -5,8 +5,9 @@
 
 Copies ``<workdir>/vdsr.weights.h5`` to ``vdsr_tf/weights/vdsr_x234.weights.h5`` and writes
 ``vdsr_tf/weights/vdsr_x234.json``: the run's model card (config, steps, data, time, validation)
-plus the exact command, the evaluation rows of ``tools/evaluate.py --json`` and a note. Both
-files are written atomically; the weights are checked to load before anything is replaced.
+plus the exact command, the evaluation rows of ``tools/evaluate.py --json``, a note and the
+weights' sha256 (checked by ``vdsr_tf.weights.load_model`` on every load). Both files are written
+atomically; the weights are checked to load before anything is replaced.
 """
 from __future__ import annotations
 
@@ -31,8 +32,8 @@ FLAGS = flags.FLAGS
 
 def main(argv):
     del argv
-    from vdsr_tf import atomic
-    from vdsr_tf.weights import BUNDLED_WEIGHTS, load_model
+    from vdsr_tf import atomic, integrity
+    from vdsr_tf.weights import BUNDLED_WEIGHTS, bundled_card_path, load_model
 
     src = os.path.join(FLAGS.workdir, "vdsr.weights.h5")
     card_path = os.path.join(FLAGS.workdir, "model_card.json")
@@ -48,9 +49,12 @@ def main(argv):
     card["evaluation"] = {"tool": "tools/evaluate.py", "rows": rows}
     card["note"] = FLAGS.note
     card["weights_file"] = BUNDLED_WEIGHTS.name
+    card["sha256"] = integrity.sha256(src)
     with atomic.atomic_path(BUNDLED_WEIGHTS, suffix=".weights.h5") as tmp:
         shutil.copyfile(src, tmp)
-    atomic.write_json(BUNDLED_WEIGHTS.with_name(BUNDLED_WEIGHTS.name.replace(".weights.h5", ".json")), card)
+    # The card last: until it is replaced, loading refuses the new weights (hash mismatch)
+    # rather than running weights the card does not describe.
+    atomic.write_json(bundled_card_path(), card)
     print(f"bundled {src} -> {BUNDLED_WEIGHTS} (step {card.get('steps')})")
 
 

@@ -74,4 +74,6 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    from vdsr_tf.atomic import exits_cleanly_on_signals
+
+    app.run(exits_cleanly_on_signals(main, "export"))

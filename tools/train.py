@@ -83,6 +83,13 @@ flags.DEFINE_integer("val_every", _D.val_every, "Steps between validations (0: e
 FLAGS = flags.FLAGS
 
 
+def _numbers(name, values):
+    try:
+        return tuple(float(v) for v in values)
+    except ValueError:
+        raise app.UsageError(f"--{name} must be numbers, got {','.join(values)!r}") from None
+
+
 def _steps_from_epochs(epochs, data, scales, patch_size, stride, batch_size, hr_scales=(1.0,)):
     from vdsr_tf import data as data_lib
 
@@ -101,6 +108,10 @@ def main(argv):
     del argv
     # Keras picks its backend once, when first imported: set it before anything imports keras.
     os.environ["KERAS_BACKEND"] = FLAGS.backend
+    import importlib.util
+
+    if importlib.util.find_spec(FLAGS.backend) is None:
+        raise app.UsageError(f"--backend {FLAGS.backend} needs the {FLAGS.backend} package, which is not installed")
     from vdsr_tf.train import Trainer, TrainingDiverged
 
     logging.getLogger("vdsr_tf").setLevel(logging.INFO)
@@ -118,8 +129,8 @@ def main(argv):
         val = os.path.normpath(_DEFAULT_VAL) if os.path.isdir(_DEFAULT_VAL) else None
     elif val.lower() == "none":
         val = None
-    scales = tuple(float(s) for s in FLAGS.scales)
-    hr_scales = tuple(float(s) for s in FLAGS.hr_scales)
+    scales = _numbers("scales", FLAGS.scales)
+    hr_scales = _numbers("hr_scales", FLAGS.hr_scales)
     steps, decay_every = FLAGS.steps, FLAGS.lr_decay_every
     if FLAGS.epochs is not None or FLAGS.lr_decay_epochs is not None:
         per_epoch = _steps_from_epochs(1.0, data, scales, FLAGS.patch_size, FLAGS.stride, FLAGS.batch_size,
@@ -136,6 +147,9 @@ def main(argv):
                              for f in dataclasses.fields(TrainConfig)})
     except ValueError as e:
         raise app.UsageError(str(e))
+    from vdsr_tf import preflight
+
+    preflight.check_training_run(cfg, FLAGS.workdir)  # one-line refusals before anything is written
     command = " ".join(shlex.quote(a) for a in sys.argv)
     # Ctrl-C / SIGTERM: finish the current step, save a checkpoint, exit (a second one kills).
     state = {"stop": False, "trainer": None}
@@ -165,5 +179,18 @@ def main(argv):
     return 0
 
 
+def _main_one_line(argv):
+    """main, with every refusal before training as one line on stderr (exit 1), not absl's
+    usage text or a traceback; VDSR_TF_DEBUG=1 shows the traceback."""
+    try:
+        return main(argv)
+    except (app.UsageError, ValueError, OSError) as e:
+        if os.environ.get("VDSR_TF_DEBUG"):
+            raise
+        text = str(e).strip().splitlines()
+        print(f"train.py: error: {text[0] if text else type(e).__name__}", file=sys.stderr)
+        return 1
+
+
 if __name__ == "__main__":
-    app.run(main)
+    app.run(_main_one_line)

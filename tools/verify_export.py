@@ -9,6 +9,7 @@ exits 1 when parity breaks (limits in vdsr_tf.export.LIMITS): SavedModel and flo
 max |diff| <= 1e-4 on [0, 1]; float16 PSNR drop <= 0.02 dB; int8 PSNR drop reported
 (target <= 0.2 dB, broken above 1 dB); end-to-end model within 1 grey level of
 super_resolve on 99.9% of pixels; any file changed since export (sha256) or unreadable.
+The sha256 of every file is checked first: a damaged file fails in seconds, unmeasured.
 """
 import os
 import sys
@@ -47,7 +48,8 @@ def main(argv):
         return 1
     print()
     for row in rows:
-        print(f"{'ok  ' if row['passed'] else 'FAIL'} {row['file']:<32} {row['summary']}")
+        status = {True: "ok  ", False: "FAIL", None: "skip"}[row["passed"]]
+        print(f"{status} {row['file']:<32} {row['summary']}")
     print("\nall artefacts pass" if ok else "\nPARITY BROKEN: see FAIL lines above")
     return 0 if ok else 1
 

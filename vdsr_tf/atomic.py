@@ -4,19 +4,137 @@ A file is written under a temporary name in its destination folder, flushed, giv
 permissions a plain ``open()`` would give (mkstemp's 0600 would hide weights and cards from
 other users), then renamed over the destination: readers, and a run killed halfway, see
 either the old file or the complete new one, never a partial file.
+
+Temporaries are named ``.<name>.<pid>.<random><suffix>``: on SIGINT, and on SIGTERM inside
+:func:`interrupt_on_sigterm` (the CLI and tools run in it), the exception unwinds and removes
+them; after a ``kill -9`` they stay, and :func:`remove_stale_temporaries` (called whenever the
+same output is written again) removes those whose process is gone.
 """
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
+import re
+import shutil
+import signal
+import sys
 import tempfile
+import threading
 
 
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+def temp_prefix(path) -> str:
+    """Prefix of this process's temporaries for ``path``: ``.<name>.<pid>.``."""
+    return f".{os.path.basename(os.fspath(path))}.{os.getpid()}."
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's live process
+        return True
+    return True
+
+
+def remove_stale_temporaries(path) -> list[str]:
+    """Removes temporaries for ``path`` (files or folders) left by processes that are gone.
+
+    Returns the paths removed. Those of running processes, this one included, are kept.
+    """
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    prefix = f".{os.path.basename(path)}."
+    removed = []
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return removed
+    for name in names:
+        if not name.startswith(prefix):  # cheap test first: big output folders are common
+            continue
+        pid = name[len(prefix):].split(".", 1)[0]
+        if not pid.isdigit() or _alive(int(pid)):
+            continue
+        full = os.path.join(folder, name)
+        try:
+            if os.path.isdir(full) and not os.path.islink(full):
+                shutil.rmtree(full)
+            else:
+                os.remove(full)
+            removed.append(full)
+        except OSError:  # gone meanwhile, or not ours to remove: leave it
+            pass
+    return removed
+
+
+_CHECKPOINT_TEMP = re.compile(r"^.+-\d+_temp$")
+
+
+def remove_stale_checkpoint_temps(checkpoint_dir) -> list[str]:
+    """Removes ``ckpt-N_temp/`` folders, which TensorFlow leaves when killed during a save.
+
+    Call it before a run starts using ``checkpoint_dir`` (no save is in flight then).
+    """
+    removed = []
+    if not os.path.isdir(checkpoint_dir):
+        return removed
+    for name in sorted(os.listdir(checkpoint_dir)):
+        full = os.path.join(checkpoint_dir, name)
+        if _CHECKPOINT_TEMP.match(name) and os.path.isdir(full):
+            shutil.rmtree(full, ignore_errors=True)
+            removed.append(full)
+    return removed
+
+
+class Terminated(KeyboardInterrupt):
+    """Raised by SIGTERM inside :func:`interrupt_on_sigterm`; a KeyboardInterrupt, so every
+    clean-up written for Ctrl-C runs for ``kill``, ``timeout`` and container stops too."""
+
+    exit_status = 128 + signal.SIGTERM
+
+
+@contextlib.contextmanager
+def interrupt_on_sigterm():
+    """Inside, SIGTERM raises :class:`Terminated` in the main thread (as SIGINT raises
+    KeyboardInterrupt); the previous handler is restored on exit. Elsewhere a no-op."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def _raise(signum, frame):
+        raise Terminated(f"terminated by signal {signum}")
+
+    previous = signal.signal(signal.SIGTERM, _raise)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def exits_cleanly_on_signals(main, name: str):
+    """Wraps a tool's ``main(argv)``: SIGTERM unwinds like Ctrl-C (temporaries removed), and
+    either ends in one line on stderr and exit status 130 (SIGINT) or 143 (SIGTERM)."""
+
+    @functools.wraps(main)
+    def wrapped(argv):
+        try:
+            with interrupt_on_sigterm():
+                return main(argv)
+        except KeyboardInterrupt as e:
+            terminated = isinstance(e, Terminated)
+            print(f"{name}: {'terminated' if terminated else 'interrupted'}", file=sys.stderr)
+            return Terminated.exit_status if terminated else 130
+
+    return wrapped
 
 
 @contextlib.contextmanager
@@ -29,7 +147,8 @@ def atomic_path(path, *, suffix: str = ".tmp"):
     """
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.", suffix=suffix)
+    remove_stale_temporaries(path)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=temp_prefix(path), suffix=suffix)
     os.close(fd)
     try:
         yield tmp

@@ -1,18 +1,26 @@
 """The ``vdsr-tf`` command line.
 
-``vdsr-tf upscale IN... -o OUT --scale S [--weights F] [--overwrite] [--tile N]``
+``vdsr-tf upscale IN... -o OUT --scale S [--weights F] [--overwrite | --skip-existing]
+[--fail-fast] [--tile N]``
 
 * IN: image files, folders (their image files, not recursive) and glob patterns
   (``'photos/*.jpg'``, ``'**'`` recursive).
 * OUT: a folder (created if missing) when there are several inputs, a folder or glob is
   given, OUT exists as a folder or ends with a slash; otherwise the output file for the one
   input. Outputs keep the input's file name (``--ext`` changes the extension).
-* Inputs are never written; an output that exists is refused unless ``--overwrite``, and an
-  output that *is* an input is always refused. All of this is checked before any work.
-* Each output is written atomically (temp file + rename): no partial files, even on errors
-  or Ctrl-C. Progress goes to stderr, one line per file.
+* Inputs are never written; an output that exists is refused unless ``--overwrite`` (replace
+  it) or ``--skip-existing`` (leave it and skip its input: resumes an interrupted batch), and
+  an output that *is* an input is always refused. All of this is checked before any work.
+* A file that fails (unreadable, unsupported, too large: its declared size is checked before
+  it is decoded) is reported and the batch goes on; the failures are listed at the end and
+  the exit status is 1. ``--fail-fast`` stops at the first one instead.
+* Each output is written atomically (temp file + rename): no partial files, even on errors,
+  Ctrl-C or SIGTERM; temporaries left by a ``kill -9`` are removed when that output is
+  written again. Progress goes to stderr, one line per file, and on a terminal a tile
+  counter while a big image runs.
 * Exit status: 0 on success, 1 on an error (one line on stderr, no traceback; files
-  finished before it are complete), 2 on a usage error, 130 when interrupted.
+  finished before it are complete) or when any file of a batch failed, 2 on a usage error,
+  130 when interrupted (Ctrl-C), 143 when terminated (SIGTERM).
 """
 from __future__ import annotations
 
@@ -78,6 +86,10 @@ def _build_parser() -> argparse.ArgumentParser:
     up.add_argument("--bicubic", action="store_true",
                     help="Matlab bicubic only, no network (the paper's baseline)")
     up.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    up.add_argument("--skip-existing", action="store_true",
+                    help="leave existing outputs and skip their inputs (resume a batch)")
+    up.add_argument("--fail-fast", action="store_true",
+                    help="stop at the first file that fails (default: go on, list failures at the end)")
     up.add_argument("--tile", type=_tile, default=None, metavar="N",
                     help="tile side in output pixels (0 = whole image; default: the library's)")
     up.add_argument("--ext", default=None, metavar="EXT",
@@ -127,8 +139,9 @@ def _expand_inputs(patterns: list[str]) -> tuple[list[str], bool]:
     return unique, many
 
 
-def _plan(args) -> list[tuple[str, str]]:
-    """(input, output) pairs, all checked before anything is computed or written."""
+def _plan(args) -> tuple[list[tuple[str, str]], int]:
+    """(input, output) pairs, all checked before anything is computed or written, and how
+    many were dropped by --skip-existing."""
     from vdsr_tf import imageio
 
     inputs, many = _expand_inputs(args.inputs)
@@ -165,12 +178,17 @@ def _plan(args) -> list[tuple[str, str]]:
         if key in seen:
             raise ValueError(f"inputs {seen[key]!r} and {src!r} would both be written to {dst!r}")
         seen[key] = src
+    if args.overwrite and args.skip_existing:
+        raise UsageError("--overwrite and --skip-existing contradict each other; pass one")
     if not args.overwrite:
         existing = [dst for _, dst in pairs if os.path.lexists(dst)]
+        if args.skip_existing:
+            return [(src, dst) for src, dst in pairs if not os.path.lexists(dst)], len(existing)
         if existing:
             more = f" (and {len(existing) - 1} more)" if len(existing) > 1 else ""
-            raise ValueError(f"output {existing[0]!r} exists{more}; pass --overwrite to replace")
-    return pairs
+            raise ValueError(f"output {existing[0]!r} exists{more}; pass --overwrite to replace, "
+                             "or --skip-existing to resume a batch")
+    return pairs, 0
 
 
 def _save_params(path: str) -> dict:
@@ -196,37 +214,110 @@ def _import_tensorflow_quietly() -> None:
         os.close(saved)
 
 
-def _upscale(args) -> int:
-    _import_tensorflow_quietly()
+def _interactive() -> bool:
+    """Whether stderr is a terminal (then a tile counter is redrawn in place)."""
+    try:
+        return sys.stderr.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+_PROGRESS_EVERY_S = 10.0  # off a terminal: at most one tile line per this many seconds
+
+
+class _TileProgress:
+    """The tile counter of one image: redrawn in place on a terminal; elsewhere a line at
+    most every ``_PROGRESS_EVERY_S`` seconds, so logs of long runs show life without a line
+    per tile."""
+
+    def __init__(self, label: str, interactive: bool):
+        self.label, self.interactive, self.every = label, interactive, _PROGRESS_EVERY_S
+        self.t0 = self.last = time.perf_counter()
+        self.drawn = False
+
+    def __call__(self, done: int, total: int) -> None:
+        if total <= 1:
+            return
+        now = time.perf_counter()
+        text = f"{self.label} tile {done}/{total} ({now - self.t0:.0f} s)"
+        if self.interactive:
+            print(f"\r{text}\x1b[K", end="", file=sys.stderr, flush=True)
+            self.drawn = True
+        elif now - self.last >= self.every and done < total:
+            print(text, file=sys.stderr, flush=True)
+            self.last = now
+
+    def clear(self) -> str:
+        """Prefix for the next line: erases a counter drawn in place."""
+        return "\r\x1b[K" if self.drawn else ""
+
+
+def _named(src: str, error: BaseException) -> str:
+    text = _one_line(error)
+    return text if src in text else f"{src}: {text}"
+
+
+def _upscale_one(args, src: str, dst: str, scale: float, predictor, tile, progress):
     from vdsr_tf import imageio, inference
 
+    width, height = imageio.image_size(src)  # declared size, checked before decoding
+    inference.check_output_size(height, width, scale)
+    image = imageio.read_pixels(src)
+    if args.bicubic:
+        result = inference.bicubic_upscale(image, scale)
+    else:
+        result = inference.super_resolve(image, scale, model=predictor, tile=tile,
+                                         progress=progress)
+    imageio.save_image(result, dst, overwrite=args.overwrite, **_save_params(dst))
+    size_in = (image.shape[1], image.shape[0]) if hasattr(image, "shape") else image.size
+    size_out = (result.shape[1], result.shape[0]) if hasattr(result, "shape") else result.size
+    return size_in, size_out
+
+
+def _upscale(args) -> int:
+    _import_tensorflow_quietly()
+    from vdsr_tf import inference
+
     scale = inference.check_scale(args.scale)
-    pairs = _plan(args)
+    pairs, skipped = _plan(args)
+    if skipped and not args.quiet:
+        print(f"skipping {skipped} input(s) whose output exists (--skip-existing)", file=sys.stderr)
+    if not pairs:
+        return 0
     predictor = None
     if not args.bicubic:
         predictor = inference.make_predictor(weights=args.weights, backend=args.backend,
                                                precision=args.precision)
     tile = inference.DEFAULT_TILE if args.tile is None else args.tile
+    if predictor is not None:
+        inference.check_tile(tile, predictor)  # a bad --tile fails once, not once per file
     for folder in sorted({os.path.dirname(dst) for _, dst in pairs}):
         if folder:
             os.makedirs(folder, exist_ok=True)  # only now: every check has passed
     total = len(pairs)
     start = time.perf_counter()
+    interactive = _interactive()
+    failures: list[str] = []
     for i, (src, dst) in enumerate(pairs, start=1):
         t0 = time.perf_counter()
-        image = imageio.read_image(src)
+        progress = _TileProgress(f"[{i}/{total}] {src}:", interactive and not args.quiet)
         try:
-            if args.bicubic:
-                result = inference.bicubic_upscale(image, scale)
-            else:
-                result = inference.super_resolve(image, scale, model=predictor, tile=tile)
-        except ValueError as e:  # e.g. an unsupported mode: say which file
-            raise ValueError(f"{src}: {e}") from e
-        imageio.save_image(result, dst, overwrite=args.overwrite, **_save_params(dst))
+            (w, h), (ow, oh) = _upscale_one(args, src, dst, scale, predictor, tile,
+                                            None if args.quiet else progress)
+        except Exception as e:  # noqa: BLE001 -- one bad file must not end the batch
+            if args.fail_fast or total == 1 or os.environ.get("VDSR_TF_DEBUG"):
+                raise ValueError(_named(src, e)) from e
+            failures.append(_named(src, e))
+            print(f"{progress.clear()}[{i}/{total}] FAILED {failures[-1]}", file=sys.stderr, flush=True)
+            continue
         if not args.quiet:
-            w, h = image.size
-            print(f"[{i}/{total}] {src} -> {dst} ({w}x{h} -> {result.size[0]}x{result.size[1]}, "
+            print(f"{progress.clear()}[{i}/{total}] {src} -> {dst} ({w}x{h} -> {ow}x{oh}, "
                   f"{time.perf_counter() - t0:.1f} s)", file=sys.stderr, flush=True)
+    if failures:
+        print(f"{PROG}: {len(failures)} of {total} file(s) failed:", file=sys.stderr)
+        for line in failures:
+            print(f"  {line}", file=sys.stderr)
+        return 1
     if not args.quiet and total > 1:
         print(f"done: {total} images in {time.perf_counter() - start:.1f} s", file=sys.stderr)
     return 0
@@ -242,18 +333,23 @@ def _one_line(error: BaseException) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Runs the command line; returns the exit status (the console script exits with it)."""
+    from vdsr_tf import atomic
+
     parser = _build_parser()
     try:
-        args = parser.parse_args(argv)
-        if args.command == "upscale":
-            return _upscale(args)
-        raise UsageError(f"unknown command {args.command!r}")
+        # SIGTERM (kill, timeout, container stops) unwinds like Ctrl-C: no temporary is left.
+        with atomic.interrupt_on_sigterm():
+            args = parser.parse_args(argv)
+            if args.command == "upscale":
+                return _upscale(args)
+            raise UsageError(f"unknown command {args.command!r}")
     except UsageError as e:
         print(f"{PROG}: usage error: {e}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print(f"{PROG}: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as e:
+        terminated = isinstance(e, atomic.Terminated)
+        print(f"{PROG}: {'terminated' if terminated else 'interrupted'}", file=sys.stderr)
+        return e.exit_status if terminated else 130
     except Exception as e:  # noqa: BLE001 -- the CLI promises one line, no traceback
         if os.environ.get("VDSR_TF_DEBUG"):
             raise

@@ -79,8 +79,9 @@ class TrainConfig:
       backend: "tensorflow" (tf.GradientTape step under tf.distribute) or "jax" (a jitted
         model.stateless_call step; imports no TensorFlow; needs KERAS_BACKEND=jax set before
         keras is imported). A run keeps its backend (their checkpoints differ).
-      max_minutes: wall-clock budget (0 = none): after a short warm-up the run measures its
-        steps/s and fixes the step count so the schedule's decay ends in time
+      max_minutes: wall-clock budget (0 = none), counted from the Trainer's creation (data
+        preparation included): after a short warm-up the run measures its steps/s (and one
+        validation) and fixes the step count so the schedule's decay ends in time
         (vdsr_tf.train.schedule.fit_to_budget); ``steps`` then only gives the schedule's shape.
     """
 

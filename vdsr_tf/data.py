@@ -24,6 +24,7 @@ import json
 import logging
 import math
 import os
+import sys
 
 import numpy as np
 
@@ -69,6 +70,8 @@ def list_sources(data) -> list[str]:
             out.append(entry)
         elif os.path.isdir(entry):
             out.extend(list_images(entry))
+        elif not os.path.exists(entry):
+            raise ValueError(f"training data {entry!r} does not exist")
         else:
             raise ValueError(f"training data {entry!r} is neither a folder of images nor a .npz luminance archive")
     return out
@@ -100,7 +103,19 @@ def luma_of(img: np.ndarray) -> np.ndarray:
 
 
 def load_luma(path: str) -> np.ndarray:
-    """Reads an image file and returns its Matlab Y channel, uint8 (H, W)."""
+    """Reads an image file and returns its Matlab Y channel, uint8 (H, W).
+
+    Raises ValueError naming the file when it is missing, unreadable, truncated or corrupt.
+    """
+    from PIL import Image
+
+    try:
+        return _luma_of_file(path)
+    except (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError) as e:
+        raise ValueError(f"cannot read training image {os.fspath(path)!r}: {type(e).__name__}: {e}") from e
+
+
+def _luma_of_file(path) -> np.ndarray:
     from PIL import Image
 
     with Image.open(path) as im:
@@ -117,6 +132,18 @@ def load_luma(path: str) -> np.ndarray:
     return luma_of(arr)
 
 
+def _tensorflow_for_degradation():
+    """TensorFlow, unless it is absent or this process runs Keras on another backend (then
+    loading it would cost start-up time and, on a GPU, the device memory JAX needs)."""
+    if "tensorflow" not in sys.modules and os.environ.get("KERAS_BACKEND", "tensorflow") != "tensorflow":
+        return None
+    try:
+        import tensorflow as tf
+    except ImportError:
+        return None
+    return tf
+
+
 def degrade(y: np.ndarray, scale: float) -> tuple[np.ndarray, np.ndarray]:
     """(network input, target) for one luminance plane at one scale.
 
@@ -124,7 +151,8 @@ def degrade(y: np.ndarray, scale: float) -> tuple[np.ndarray, np.ndarray]:
     fractional scales keep the full size. Target = the (cropped) Y as float32 in [0, 1];
     input = imresize(imresize(target, 1/s), [H, W]) with :func:`matlab.imresize_tf`,
     float32, not rounded (the authors' training code keeps it in double). Without
-    TensorFlow (the JAX path) the numpy :func:`matlab.imresize` does the same resize. Returns
+    TensorFlow, or with Keras on another backend (the JAX path), the numpy
+    :func:`matlab.imresize` does the same resize (equal to 2e-6). Returns
     float32 (H', W') arrays; None, None if the image is too small for this scale.
     """
     y = np.asarray(y)
@@ -137,9 +165,8 @@ def degrade(y: np.ndarray, scale: float) -> tuple[np.ndarray, np.ndarray]:
     if h < scale or w < scale or h == 0 or w == 0:
         return None, None
     target = y.astype(np.float32) / np.float32(255.0)
-    try:
-        import tensorflow as tf
-    except ImportError:
+    tf = _tensorflow_for_degradation()
+    if tf is None:
         lr = matlab.imresize(target.astype(np.float64), 1.0 / scale)
         return matlab.imresize(lr, output_shape=(h, w)).astype(np.float32), target
     lr = matlab.imresize_tf(tf.constant(target), 1.0 / scale)
@@ -199,10 +226,14 @@ def patch_set_from_planes(planes, names, scales, *, patch_size: int = 41, stride
     scales = tuple(float(s) for s in scales)
     inputs, targets, offsets, heights, widths, plane_scales, grid = [], [], [], [], [], [], []
     offset = 0
+    too_small = {s: 0 for s in scales}
+    n_planes = 0
     for y in planes:
+        n_planes += 1
         for s in scales:
             x, t = degrade(y, s)
             if x is None or x.shape[0] < patch_size or x.shape[1] < patch_size:
+                too_small[s] += 1
                 continue
             plane = len(offsets)
             h, w = x.shape
@@ -218,6 +249,10 @@ def patch_set_from_planes(planes, names, scales, *, patch_size: int = 41, stride
         raise ValueError(
             f"no training image is at least {patch_size}x{patch_size} after degradation "
             f"(images: {len(names)}, scales: {scales})")
+    if any(too_small.values()):
+        logger.warning("skipped training planes smaller than a %dx%d patch (after the mod-crop): %s "
+                       "of %d", patch_size, patch_size,
+                       ", ".join(f"{n} at x{s:g}" for s, n in too_small.items() if n), n_planes)
     return PatchSet(
         inputs=np.concatenate(inputs), targets=np.concatenate(targets),
         offsets=np.asarray(offsets, np.int64), heights=np.asarray(heights, np.int64),

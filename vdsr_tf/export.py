@@ -31,7 +31,6 @@ parity limits in :data:`LIMITS`.
 from __future__ import annotations
 
 import datetime
-import hashlib
 import json
 import os
 import shutil
@@ -42,7 +41,7 @@ from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
-from vdsr_tf import atomic, matlab
+from vdsr_tf import atomic, integrity, matlab
 
 __all__ = [
     "LIMITS",
@@ -136,18 +135,6 @@ def parse_size(text) -> tuple[int, int]:
 
 # ---------------------------------------------------------------------------- files
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    paths = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
-    for p in paths:
-        if path.is_dir():
-            h.update(str(p.relative_to(path)).encode())
-        with open(p, "rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                h.update(block)
-    return h.hexdigest()
-
-
 def _size(path: Path) -> int:
     if path.is_file():
         return path.stat().st_size
@@ -158,7 +145,7 @@ def _replace_dir(tmp: Path, path: Path) -> None:
     """Moves the finished folder ``tmp`` to ``path``, replacing an old one."""
     old = None
     if path.exists():
-        old = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.old."))
+        old = Path(tempfile.mkdtemp(dir=path.parent, prefix=atomic.temp_prefix(path) + "old."))
         os.replace(path, old / path.name)
     os.replace(tmp, path)
     if old is not None:
@@ -196,7 +183,8 @@ def export_saved_model(model, path) -> Path:
         _SERVE, serve,
         input_signature=[tf.TensorSpec((None, None, None, 1), tf.float32, name="input")],
     )
-    tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.tmp."))
+    atomic.remove_stale_temporaries(path)  # those of an earlier kill -9
+    tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=atomic.temp_prefix(path) + "tmp."))
     try:
         target = tmp / "sm"
         archive.write_out(str(target), verbose=False)
@@ -399,7 +387,7 @@ def export_e2e_tflite(model, path, size: tuple[int, int], scale: float, *, preci
     archive = keras.export.ExportArchive()
     archive.track(model)
     archive.add_endpoint(_SERVE, fn, input_signature=[spec])
-    with tempfile.TemporaryDirectory(dir=path.parent, prefix=".e2e.") as tmp:
+    with tempfile.TemporaryDirectory(dir=path.parent, prefix=atomic.temp_prefix(path) + "sm.") as tmp:
         archive.write_out(os.path.join(tmp, "sm"), verbose=False)
         conv = tf.lite.TFLiteConverter.from_saved_model(os.path.join(tmp, "sm"), signature_keys=[_SERVE])
         conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
@@ -523,7 +511,9 @@ def measure(out_dir, manifest: dict, model, images, *, progress: Callable[[str],
                 results[art["name"]] = _measure_e2e(path, art, keras_pred, images)
             else:
                 backend = "saved_model" if art["format"] == "tf_saved_model" else "tflite"
-                predictor = backends.get_predictor(backend, path)
+                # verify=False: the exporter measures files it has just written (their
+                # manifest comes last), and verify() has checked every hash before this.
+                predictor = backends.get_predictor(backend, path, verify=False)
                 psnrs: dict[int, list[float]] = {}
                 diff = 0.0
                 for (s, name, hr, lr), ref in zip(images, refs):
@@ -552,7 +542,7 @@ def _measure_e2e(path: Path, art: dict, keras_pred, images) -> dict:
 
     size = tuple(art["inputs"][0]["shape"][1:3])
     scale = float(art["scale"])
-    e2e = backends.TFLiteModel(path)
+    e2e = backends.TFLiteModel(path, verify=False)
     within, total, worst = 0, 0, 0
     # The LR pictures made for the model's own scale when there are some, else all of them.
     own = [im for im in images if im[0] == scale] or list(images)
@@ -624,7 +614,7 @@ def _weights_info(weights, model) -> dict:
         # carry this machine's paths.
         "path": (path.resolve().relative_to(Path(__file__).resolve().parent.parent).as_posix()
                  if source == "bundled" else str(path.resolve())),
-        "sha256": _sha256(path),
+        "sha256": integrity.sha256(path),
         "depth": len(convs),
         "filters": int(convs[0].filters) if convs else None,
         "parameters": int(model.count_params()),
@@ -654,13 +644,13 @@ _INTERNAL = {
 def _signature(path: Path) -> list[int]:
     from vdsr_tf import backends
 
-    return list(backends.TFLiteModel(path, num_threads=1).shape_signature)
+    return list(backends.TFLiteModel(path, num_threads=1, verify=False).shape_signature)
 
 
 def _tflite_ops(path: Path) -> dict:
     from vdsr_tf import backends
 
-    return backends.TFLiteModel(path, num_threads=1).op_counts()
+    return backends.TFLiteModel(path, num_threads=1, verify=False).op_counts()
 
 
 def export_all(
@@ -757,7 +747,7 @@ def export_all(
     for art in artifacts:
         path = out_dir / art["file"]
         art["size_bytes"] = _size(path)
-        art["sha256"] = _sha256(path)
+        art["sha256"] = integrity.sha256(path)
         if art["format"] == "tflite":
             art["ops"] = _tflite_ops(path)
         art["weights"] = info["file"]
@@ -818,6 +808,10 @@ def verify(out_dir, *, weights=None, test_data=None, scales: Sequence[int] | Non
            progress: Callable[[str], None] | None = None) -> tuple[bool, list[dict]]:
     """Re-measures every artefact listed in ``out_dir/manifest.json`` against Keras.
 
+    Every artefact's sha256 is checked first (seconds): when any differs from the manifest's,
+    nothing is measured (minutes) and the result is returned at once, the changed files
+    failing and the others marked not measured (``passed`` None).
+
     Args:
       weights: the reference weights; default: those the manifest names (their sha256
         must match the manifest's, else the comparison would be meaningless).
@@ -825,13 +819,29 @@ def verify(out_dir, *, weights=None, test_data=None, scales: Sequence[int] | Non
       scales: integer scales to measure (default 2, 3, 4).
 
     Returns (all passed, one row per artefact: name, file, passed, summary, measured,
-    changed = the file's sha256 differs from the manifest's).
+    changed = the file is missing or its sha256 differs from the manifest's).
     """
     from vdsr_tf import weights as weights_mod
 
     say = progress or (lambda line: None)
     out_dir = Path(out_dir)
     manifest = read_manifest(out_dir)
+    changed = {}
+    for art in manifest["artifacts"]:
+        path = out_dir / art["file"]
+        if not path.exists():
+            changed[art["name"]] = "FILE MISSING"
+        elif integrity.sha256(path) != art.get("sha256"):
+            changed[art["name"]] = (f"FILE CHANGED since export: sha256 {integrity.sha256(path)[:12]}... "
+                                    f"differs from the manifest's {str(art.get('sha256'))[:12]}...")
+    if changed:
+        say(f"{len(changed)} of {len(manifest['artifacts'])} artefacts differ from the manifest: "
+            "not measuring")
+        rows = [{"name": art["name"], "file": art["file"], "passed": False if art["name"] in changed else None,
+                 "changed": art["name"] in changed,
+                 "summary": changed.get(art["name"], "sha256 matches the manifest; not measured"),
+                 "measured": None} for art in manifest["artifacts"]]
+        return False, rows
     info = manifest["weights"]
     if weights is None:
         if info["source"] == "bundled":
@@ -841,7 +851,7 @@ def verify(out_dir, *, weights=None, test_data=None, scales: Sequence[int] | Non
             model = weights_mod.load_model(weights_path)
     else:
         weights_path, model = Path(weights), weights_mod.load_model(weights)
-    sha = _sha256(weights_path)
+    sha = integrity.sha256(weights_path)
     if sha != info["sha256"]:
         raise ValueError(f"reference weights {str(weights_path)!r} (sha256 {sha[:12]}...) are not the "
                          f"weights the exports came from ({info['file']}, sha256 {info['sha256'][:12]}...)")
@@ -854,12 +864,7 @@ def verify(out_dir, *, weights=None, test_data=None, scales: Sequence[int] | Non
     for art in manifest["artifacts"]:
         m = measured[art["name"]]
         ok, reason = check(art, m)
-        path = out_dir / art["file"]
-        changed = not path.exists() or _sha256(path) != art.get("sha256")
-        if changed:
-            reason += "; FILE CHANGED since export (sha256 differs from the manifest's)"
-            ok = False
         all_ok &= ok
-        rows.append({"name": art["name"], "file": art["file"], "passed": ok, "changed": changed,
+        rows.append({"name": art["name"], "file": art["file"], "passed": ok, "changed": False,
                      "summary": reason, "measured": m})
     return all_ok, rows

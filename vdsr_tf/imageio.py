@@ -36,6 +36,15 @@ Accepted inputs
   then treated as the PIL image. Missing, unreadable, truncated/corrupt and non-image files
   raise :class:`ImageError` (a ``ValueError``) naming the file; a missing file raises
   :class:`ImageNotFoundError`, which is also a ``FileNotFoundError``.
+  The declared size is read from the header first (:func:`image_size`), so callers can refuse
+  a huge image before it is decoded.
+* 16-bit colour files: PIL has no 16-bit RGB mode and quietly decodes 48/64-bit PNG and
+  TIFF to 8 bits, so :func:`read_pixels` (and with it :func:`load_image` and
+  ``super_resolve``) reads 16-bit RGB and RGBA PNG with imagecodecs (libpng) and TIFF with
+  tifffile, as uint16 (H, W, 3|4) arrays: the result of a path is then a uint16 array, and
+  :func:`save_image` writes uint16 (H, W, 3|4) arrays as 16-bit PNG or TIFF (other formats
+  refuse them: they cannot hold 16 bits). 16-bit grey+alpha PNG/TIFF is refused (there is no
+  uint16 two-channel form to hand back). The ICC profile of such files is not carried.
 
 Every image must be at least 2x2 pixels (zero-size and 1-pixel images are refused).
 
@@ -51,9 +60,12 @@ import dataclasses
 import os
 import struct
 import tempfile
+import warnings
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
+
+from vdsr_tf import atomic
 
 __all__ = [
     "ImageError",
@@ -62,6 +74,8 @@ __all__ = [
     "ImageSpec",
     "MIN_SIZE",
     "read_image",
+    "read_pixels",
+    "image_size",
     "load_image",
     "restore_image",
     "to_pil",
@@ -146,17 +160,7 @@ def _describe(value) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
-def read_image(path: str | os.PathLike) -> Image.Image:
-    """Reads an image file fully into memory and returns the PIL image.
-
-    The first frame of a multi-frame file is used and its EXIF orientation applied.
-
-    Raises:
-      TypeError: ``path`` is not a str or os.PathLike.
-      ImageNotFoundError: the file does not exist.
-      ImageError: the path is a folder, unreadable, empty, truncated, corrupt, too large
-        for Pillow's decompression-bomb guard, or not an image Pillow can decode.
-    """
+def _check_path_arg(path) -> str:
     if isinstance(path, bytes) or not isinstance(path, (str, os.PathLike)):
         raise TypeError(f"image path must be a str or os.PathLike, got {type(path).__name__}")
     name = os.fspath(path)
@@ -164,25 +168,187 @@ def read_image(path: str | os.PathLike) -> Image.Image:
         raise ImageNotFoundError(f"image file not found: {name!r}")
     if os.path.isdir(name):
         raise ImageError(f"{name!r} is a folder, not an image file")
-    try:
+    return name
+
+
+class _PillowErrors:
+    """Turns Pillow's many exception types into one-line :class:`ImageError` naming the file.
+
+    Pillow's DecompressionBombWarning is silenced inside: the library checks the declared
+    size against its own output limit before decoding (inference.check_output_size), and a
+    warning with its source line would break the CLI's one-line promise.
+    """
+
+    def __init__(self, name: str):
+        self.name = name
+        self._warnings = warnings.catch_warnings()
+
+    def __enter__(self):
+        self._warnings.__enter__()
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        return self
+
+    def __exit__(self, kind, e, tb):
+        self._warnings.__exit__(kind, e, tb)
+        name = self.name
+        if e is None or isinstance(e, ImageError):
+            return False
+        if isinstance(e, PermissionError):
+            raise ImageError(f"cannot read image file {name!r}: permission denied") from e
+        if isinstance(e, UnidentifiedImageError):
+            size = os.path.getsize(name)
+            what = "an empty file" if size == 0 else "not an image Pillow can read"
+            raise ImageError(f"cannot read image file {name!r}: {what}") from e
+        if isinstance(e, Image.DecompressionBombError):
+            raise ImageError(f"cannot read image file {name!r}: {e}") from e
+        if isinstance(e, (OSError, SyntaxError, ValueError, EOFError, struct.error, IndexError)):
+            raise ImageError(
+                f"cannot read image file {name!r}: truncated or corrupt ({type(e).__name__}: {e})"
+            ) from e
+        return False
+
+
+def image_size(path: str | os.PathLike) -> tuple[int, int]:
+    """(width, height) the file declares, read from its header without decoding the pixels.
+
+    EXIF orientation is not applied (a rotation swaps the sides, not their product).
+
+    Raises: as :func:`read_image`, for files whose header cannot be read.
+    """
+    name = _check_path_arg(path)
+    with _PillowErrors(name):
+        with Image.open(name) as opened:
+            return opened.size
+
+
+def read_image(path: str | os.PathLike) -> Image.Image:
+    """Reads an image file fully into memory and returns the PIL image.
+
+    The first frame of a multi-frame file is used and its EXIF orientation applied.
+    16-bit colour files come back as PIL decodes them, at 8 bits: use :func:`read_pixels`
+    to keep 16 bits.
+
+    Raises:
+      TypeError: ``path`` is not a str or os.PathLike.
+      ImageNotFoundError: the file does not exist.
+      ImageError: the path is a folder, unreadable, empty, truncated, corrupt, too large
+        for Pillow's decompression-bomb guard, or not an image Pillow can decode.
+    """
+    name = _check_path_arg(path)
+    with _PillowErrors(name):
         with Image.open(name) as opened:
             opened.load()  # decode now: truncation and corruption surface here
             image = ImageOps.exif_transpose(opened)
             if image is opened:  # older Pillow returns the same object when nothing to do
                 image = opened.copy()
-    except PermissionError as e:
-        raise ImageError(f"cannot read image file {name!r}: permission denied") from e
-    except UnidentifiedImageError as e:
-        size = os.path.getsize(name)
-        what = "an empty file" if size == 0 else "not an image Pillow can read"
-        raise ImageError(f"cannot read image file {name!r}: {what}") from e
-    except Image.DecompressionBombError as e:
-        raise ImageError(f"cannot read image file {name!r}: {e}") from e
-    except (OSError, SyntaxError, ValueError, EOFError, struct.error, IndexError) as e:
-        raise ImageError(
-            f"cannot read image file {name!r}: truncated or corrupt ({type(e).__name__}: {e})"
-        ) from e
     return image
+
+
+# ---------------------------------------------------------------------------- 16-bit colour
+
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_TIFF_SIGNATURES = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
+
+
+def _deep_colour_kind(name: str) -> tuple[str, int] | None:
+    """("png" | "tiff", channels) when the file holds 16-bit colour (or grey+alpha), else None."""
+    try:
+        with open(name, "rb") as f:
+            head = f.read(32)
+    except OSError:
+        return None  # read_image reports it
+    if head.startswith(_PNG_SIGNATURE) and head[12:16] == b"IHDR" and len(head) >= 26:
+        depth, colour = head[24], head[25]
+        channels = {2: 3, 6: 4, 4: 2}.get(colour)
+        return ("png", channels) if depth == 16 and channels else None
+    if head.startswith(_TIFF_SIGNATURES):
+        import tifffile
+
+        try:
+            with tifffile.TiffFile(name) as tif:
+                page = tif.pages[0]
+                spp = int(page.samplesperpixel)
+                if int(page.bitspersample) == 16 and spp in (2, 3, 4):
+                    if spp in (2, 4) and tuple(page.extrasamples or ())[:1] == (1,):
+                        return "tiff", -1  # associated (premultiplied) alpha
+                    return "tiff", spp
+        except Exception:  # noqa: BLE001 -- a broken TIFF is Pillow's to report, with its name
+            return None
+    return None
+
+
+def _orientation(name: str) -> int:
+    with _PillowErrors(name):
+        with Image.open(name) as opened:
+            return int(opened.getexif().get(0x0112, 1) or 1)
+
+
+def _orient(arr: np.ndarray, code: int) -> np.ndarray:
+    """Applies EXIF orientation ``code`` to (H, W, C) like ``ImageOps.exif_transpose``."""
+    ops = {
+        2: lambda a: a[:, ::-1],
+        3: lambda a: a[::-1, ::-1],
+        4: lambda a: a[::-1],
+        5: lambda a: a.transpose(1, 0, 2),
+        6: lambda a: np.rot90(a, -1),
+        7: lambda a: a[::-1, ::-1].transpose(1, 0, 2),
+        8: lambda a: np.rot90(a, 1),
+    }
+    op = ops.get(code)
+    return np.ascontiguousarray(op(arr)) if op else arr
+
+
+def _read_deep_colour(name: str, kind: str, channels: int) -> np.ndarray:
+    if channels == -1:
+        raise ImageError(f"cannot read image file {name!r}: 16-bit TIFF with premultiplied "
+                         "alpha is not supported (un-premultiplying would change colours); "
+                         "save it with unassociated alpha")
+    if channels == 2:
+        raise ImageError(f"cannot read image file {name!r}: 16-bit grey+alpha is not supported "
+                         "(no 16-bit two-channel form exists to return); save it as 16-bit RGBA "
+                         "or 8-bit grey+alpha")
+    try:
+        if kind == "png":
+            import imagecodecs
+
+            with open(name, "rb") as f:
+                arr = imagecodecs.png_decode(f.read())
+        else:
+            import tifffile
+
+            with tifffile.TiffFile(name) as tif:
+                page = tif.pages[0]
+                arr = page.asarray()
+                if int(page.planarconfig) == 2:  # separate planes: (C, H, W)
+                    arr = np.moveaxis(arr, 0, -1)
+                if int(page.photometric) != 2:  # RGB
+                    raise ImageError(f"cannot read image file {name!r}: 16-bit TIFF with "
+                                     f"photometric {page.photometric!r}, not RGB")
+    except ImageError:
+        raise
+    except MemoryError:
+        raise
+    except Exception as e:  # noqa: BLE001 -- the decoders raise their own error types
+        raise ImageError(f"cannot read image file {name!r}: truncated or corrupt 16-bit "
+                         f"{kind.upper()} ({type(e).__name__}: {e})") from e
+    arr = np.asarray(arr)
+    if arr.dtype != np.uint16 or arr.ndim != 3 or arr.shape[2] != channels:
+        raise ImageError(f"cannot read image file {name!r}: decoded 16-bit {kind.upper()} has "
+                         f"dtype {arr.dtype} and shape {arr.shape}, expected uint16 (H, W, {channels})")
+    return _orient(arr, _orientation(name))
+
+
+def read_pixels(path: str | os.PathLike):
+    """:func:`read_image`, except that 16-bit RGB/RGBA PNG and TIFF keep their 16 bits.
+
+    Returns a PIL image, or a uint16 (H, W, 3|4) array for a 16-bit colour file (EXIF
+    orientation applied either way). Raises as :func:`read_image`.
+    """
+    name = _check_path_arg(path)
+    deep = _deep_colour_kind(name)
+    if deep is not None:
+        return _read_deep_colour(name, *deep)
+    return read_image(name)
 
 
 def _check_size(height: int, width: int, what: str) -> None:
@@ -296,7 +462,10 @@ def load_image(img) -> tuple[np.ndarray, ImageSpec]:
         return _load_array(img)
     if isinstance(img, (str, os.PathLike)):
         name = os.fspath(img)
-        return _load_pil(read_image(name), "path", name)
+        pixels = read_pixels(name)
+        if isinstance(pixels, np.ndarray):  # 16-bit colour: returned as a uint16 array
+            return _load_array(pixels)
+        return _load_pil(pixels, "path", name)
     raise TypeError(f"expected a PIL image, a numpy array or a file path, got "
                     f"{type(img).__module__}.{type(img).__name__}")
 
@@ -352,8 +521,8 @@ def to_pil(img) -> Image.Image:
             raise TypeError(f"can only write uint8 or uint16 arrays, got dtype {img.dtype}; "
                             "convert float images with np.round(x * 255).astype(np.uint8)")
         if img.dtype == np.uint16 and not (img.ndim == 2 or img.shape[-1] == 1):
-            raise ValueError("uint16 arrays can only be written as grey (H, W) images; "
-                             f"got shape {img.shape}")
+            raise ValueError("PIL holds uint16 arrays only as grey (H, W) images, got shape "
+                             f"{img.shape}; save_image writes 16-bit colour as PNG or TIFF")
         data, spec = _load_array(img)
         mode = {1: "L", 3: "RGB", 4: "RGBA"}[spec.channels]
         if img.dtype == np.uint16:
@@ -373,6 +542,30 @@ def writable_extension(path: str | os.PathLike) -> str:
     return fmt
 
 
+def _is_deep_colour(img) -> bool:
+    return (isinstance(img, np.ndarray) and img.dtype == np.uint16 and img.ndim == 3
+            and img.shape[2] in (3, 4))
+
+
+def _write_deep_colour(arr: np.ndarray, fmt: str, f) -> None:
+    """uint16 (H, W, 3|4) -> 16-bit RGB(A) PNG (imagecodecs/libpng) or deflate TIFF (tifffile)."""
+    _check_size(arr.shape[0], arr.shape[1], f"image array of shape {arr.shape}")
+    arr = np.ascontiguousarray(arr)
+    if fmt == "PNG":
+        import imagecodecs
+
+        f.write(imagecodecs.png_encode(arr))
+    else:
+        import tifffile
+
+        import io
+
+        extra = {"extrasamples": ["unassalpha"]} if arr.shape[2] == 4 else {}
+        buffer = io.BytesIO()  # tifffile wants a named file or a seekable buffer
+        tifffile.imwrite(buffer, arr, photometric="rgb", compression="zlib", **extra)
+        f.write(buffer.getvalue())
+
+
 def _current_umask() -> int:
     mask = os.umask(0o022)
     os.umask(mask)
@@ -386,7 +579,8 @@ def save_image(img, path: str | os.PathLike, *, overwrite: bool = False, **param
     disk, and then moved into place, so the destination is either untouched or complete.
 
     Args:
-      img: a PIL image, or a uint8 / uint16-grey numpy array.
+      img: a PIL image, or a uint8 / uint16 numpy array (uint16 (H, W, 3|4) colour only
+        as .png or .tif/.tiff: 16 bits per channel, which no other format here holds).
       path: destination; the format comes from its extension.
       overwrite: replace an existing file; otherwise :class:`OutputExistsError`.
       **params: passed to ``PIL.Image.save`` (for example ``quality=95``).
@@ -403,7 +597,12 @@ def save_image(img, path: str | os.PathLike, *, overwrite: bool = False, **param
         fmt = writable_extension(name)
     except ValueError as e:
         raise ImageError(str(e)) from None
-    image = to_pil(img)
+    deep = _is_deep_colour(img)
+    if deep and fmt not in ("PNG", "TIFF"):
+        raise ImageError(f"cannot write {name!r}: 16-bit colour can only be written as .png or "
+                         f".tif/.tiff ({fmt} holds 8 bits per channel); use one of those, or "
+                         "convert to 8 bits yourself, e.g. (arr / 257).round().astype(np.uint8)")
+    image = img if deep else to_pil(img)
     folder = os.path.dirname(os.path.abspath(name))
     if not os.path.isdir(folder):
         raise ImageError(f"cannot write {name!r}: folder {folder!r} does not exist")
@@ -411,14 +610,18 @@ def save_image(img, path: str | os.PathLike, *, overwrite: bool = False, **param
         raise ImageError(f"cannot write {name!r}: it is a folder")
     if not overwrite and os.path.lexists(name):
         raise OutputExistsError(f"output {name!r} exists; pass overwrite=True (CLI: --overwrite)")
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix="." + os.path.basename(name) + ".",
-                               suffix=".tmp")
+    atomic.remove_stale_temporaries(name)  # those of an earlier kill -9 of this output
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=atomic.temp_prefix(name), suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
             try:
-                image.save(f, format=fmt, **params)
+                if deep:
+                    _write_deep_colour(image, fmt, f)
+                else:
+                    image.save(f, format=fmt, **params)
             except (OSError, ValueError, KeyError, TypeError) as e:
-                raise ImageError(f"cannot write {name!r} as {fmt} (mode {image.mode}): {e}") from e
+                what = "16-bit colour" if deep else f"mode {image.mode}"
+                raise ImageError(f"cannot write {name!r} as {fmt} ({what}): {e}") from e
             f.flush()
             os.fsync(f.fileno())
         os.chmod(tmp, 0o666 & ~_current_umask())

@@ -45,7 +45,10 @@ __all__ = [
     "PRECISIONS",
     "KerasPredictor",
     "bicubic_upscale",
+    "check_output_size",
     "check_scale",
+    "check_tile",
+    "halo_for",
     "flops_per_pixel",
     "make_predictor",
     "receptive_radius",
@@ -104,6 +107,16 @@ def check_scale(scale) -> float:
     return value
 
 
+def halo_for(predictor) -> int:
+    """The tile halo a predictor needs: max(MIN_HALO, its receptive radius)."""
+    return max(MIN_HALO, int(getattr(predictor, "receptive_radius", 0) or 0))
+
+
+def check_tile(tile, predictor) -> int | None:
+    """Validates a tile side for ``predictor`` (None/0: whole image); raises as super_resolve."""
+    return _check_tile(tile, halo_for(predictor))
+
+
 def _check_tile(tile, halo: int) -> int | None:
     if tile is None:
         return None
@@ -117,6 +130,11 @@ def _check_tile(tile, halo: int) -> int | None:
         raise ValueError(f"tile must be None/0 (whole image) or >= {minimum} (twice the "
                          f"{halo}-pixel halo plus 1), got {tile}")
     return tile
+
+
+def check_output_size(height: int, width: int, scale: float) -> tuple[int, int]:
+    """The output (height, width) of an input at ``scale``; ValueError past MAX_OUTPUT_PIXELS."""
+    return _check_output_size(height, width, check_scale(scale))
 
 
 def _check_output_size(height: int, width: int, scale: float) -> tuple[int, int]:
@@ -363,18 +381,29 @@ def tile_spans(length: int, tile: int | None, halo: int) -> list[tuple[int, int,
     return spans
 
 
-def _run_network(y: np.ndarray, predictor, tile: int | None, halo: int) -> np.ndarray:
-    """Runs the predictor on float32 (H, W) luminance, tile by tile; returns (H, W)."""
+def _run_network(y: np.ndarray, predictor, tile: int | None, halo: int,
+                 progress=None) -> np.ndarray:
+    """Runs the predictor on float32 (H, W) luminance, tile by tile; returns (H, W).
+
+    ``progress(done, total)`` is called after each tile."""
     height, width = y.shape
     rows = tile_spans(height, tile, halo)
     cols = tile_spans(width, tile, halo)
-    if len(rows) == 1 and len(cols) == 1:
-        return _call(predictor, y)
+    total = len(rows) * len(cols)
+    if total == 1:
+        out = _call(predictor, y)
+        if progress is not None:
+            progress(1, 1)
+        return out
     out = np.empty_like(y)
+    done = 0
     for r0, r1, kr0, kr1 in rows:
         for c0, c1, kc0, kc1 in cols:
             result = _call(predictor, y[r0:r1, c0:c1])
             out[kr0:kr1, kc0:kc1] = result[kr0 - r0:kr1 - r0, kc0 - c0:kc1 - c0]
+            done += 1
+            if progress is not None:
+                progress(done, total)
     return out
 
 
@@ -391,13 +420,18 @@ def _call(predictor, y: np.ndarray) -> np.ndarray:
 _STRIP_ROWS = 256  # colour conversion in strips: bounded float64 temporaries
 
 
-def _upscale_float(img, scale: float, predictor, tile, halo: int):
+def _upscale_float(img, scale: float, predictor, tile, halo: int, progress=None):
     """The pipeline up to float output: (H', W', C) float32, unclipped, and the ImageSpec.
 
     Memory order matters for large images: the chroma and alpha planes are upscaled before
     the network runs, because the numpy resize needs float64 temporaries of several output
     planes and TensorFlow's CPU allocator keeps the tile activations pooled once used.
     """
+    if isinstance(img, (str, os.PathLike)):
+        # The size the header declares, before decoding: a 100 KB PNG can declare 12000x9000
+        # and would take 1.2 GB and seconds to decode only to be refused.
+        width, height = imageio.image_size(img)
+        _check_output_size(height, width, scale)
     data, spec = imageio.load_image(img)
     height, width = data.shape[:2]
     _check_output_size(height, width, scale)
@@ -419,7 +453,7 @@ def _upscale_float(img, scale: float, predictor, tile, halo: int):
     y = matlab.imresize(luma, scale).astype(np.float32, copy=False)
     del luma
     if predictor is not None:
-        y = _run_network(y, predictor, tile, halo)
+        y = _run_network(y, predictor, tile, halo, progress)
     out = np.empty(y.shape + (spec.channels,), np.float32)
     if colour:
         cb, cr = chroma
@@ -436,7 +470,7 @@ def _upscale_float(img, scale: float, predictor, tile, halo: int):
 
 
 def super_resolve(img, scale, *, model=None, weights=None, tile: int | None = DEFAULT_TILE,
-                  backend: str = "keras", precision: str = "float32"):
+                  backend: str = "keras", precision: str = "float32", progress=None):
     """Super-resolves an image with VDSR.
 
     Args:
@@ -456,18 +490,21 @@ def super_resolve(img, scale, *, model=None, weights=None, tile: int | None = DE
       backend: "keras", "tflite" or "saved_model".
       precision: "float32" (default) or "bfloat16" (keras backend: hidden convolutions in
         bfloat16, about twice as fast on CPUs with bf16 units, ~0.02 dB lower PSNR).
+      progress: optional callable ``progress(done, total)``, called after each tile the
+        network has run (``total`` 1 for an image run whole): a progress bar for big images.
 
     Returns:
       The result in the input's form: an array of the same dtype, rank and channels; a PIL
-      image of the same mode family (see :mod:`vdsr_tf.imageio`); a PIL image for a path.
+      image of the same mode family (see :mod:`vdsr_tf.imageio`); a PIL image for a path,
+      or a uint16 (H, W, 3|4) array for a 16-bit colour PNG/TIFF path (PIL cannot hold it).
       Colour goes through Matlab YCbCr (network on Y, bicubic Cb/Cr), alpha is upscaled
       bicubically and kept.
     """
     scale = check_scale(scale)
     predictor = make_predictor(model=model, weights=weights, backend=backend, precision=precision)
-    halo = max(MIN_HALO, int(getattr(predictor, "receptive_radius", 0) or 0))
+    halo = halo_for(predictor)
     tile = _check_tile(tile, halo)
-    out, spec = _upscale_float(img, scale, predictor, tile, halo)
+    out, spec = _upscale_float(img, scale, predictor, tile, halo, progress)
     return imageio.restore_image(out, spec, _consume=True)
 
 

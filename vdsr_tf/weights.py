@@ -16,9 +16,15 @@ Supported files (recognised by their content, not their name):
 The default, ``weights=None``, is the file bundled with the package,
 ``vdsr_tf/weights/vdsr_x234.weights.h5``; that model is built once per process and
 shared (see :func:`load_model`).
+
+Integrity (:mod:`vdsr_tf.integrity`): the bundled file must have the sha256 its card
+``vdsr_x234.json`` records, and every file's kernels and biases must be finite and within
+``integrity.MAX_ABS_WEIGHT`` (16; trained VDSRs stay under 2), so a damaged file is refused
+with one line naming it instead of producing garbage.
 """
 from __future__ import annotations
 
+import json
 import os
 import re
 import threading
@@ -26,9 +32,32 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["BUNDLED_WEIGHTS", "load_model"]
+from vdsr_tf import integrity
+
+__all__ = ["BUNDLED_WEIGHTS", "bundled_card_path", "load_model"]
 
 BUNDLED_WEIGHTS = Path(__file__).resolve().parent / "weights" / "vdsr_x234.weights.h5"
+
+
+def bundled_card_path(weights: Path | None = None) -> Path:
+    """The model card beside bundled weights: ``vdsr_x234.json`` for ``vdsr_x234.weights.h5``."""
+    weights = Path(BUNDLED_WEIGHTS if weights is None else weights)
+    return weights.with_name(weights.name.replace(".weights.h5", "") + ".json")
+
+
+def _check_bundled(path: Path) -> None:
+    """The bundled file against the sha256 its card records (cached by path, size, mtime)."""
+    card = bundled_card_path(path)
+    try:
+        expected = json.loads(card.read_text(encoding="utf-8")).get("sha256")
+    except (OSError, ValueError, AttributeError) as e:
+        raise integrity.IntegrityError(
+            f"cannot check bundled weights {str(path)!r}: card {str(card)!r} is unreadable ({e})") from e
+    if not isinstance(expected, str) or len(expected) != 64:
+        raise integrity.IntegrityError(
+            f"cannot check bundled weights {str(path)!r}: card {str(card)!r} records no sha256 "
+            "(re-bundle with tools/bundle_weights.py)")
+    integrity.check_sha256(path, expected, card)
 
 _HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 _MAT_V73_PREFIX = b"MATLAB 7.3 MAT-file"
@@ -61,7 +90,9 @@ def load_model(weights=None, *, depth: int | None = None, filters: int | None = 
       TypeError: ``weights`` is not a path.
       ValueError: the file is not a supported format, or its tensors do not form a
         VDSR network (or disagree with ``depth`` / ``filters``); the message names
-        the file.
+        the file. :class:`vdsr_tf.integrity.IntegrityError` (a ValueError): the bundled
+        file's sha256 differs from its card's, or weights are NaN/inf or beyond
+        ``integrity.MAX_ABS_WEIGHT``.
     """
     for name, value in (("depth", depth), ("filters", filters)):
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
@@ -79,6 +110,7 @@ def load_model(weights=None, *, depth: int | None = None, filters: int | None = 
         with _default_lock:
             model = _default_cache.get(key)
             if model is None:
+                _check_bundled(path)
                 model = _load(path, depth, filters)
                 _default_cache.clear()
                 _default_cache[key] = model
@@ -93,6 +125,8 @@ def load_model(weights=None, *, depth: int | None = None, filters: int | None = 
         raise FileNotFoundError(f"weights file not found: {str(path)!r}")
     if not path.is_file():
         raise ValueError(f"weights path is not a file: {str(path)!r}")
+    if path.resolve() == BUNDLED_WEIGHTS.resolve():
+        _check_bundled(path)
     return _load(path, depth, filters)
 
 
@@ -225,8 +259,7 @@ def _build(path, layers, residual, depth, filters):
                 f"{tuple(np.shape(bias))}; a depth-{n}, {width}-filter VDSR needs "
                 f"kernel {(3, 3, c_in, c_out)} and bias ({c_out},)"
             )
-        if not (np.all(np.isfinite(kernel)) and np.all(np.isfinite(bias))):
-            raise ValueError(f"{where!r}: layer {i} contains NaN or inf weights")
+    integrity.check_weight_magnitudes(layers, where)
     model = build_vdsr(depth=n, filters=width, residual=residual)
     for i, (kernel, bias) in enumerate(layers, start=1):
         model.get_layer(f"conv_{i:02d}").set_weights(

@@ -167,9 +167,9 @@ class JaxBackend:
         return self.model
 
     def scalar_writer(self, folder: str):
-        from vdsr_tf.train.metering import JsonlScalarWriter
+        from vdsr_tf.train.metering import EventFileScalarWriter
 
-        return JsonlScalarWriter(folder)
+        return EventFileScalarWriter(folder)
 
 
 def _prefetch(iterable, depth: int):

@@ -1,15 +1,16 @@
 """Progress lines and scalar logs of a run: loss, lr, |g|, clipped fraction, patches/s, ETA.
 
-Scalars go to TensorBoard event files on the TensorFlow path (written with tf.summary, so
-the tensorboard package is not needed) and to ``scalars.jsonl`` (one JSON object per line:
-tag, value, step) on the JAX path, which imports no TensorFlow.
+Scalars go to TensorBoard event files on both paths: written with tf.summary on the
+TensorFlow path, and by a small writer of the same file format (:class:`EventFileScalarWriter`)
+on the JAX path, which imports neither TensorFlow nor the tensorboard package.
 """
 from __future__ import annotations
 
-import json
 import logging
 import math
 import os
+import socket
+import struct
 import time
 
 logger = logging.getLogger(__name__)
@@ -57,17 +58,74 @@ class TFScalarWriter:
         self._writer.flush()
 
 
-class JsonlScalarWriter:
-    """Scalars appended to ``folder/scalars.jsonl`` (flushed per call: a killed run keeps them)."""
+def _crc32c_table() -> list[int]:
+    table = []
+    for n in range(256):
+        c = n
+        for _ in range(8):
+            c = (c >> 1) ^ 0x82F63B78 if c & 1 else c >> 1  # Castagnoli polynomial, reflected
+        table.append(c)
+    return table
+
+
+_CRC32C = _crc32c_table()
+
+
+def _masked_crc32c(data: bytes) -> int:
+    crc = 0xFFFFFFFF
+    for b in data:
+        crc = _CRC32C[(crc ^ b) & 0xFF] ^ (crc >> 8)
+    crc ^= 0xFFFFFFFF
+    return (((crc >> 15) | (crc << 17)) + 0xA282EAD8) & 0xFFFFFFFF  # TFRecord's masking
+
+
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        b = n & 0x7F
+        n >>= 7
+        out.append(b | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+def _field(number: int, payload: bytes) -> bytes:  # a length-delimited protobuf field
+    return _varint(number << 3 | 2) + _varint(len(payload)) + payload
+
+
+def _event(wall_time: float, step: int, *, file_version: str | None = None, scalars: dict | None = None) -> bytes:
+    """A serialized tensorflow.Event: wall_time (1), step (2), file_version (3), summary (5) whose
+    values (1) carry tag (1) and simple_value (2), the form TensorBoard's scalar plugin reads."""
+    out = b"\x09" + struct.pack("<d", wall_time) + _varint(2 << 3) + _varint(int(step))
+    if file_version is not None:
+        out += _field(3, file_version.encode())
+    if scalars:
+        values = b"".join(_field(1, _field(1, tag.encode()) + b"\x15" + struct.pack("<f", float(v)))
+                          for tag, v in scalars.items())
+        out += _field(5, values)
+    return out
+
+
+class EventFileScalarWriter:
+    """TensorBoard scalars in ``folder`` without TensorFlow or the tensorboard package.
+
+    Writes an ``events.out.tfevents.*`` file (TFRecord framing, CRC32C, Event protos with
+    simple_value scalars), flushed per call, so a killed run keeps what it logged.
+    """
 
     def __init__(self, folder: str):
         os.makedirs(folder, exist_ok=True)
-        self.path = os.path.join(folder, "scalars.jsonl")
+        self.path = os.path.join(folder, f"events.out.tfevents.{int(time.time())}.{socket.gethostname()}.jax")
+        self._write(_event(time.time(), 0, file_version="brain.Event:2"))
+
+    def _write(self, record: bytes) -> None:
+        header = struct.pack("<Q", len(record))
+        with open(self.path, "ab") as f:
+            f.write(header + struct.pack("<I", _masked_crc32c(header)) + record
+                    + struct.pack("<I", _masked_crc32c(record)))
 
     def scalars(self, values: dict, step: int) -> None:
-        with open(self.path, "a", encoding="utf-8") as f:
-            for tag, value in values.items():
-                f.write(json.dumps({"tag": tag, "value": float(value), "step": int(step)}) + "\n")
+        self._write(_event(time.time(), step, scalars=values))
 
     def close(self) -> None:
         pass

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 
+from vdsr_tf import atomic
 from vdsr_tf import data as data_lib
 from vdsr_tf.config import TrainConfig
 from vdsr_tf.train import recipe
@@ -45,6 +46,7 @@ class TFBackend:
         ckpt_dir = os.path.join(workdir, "checkpoints")
         if not self.is_chief:  # non-chief workers save too (collectives) but to a throwaway dir
             ckpt_dir = os.path.join(workdir, f".worker_{self._task_type}_{self._task_id}_ckpt")
+        atomic.remove_stale_checkpoint_temps(ckpt_dir)  # ckpt-N_temp/ of a save killed halfway
         self.manager = tf.train.CheckpointManager(self.checkpoint, ckpt_dir, max_to_keep=cfg.keep_checkpoints)
         self.restored_from = self.manager.latest_checkpoint
         if self.restored_from:

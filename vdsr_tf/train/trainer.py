@@ -7,7 +7,7 @@ It only orchestrates; the parts live next to it:
   tf_step.py       make_tf_step (tf.GradientTape under tf.distribute); tf_backend.py its state
   jax_step.py      make_jax_step (stateless_call + value_and_grad, jitted); jax_backend.py
   rundir.py        config guard, history, budget, final weights, model card, plot
-  metering.py      progress lines and scalars (TensorBoard / scalars.jsonl)
+  metering.py      progress lines and TensorBoard scalars (tf.summary, or a TF-free event writer)
   validation.py    the project's evaluation on a benchmark folder
 
 The run restores the newest checkpoint in ``workdir`` on start, so running the same command
@@ -164,7 +164,7 @@ class Trainer:
             if self._train(start, min(self.cfg.steps, start + BUDGET_PROBE_STEPS), writer, val_folder,
                            timing) is None:
                 return None
-            self._fix_budget(timing, val_folder)
+            self._fix_budget(timing, val_folder, writer)
         if self._train(self.current_step, self.cfg.steps, writer, val_folder, {}) is None:
             return None
         final = self.current_step
@@ -233,9 +233,11 @@ class Trainer:
         timing["steps"] = end - start
         return end - start
 
-    def _fix_budget(self, timing: dict, val_folder) -> None:
+    def _fix_budget(self, timing: dict, val_folder, writer) -> None:
         """After the probe: measure steps/s, fix the step count to fit --max_minutes, record it."""
         cfg = self.cfg
+        if val_folder is not None and not self._val_seconds:
+            self._validate(val_folder, self.current_step, writer)  # how long one validation takes
         timed = timing["steps"] - 1
         if timed >= 1:
             steps_per_s = timed / max(timing["end"] - timing["first_done"] - timing.get("paused", 0.0), 1e-9)
