@@ -13,10 +13,13 @@ Sections (each in its own function, registered in SECTIONS at the bottom):
              image, same picture); peak RSS of a fresh process upscaling an
              --inference_rss_size input (measured in a subprocess via
              getrusage(RUSAGE_CHILDREN).ru_maxrss).
-  training   patches/s of the full training step (Trainer's compiled step fed by its
-             pipeline, loss fetched every step) for each --training_precisions, after
-             3 warm-up steps; and the input pipeline alone (patches/s with rot/flip).
-             Data: --training_data folder, else synthetic images (speed does not depend on it).
+  training   patches/s of the full training step (the Trainer's backend step fed by its input,
+             loss fetched every step) for each --training_backends (tensorflow, jax; each in
+             its own process, as Keras picks its backend once per process) and each
+             --training_precisions, after 3 warm-up (compiling) steps; and the input alone
+             (tf.data pipeline / numpy sampler, with rot/flip). Data: --training_data (image
+             folder or luminance archive), else synthetic images (speed does not depend on it).
+             Runs without TensorFlow where only the jax backend is timed (a GPU machine).
   backends   per backend and precision (Keras, SavedModel, TFLite float32/float16/dynamic
              int8/int8, the end-to-end TFLite model): the network alone on the bicubic-upscaled
              luminance of a --backends_size input at --backends_scale (wall and process CPU
@@ -41,6 +44,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from absl import app, flags
 
+_REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if _REPO not in sys.path:  # run from a checkout without `pip install -e .` (a GPU machine)
+    sys.path.insert(0, _REPO)
+
 FLAGS = flags.FLAGS
 flags.DEFINE_list("sections", ["inference"], "Sections to run, comma-separated.")
 flags.DEFINE_string("json", None, "Also write the results to this JSON file (atomically).")
@@ -61,7 +68,12 @@ flags.DEFINE_list("training_precisions", ["float32", "mixed_bfloat16"], "Precisi
 flags.DEFINE_integer("training_steps", 20, "Timed training steps per precision (after 3 warm-up steps).")
 flags.DEFINE_integer("training_batch_size", 64, "Batch of 41x41 patches (training section).")
 flags.DEFINE_integer("training_pipeline_batches", 200, "Batches drawn to time the input pipeline alone.")
-flags.DEFINE_string("training_data", None, "HR image folder for the training section (default: synthetic images).")
+flags.DEFINE_string("training_data", None, "HR image folder or luminance archive (.npz) for the training section "
+                    "(default: synthetic images).")
+flags.DEFINE_list("training_backends", ["tensorflow", "jax"], "Keras backends to time (training section).")
+flags.DEFINE_integer("training_depth", 20, "Conv layers of the timed network (training section).")
+flags.DEFINE_integer("training_filters", 64, "Filters per hidden layer of the timed network (training section).")
+flags.DEFINE_string("training_child", None, "Internal: time one backend (KERAS_BACKEND set) and print the result.")
 
 flags.DEFINE_string("backends_dir", None, "Export folder for the backends section (default: a temporary export).")
 flags.DEFINE_integer("backends_size", 512, "Square input side for the backends section.")
@@ -286,29 +298,82 @@ def inference_section():
     return result
 
 
-def training_section():
-    """Training patches/s (full VDSR, batch of 41x41) per precision, and the input pipeline alone."""
-    from vdsr_tf import data as data_lib
+_RESULT = "RESULT "
+
+
+def _training_patch_set():
+    """(PatchSet, description): --training_data through the Trainer's loader, else synthetic."""
     from vdsr_tf import train as train_lib
+    from vdsr_tf.config import TrainConfig
 
     if FLAGS.training_data:
-        ps = data_lib.build_patch_set(data_lib.list_images(FLAGS.training_data), (2, 3, 4))
-        source = FLAGS.training_data
+        return train_lib.load_training_set(TrainConfig(data=(FLAGS.training_data,)), None), FLAGS.training_data
+    return train_lib.synthetic_patch_set(), "synthetic 8 x 256x256"
+
+
+def _training_child(backend):
+    """Subprocess body: the input alone and each precision's step on ``backend``; prints JSON."""
+    from vdsr_tf import train as train_lib
+
+    if os.environ.get("KERAS_BACKEND") != backend:
+        raise app.UsageError(f"--training_child={backend} needs KERAS_BACKEND={backend} in the environment")
+    if backend == "jax":
+        import jax
+
+        devices = [str(d) for d in jax.devices()]
     else:
-        ps = train_lib.synthetic_patch_set()
-        source = "synthetic 8 x 256x256"
+        import tensorflow as tf
+
+        devices = [d.name for d in tf.config.list_physical_devices()]
+    ps, source = _training_patch_set()
     bs = FLAGS.training_batch_size
-    result = {"data": source, "patches": ps.num_patches, "batch_size": bs}
-    pipe = train_lib.benchmark_pipeline(ps, batch_size=bs, batches=FLAGS.training_pipeline_batches)
-    result["pipeline"] = pipe
-    _log(f"[training] pipeline alone (gather + rot/flip, batch {bs}): {pipe['patches_per_s']:.0f} patches/s")
+    result = {"backend": backend, "devices": devices, "data": source, "patches": ps.num_patches,
+              "batch_size": bs, "depth": FLAGS.training_depth, "filters": FLAGS.training_filters}
+    feed = train_lib.benchmark_pipeline if backend == "tensorflow" else train_lib.benchmark_sampler
+    result["input"] = feed(ps, batch_size=bs, batches=FLAGS.training_pipeline_batches)
+    _log(f"[training] {backend} on {devices}: input alone ({'tf.data' if backend == 'tensorflow' else 'numpy'}, "
+         f"rot/flip, batch {bs}): {result['input']['patches_per_s']:.0f} patches/s")
     for precision in FLAGS.training_precisions:
-        r = train_lib.benchmark_step(ps, precision=precision, batch_size=bs, steps=FLAGS.training_steps)
+        r = train_lib.benchmark_step(ps, precision=precision, batch_size=bs, steps=FLAGS.training_steps,
+                                     depth=FLAGS.training_depth, filters=FLAGS.training_filters, backend=backend)
         result[precision] = r
-        _log(f"[training] {precision}: {r['patches_per_s']:.1f} patches/s "
+        _log(f"[training] {backend} {precision}: {r['patches_per_s']:.1f} patches/s "
              f"({r['seconds_per_step']:.3f} s/step of {bs}, {r['steps']} steps; "
              f"{r['cpu_seconds_per_step']:.2f} CPU-s/step on {r['cores']} cores -> "
              f"{r['quiet_estimate_patches_per_s']:.0f} patches/s on an idle machine, estimated)")
+    print(_RESULT + json.dumps(result), flush=True)
+
+
+def training_section():
+    """Training patches/s per backend (one child process each) and precision; a table at the end."""
+    result = {}
+    forwarded = [f"--{name}={','.join(v) if isinstance(v, list) else v}" for name, v in (
+        ("training_precisions", FLAGS.training_precisions), ("training_steps", FLAGS.training_steps),
+        ("training_batch_size", FLAGS.training_batch_size), ("training_depth", FLAGS.training_depth),
+        ("training_filters", FLAGS.training_filters),
+        ("training_pipeline_batches", FLAGS.training_pipeline_batches))]
+    if FLAGS.training_data:
+        forwarded.append(f"--training_data={FLAGS.training_data}")
+    for backend in FLAGS.training_backends:
+        cmd = [sys.executable, os.path.abspath(__file__), f"--training_child={backend}"] + forwarded
+        env = dict(os.environ, KERAS_BACKEND=backend)
+        child = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, text=True)
+        for line in child.stdout:  # progress as it comes; the last line is the result
+            if line.startswith(_RESULT):
+                result[backend] = json.loads(line[len(_RESULT):])
+            else:
+                print(line, end="", flush=True)
+        if child.wait() != 0 or backend not in result:
+            result[backend] = {"error": f"exit status {child.returncode} (see its output above)"}
+            _log(f"[training] {backend}: FAILED, exit status {child.returncode}")
+    _log(f"[training] patches/s, batch {FLAGS.training_batch_size} of 41x41, depth {FLAGS.training_depth}, "
+         f"{FLAGS.training_filters} filters (wall; idle-machine estimate from CPU time in brackets):")
+    for backend, r in result.items():
+        for precision in FLAGS.training_precisions:
+            if precision in r:
+                x = r[precision]
+                _log(f"[training]   {backend:<10} {precision:<15} {x['patches_per_s']:9.1f}  "
+                     f"({x['quiet_estimate_patches_per_s']:.0f})  on {', '.join(r['devices'])}")
     return result
 
 
@@ -434,14 +499,24 @@ def main(argv):
     if FLAGS.rss_child:
         _rss_child()
         return 0
+    if FLAGS.training_child:
+        _training_child(FLAGS.training_child)
+        return 0
     unknown = [s for s in FLAGS.sections if s not in SECTIONS]
     if unknown:
         raise app.UsageError(f"unknown sections {unknown}; available: {sorted(SECTIONS)}")
-    import tensorflow as tf
+    from importlib import metadata
+
+    def _version(package):  # without importing it: a GPU machine may have no TensorFlow
+        try:
+            return metadata.version(package)
+        except metadata.PackageNotFoundError:
+            return None
 
     results = {
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
-                    "processor": platform.processor(), "tensorflow": tf.__version__,
+                    "processor": platform.processor(), "python": platform.python_version(),
+                    **{p: _version(p) for p in ("tensorflow", "keras", "jax")},
                     "date": time.strftime("%Y-%m-%d %H:%M:%S")},
     }
     for name in FLAGS.sections:

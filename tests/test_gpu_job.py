@@ -1,0 +1,46 @@
+"""tools/gpu_job.sh refuses bad arguments with one line before it installs or trains anything.
+
+(The job itself was rehearsed end to end on CPU: BUILD_NOTES.md, "Training on a GPU machine".)
+"""
+import os
+import subprocess
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+JOB = os.path.join(ROOT, "tools", "gpu_job.sh")
+
+
+def _job(*args, carry=None):
+    env = dict(os.environ, PYTHON="false")  # an interpreter that fails: nothing may get that far
+    extra = ["--carry", str(carry)] if carry is not None else []
+    return subprocess.run(["bash", JOB, *extra, *args], capture_output=True, text=True, env=env, timeout=60)
+
+
+@pytest.fixture
+def carry(tmp_path):
+    (tmp_path / "wheels").mkdir()
+    (tmp_path / "Set5").mkdir()
+    (tmp_path / "train_luma.npz").write_bytes(b"")
+    return tmp_path
+
+
+@pytest.mark.parametrize("args, message", [
+    ((), "--max_minutes N"),
+    (("--max_minutes", "0"), "--max_minutes N"),
+    (("--max_minutes", "ten"), "--max_minutes N"),
+    (("--max_minutes", "2", "--name", "a/b"), "--name may hold"),
+    (("--max_minutes", "2", "--data", "x"), "--data is set by the job"),
+    (("--max_minutes", "2", "--backend=tensorflow"), "--backend=tensorflow is set by the job"),
+])
+def test_bad_arguments(carry, args, message):
+    r = _job(*args, carry=carry)
+    assert r.returncode == 2
+    assert message in r.stderr and r.stderr.count("\n") == 1
+    assert r.stdout == ""
+
+
+def test_missing_carry_folder_names_the_tool_that_makes_it(tmp_path):
+    r = _job("--max_minutes", "2", carry=tmp_path / "absent")
+    assert r.returncode == 2
+    assert "train_luma.npz is missing" in r.stderr and "prepare_gpu_job.sh" in r.stderr
