@@ -185,10 +185,32 @@ def test_hr_scales_add_downsized_copies(image_dir, patch_set):
     x, _ = data_lib.degrade(y_half, 2)
     plane = int(np.flatnonzero(ps.heights == x.shape[0])[0])
     np.testing.assert_array_equal(ps.inputs[ps.offsets[plane]:ps.offsets[plane] + x.size], x.ravel())
-    assert data_lib._cache_key(files, (2.0,), 41, 41) == data_lib._cache_key(files, (2.0,), 41, 41, (1.0,))
-    assert data_lib._cache_key(files, (2.0,), 41, 41) != data_lib._cache_key(files, (2.0,), 41, 41, (1.0, 0.5))
     with pytest.raises(ValueError, match="hr_scales"):
         data_lib.build_patch_set(files, (2,), hr_scales=(1.5,))
+
+
+def test_hr_scales_are_part_of_the_cache_key(image_dir, tmp_path):
+    files = data_lib.list_images(image_dir)
+
+    def cached():
+        return sorted(f for f in os.listdir(tmp_path) if f.endswith(".npz"))
+
+    data_lib.build_patch_set(files, (2,), cache_dir=str(tmp_path))
+    first = cached()
+    data_lib.build_patch_set(files, (2,), cache_dir=str(tmp_path), hr_scales=(1.0,))  # the same entry
+    assert cached() == first and len(first) == 1
+    data_lib.build_patch_set(files, (2,), cache_dir=str(tmp_path), hr_scales=(1.0, 0.5))  # another
+    assert len(cached()) == 2
+
+
+@pytest.mark.parametrize("scales,hr_scales,patch_size,stride", [
+    ((2, 3, 4), (1.0,), 41, 41), ((2, 3, 4), (1.0, 0.5), 41, 41), ((2.5, 3), (0.7,), 41, 41),
+    ((2, 3), (1.0, 0.55), 21, 13)])
+def test_count_patches_equals_the_built_patch_set(image_dir, scales, hr_scales, patch_size, stride):
+    files = data_lib.list_images(image_dir)
+    built = data_lib.build_patch_set(files, scales, hr_scales=hr_scales, patch_size=patch_size, stride=stride)
+    assert data_lib.count_patches(files, scales, hr_scales=hr_scales, patch_size=patch_size,
+                                  stride=stride) == built.num_patches > 0
 
 
 def test_a_luminance_archive_trains_like_its_folder(image_dir, tmp_path, patch_set):

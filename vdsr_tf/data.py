@@ -1,6 +1,6 @@
 """Training data: HR files -> Matlab Y -> Matlab bicubic degradation -> patches.
 
-Stages (protocol.md, "Training protocol"):
+Stages (docs/protocol.md, "Training protocol"):
 
 1. :func:`load_luma` reads an HR image and takes Matlab's Y (``matlab.rgb2ycbcr`` on uint8,
    rounded; single-channel images are used as they are).
@@ -286,6 +286,20 @@ class PatchSet:
 def grid_positions(h: int, w: int, patch_size: int, stride: int) -> list[tuple[int, int]]:
     """Top-left corners of the patch grid (Matlab ``1:stride:h-size+1``), 0-based."""
     return [(t, l) for t in range(0, h - patch_size + 1, stride) for l in range(0, w - patch_size + 1, stride)]
+
+
+def count_patches(sources, scales, *, patch_size: int = 41, stride: int = 41, hr_scales=(1.0,)) -> int:
+    """The grid patches :func:`build_patch_set` would make of ``sources``, from the image sizes
+    alone (file headers, archive planes): nothing is decoded or degraded."""
+    n = 0
+    for h0, w0 in source_sizes(sources):
+        for hs in hr_scales:
+            h, w = (h0, w0) if float(hs) == 1.0 else (matlab.output_length(h0, hs), matlab.output_length(w0, hs))
+            for s in scales:
+                hh, ww = (h - h % int(s), w - w % int(s)) if float(s).is_integer() else (h, w)
+                if hh >= s and ww >= s:  # what degrade keeps
+                    n += len(grid_positions(hh, ww, patch_size, stride))
+    return n
 
 
 _ARRAY_FIELDS = ("inputs", "targets", "offsets", "heights", "widths", "plane_scales", "grid")
