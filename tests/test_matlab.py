@@ -6,7 +6,7 @@ from vdsr_tf import matlab
 
 
 def keys(x):
-    # Written independently of matlab.cubic, straight from the formula in protocol.md.
+    # Written independently of matlab.cubic, straight from the formula in docs/protocol.md.
     x = abs(x)
     if x <= 1:
         return 1.5 * x**3 - 2.5 * x**2 + 1

@@ -424,7 +424,7 @@ def test_plot_draws_the_official_and_paper_set5_rows(tmp_path):
     from vdsr_tf.train.references import set5_references
 
     refs = set5_references()
-    assert refs["official weights"] == {2: 37.47, 3: 33.64, 4: 31.33}  # protocol.md
+    assert refs["official weights"] == {2: 37.47, 3: 33.64, 4: 31.33}  # docs/protocol.md
     assert refs["paper (Table 3)"] == {2: 37.53, 3: 33.66, 4: 31.35}
     hist = {"bicubic": {"2": 33.7, "4": 28.4}, "val_set": "Set5",
             "val": [{"step": 10, "psnr": {"2": 35.0, "4": 29.0}}, {"step": 20, "psnr": {"2": 36.0, "4": 30.0}}]}
