@@ -50,8 +50,28 @@ def test_luma_is_matlab_y(image_dir):
     assert y.dtype == np.uint8 and 16 <= y.min() and y.max() <= 235
     grey = np.asarray(Image.open(os.path.join(image_dir, "b.png")))
     np.testing.assert_array_equal(data_lib.load_luma(os.path.join(image_dir, "b.png")), grey)  # grey: as is
-    with pytest.raises(TypeError, match="uint8"):
-        data_lib.luma_of(np.zeros((4, 4), np.float32))
+
+
+def test_load_luma_refuses_what_imageio_refuses(tmp_path):
+    Image.new("CMYK", (8, 8), (10, 20, 30, 40)).save(tmp_path / "cmyk.jpg")
+    with pytest.raises(ValueError, match=r"^cannot read training image '.*cmyk\.jpg': unsupported image mode "
+                                         r"'CMYK' .*colour profile") as e:
+        data_lib.load_luma(tmp_path / "cmyk.jpg")
+    assert "\n" not in str(e.value)
+    with pytest.raises(ValueError, match=r"^cannot read training image '.*missing\.png': image file not found"):
+        data_lib.load_luma(tmp_path / "missing.png")
+
+
+def test_load_luma_reads_16_bit_and_palette_files(tmp_path):
+    grey16 = (np.arange(64, dtype=np.uint16).reshape(8, 8) * 1000)
+    Image.fromarray(grey16).save(tmp_path / "g16.png")
+    np.testing.assert_array_equal(data_lib.load_luma(tmp_path / "g16.png"),
+                                  np.floor(grey16 / 257.0 + 0.5).astype(np.uint8))
+    rgb = _smooth_image(16, 16, 4)
+    Image.fromarray(rgb).convert("P", palette=Image.ADAPTIVE, colors=16).save(tmp_path / "p.png")
+    with Image.open(tmp_path / "p.png") as im:
+        expanded = np.asarray(im.convert("RGB"))
+    np.testing.assert_array_equal(data_lib.load_luma(tmp_path / "p.png"), matlab.rgb2ycbcr(expanded)[..., 0])
 
 
 @pytest.mark.parametrize("scale", [2, 3, 4, 2.5])
