@@ -9,6 +9,8 @@ by :mod:`vdsr_tf.train.benchmark`. ``exported_backends``: the network alone and 
 super-resolution per exported artefact. tools/benchmark.py prints the tables.
 
 ``progress`` arguments get one line per finished measurement (the runs take minutes).
+The measurements and the child processes' entry point share this one module (a child must be
+``python -m``-runnable and import nothing from tools/), which is why it runs past 400 lines.
 """
 from __future__ import annotations
 

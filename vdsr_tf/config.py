@@ -132,9 +132,9 @@ class TrainConfig:
         object.__setattr__(self, "data", tuple(str(d) for d in self.data))
         object.__setattr__(self, "scales", tuple(float(s) for s in self.scales))
         object.__setattr__(self, "hr_scales", tuple(float(s) for s in self.hr_scales))
-        self.validate()
+        self.check()
 
-    def validate(self) -> None:
+    def check(self) -> None:
         """Raises ValueError quoting the first bad field."""
 
         def _int(name, minimum):

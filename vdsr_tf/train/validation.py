@@ -15,7 +15,7 @@ def validation_scales(scales, folder: str | None = None) -> list[int]:
     return out
 
 
-def validate(model, folder: str, scales) -> dict[int, dict[str, float]]:
+def score_on(model, folder: str, scales) -> dict[int, dict[str, float]]:
     """Mean PSNR/SSIM per scale on a benchmark folder, by the project's evaluation.
 
     ``model``: a keras.Model (any Keras backend), or "bicubic" for the baseline. Uses
