@@ -89,7 +89,7 @@ log=$out/train.log
 # 1. Keras and its missing needs, from the carried wheels only.
 "$python" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
     --target "$site" "$carry"/wheels/*.whl
-export PYTHONPATH=$site${PYTHONPATH:+:$PYTHONPATH}
+export PYTHONPATH=$site:$repo${PYTHONPATH:+:$PYTHONPATH}  # the checkout itself: vdsr_tf is not installed there
 export KERAS_BACKEND=jax PYTHONUNBUFFERED=1
 
 # 2. What runs, and on which device.
