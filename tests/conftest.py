@@ -15,3 +15,23 @@ def shared_data():
     if not SHARED_DATA.is_dir():
         pytest.skip(f"shared data not present at {SHARED_DATA}")
     return SHARED_DATA
+
+
+def kill_once(proc, ready, *, timeout: float = 300.0):
+    """SIGKILLs subprocess ``proc`` as soon as ``ready()`` is true (fails the test if it exits
+    first or ``ready`` never holds within ``timeout`` seconds), and reaps it."""
+    import signal
+    import time
+
+    deadline = time.time() + timeout
+    try:
+        while time.time() < deadline:
+            if ready():
+                break
+            assert proc.poll() is None, "training exited before it could be killed"
+            time.sleep(0.05)
+        else:
+            pytest.fail("no checkpoint appeared")
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()

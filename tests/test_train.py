@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from conftest import kill_once
 from vdsr_tf import data as data_lib
 from vdsr_tf import matlab
 from vdsr_tf.config import TrainConfig
@@ -203,19 +204,8 @@ def test_kill_9_then_rerun_resumes(tmp_path, image_dir):
     cmd = _train_cmd(image_dir, workdir, 3000)
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     ckpt_dir = workdir / "checkpoints"
-    deadline = time.time() + 120
-    try:
-        while time.time() < deadline:
-            idx = list(ckpt_dir.glob("ckpt-*.index")) if ckpt_dir.exists() else []
-            if any(int(p.stem.split("-")[1]) >= 15 for p in idx):
-                break
-            assert proc.poll() is None, "training exited before it could be killed"
-            time.sleep(0.05)
-        else:
-            pytest.fail("no checkpoint appeared")
-    finally:
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
+    kill_once(proc, lambda: any(int(p.stem.split("-")[1]) >= 15 for p in ckpt_dir.glob("ckpt-*.index")),
+              timeout=120)
     import tensorflow as tf
 
     saved = tf.train.latest_checkpoint(str(ckpt_dir))

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from conftest import kill_once
 from vdsr_tf import matlab
 from vdsr_tf.config import TrainConfig
 
@@ -102,18 +103,7 @@ def test_jax_kill_9_then_rerun_resumes_at_the_same_step_and_lr(tmp_path, image_d
     proc = subprocess.Popen(_train_tool(_tiny_args(image_dir, work, 3000, "--val_data=none")), env=_env(),
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     ckpts = work / "checkpoints"
-    deadline = time.time() + 300
-    try:
-        while time.time() < deadline:
-            if any(int(p.stem.split("-")[1]) >= 15 for p in ckpts.glob("ckpt-*.npz")):
-                break
-            assert proc.poll() is None, "training exited before it could be killed"
-            time.sleep(0.05)
-        else:
-            pytest.fail("no checkpoint appeared")
-    finally:
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
+    kill_once(proc, lambda: any(int(p.stem.split("-")[1]) >= 15 for p in ckpts.glob("ckpt-*.npz")))
     saved = max(int(p.stem.split("-")[1]) for p in ckpts.glob("ckpt-*.npz"))
     assert saved < 3000
     with np.load(ckpts / f"ckpt-{saved}.npz") as z:

@@ -190,3 +190,14 @@ def write_text(path, text: str) -> None:
 
 def write_json(path, obj) -> None:
     write_text(path, json.dumps(obj, indent=2) + "\n")
+
+
+def save_figure(fig, path: str, *, dpi: int = 100) -> None:
+    """Writes a matplotlib figure as PNG atomically, then closes it (also when writing fails)."""
+    import matplotlib.pyplot as plt
+
+    try:
+        with atomic_path(path, suffix=".png") as tmp:
+            fig.savefig(tmp, dpi=dpi)
+    finally:
+        plt.close(fig)

@@ -314,8 +314,4 @@ def plot(res: dict, path: str) -> None:
             ax.set_title(d)
         fig = axes[0][0].figure
     fig.tight_layout()
-    try:
-        with atomic.atomic_path(path, suffix=".png") as tmp:
-            fig.savefig(tmp, dpi=100)
-    finally:
-        plt.close(fig)
+    atomic.save_figure(fig, path)

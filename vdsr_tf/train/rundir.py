@@ -183,9 +183,5 @@ def plot_runs(runs, path: str, *, xlabel: str = "patch passes") -> dict[str, lis
         drawn[s] = [line.get_label() for line in ax.get_lines()]
     axes[0][0].legend(loc="lower right", fontsize=7)
     fig.tight_layout()
-    try:
-        with atomic.atomic_path(path, suffix=".png") as tmp:
-            fig.savefig(tmp, dpi=100)
-    finally:
-        plt.close(fig)
+    atomic.save_figure(fig, path)
     return drawn
