@@ -242,3 +242,35 @@ def test_a_jax_process_does_not_load_tensorflow_even_where_it_is_installed(image
     assert out.returncode == 0, out.stderr[-3000:]
     n, loaded = out.stdout.split()
     assert int(n) > 0 and loaded == "False"
+
+
+def test_ablation_study_runs_on_jax_without_tensorflow(tmp_path, image_dir):
+    """tools/ablate.py --backend jax: two cells of the residual study train on a luminance
+    archive, are scored on a plain image folder, and leave results, table and plot."""
+    from vdsr_tf.data import list_images
+    from vdsr_tf.luma_archive import write_luma_archive
+
+    archive = str(tmp_path / "train.npz")
+    write_luma_archive(list_images(image_dir), archive)
+    out = tmp_path / "study"
+    code = NO_TF + textwrap.dedent(f"""
+        import runpy
+        sys.argv = ["ablate.py", "--backend=jax", "--study=residual", "--budget=8", "--out={out}",
+                    "--data={archive}", "--eval_data={image_dir}", "--val_data={image_dir}", "--depth=3",
+                    "--filters=4", "--batch_size=4", "--precision=float32", "--log_every=1",
+                    "--only=residual_lr0.1,plain_lr0.1"]
+        runpy.run_path({os.path.join(REPO, "tools", "ablate.py")!r}, run_name="__main__")
+    """)
+    r = subprocess.run([sys.executable, "-c", code], env=_env(), capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    res = json.loads((out / "results.json").read_text())
+    assert res["base_config"]["backend"] == "jax" and res["base_config"]["data"] == [archive]
+    assert sorted(res["cells"]) == ["plain_lr0.1", "residual_lr0.1"]
+    for cell in res["cells"].values():
+        assert cell["patch_passes"] == 8 and [p["patch_passes"] for p in cell["curve"]] == [4, 8]
+        assert {s["scale"] for s in cell["scores"]} == {2, 3, 4}
+        assert all(np.isfinite(s["psnr"]) for s in cell["scores"])
+    for name in ("plain_lr0.1", "residual_lr0.1"):
+        assert json.loads((out / "cells" / name / "model_card.json").read_text())["backend"] == "jax"
+    assert "| plain | 0.1 |" in (out / "residual.md").read_text()
+    assert (out / "residual.png").stat().st_size > 1000
