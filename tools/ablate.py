@@ -20,10 +20,12 @@ import sys
 
 from absl import app, flags
 
-from vdsr_tf import studies
-from vdsr_tf.config import BACKENDS, PRECISIONS, TrainConfig
-
 _REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if _REPO not in sys.path:  # run from a checkout without `pip install -e .` (a GPU machine)
+    sys.path.insert(0, _REPO)
+
+from vdsr_tf import studies  # noqa: E402
+from vdsr_tf.config import BACKENDS, PRECISIONS, TrainConfig  # noqa: E402
 _SHARED = os.path.normpath(os.path.join(_REPO, "..", "shared", "data"))
 
 flags.DEFINE_enum("study", None, studies.STUDIES, "Which analysis.", required=True)
