@@ -18,7 +18,7 @@ def test_training_section_times_each_backend_and_precision(tmp_path):
          "--training_backends=tensorflow,jax", "--training_precisions=float32,mixed_bfloat16",
          "--training_depth=3", "--training_filters=8", "--training_steps=2", "--training_batch_size=8",
          "--training_pipeline_batches=5", f"--json={out}"],
-        capture_output=True, text=True, timeout=600, cwd=tmp_path)
+        capture_output=True, text=True, timeout=600, cwd=tmp_path, env=dict(os.environ, PYTHONPATH=ROOT))
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
     training = json.loads(out.read_text())["training"]
     assert sorted(training) == ["jax", "tensorflow"]

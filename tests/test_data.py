@@ -50,8 +50,28 @@ def test_luma_is_matlab_y(image_dir):
     assert y.dtype == np.uint8 and 16 <= y.min() and y.max() <= 235
     grey = np.asarray(Image.open(os.path.join(image_dir, "b.png")))
     np.testing.assert_array_equal(data_lib.load_luma(os.path.join(image_dir, "b.png")), grey)  # grey: as is
-    with pytest.raises(TypeError, match="uint8"):
-        data_lib.luma_of(np.zeros((4, 4), np.float32))
+
+
+def test_load_luma_refuses_what_imageio_refuses(tmp_path):
+    Image.new("CMYK", (8, 8), (10, 20, 30, 40)).save(tmp_path / "cmyk.jpg")
+    with pytest.raises(ValueError, match=r"^cannot read training image '.*cmyk\.jpg': unsupported image mode "
+                                         r"'CMYK' .*colour profile") as e:
+        data_lib.load_luma(tmp_path / "cmyk.jpg")
+    assert "\n" not in str(e.value)
+    with pytest.raises(ValueError, match=r"^cannot read training image '.*missing\.png': image file not found"):
+        data_lib.load_luma(tmp_path / "missing.png")
+
+
+def test_load_luma_reads_16_bit_and_palette_files(tmp_path):
+    grey16 = (np.arange(64, dtype=np.uint16).reshape(8, 8) * 1000)
+    Image.fromarray(grey16).save(tmp_path / "g16.png")
+    np.testing.assert_array_equal(data_lib.load_luma(tmp_path / "g16.png"),
+                                  np.floor(grey16 / 257.0 + 0.5).astype(np.uint8))
+    rgb = _smooth_image(16, 16, 4)
+    Image.fromarray(rgb).convert("P", palette=Image.ADAPTIVE, colors=16).save(tmp_path / "p.png")
+    with Image.open(tmp_path / "p.png") as im:
+        expanded = np.asarray(im.convert("RGB"))
+    np.testing.assert_array_equal(data_lib.load_luma(tmp_path / "p.png"), matlab.rgb2ycbcr(expanded)[..., 0])
 
 
 @pytest.mark.parametrize("scale", [2, 3, 4, 2.5])
@@ -185,10 +205,32 @@ def test_hr_scales_add_downsized_copies(image_dir, patch_set):
     x, _ = data_lib.degrade(y_half, 2)
     plane = int(np.flatnonzero(ps.heights == x.shape[0])[0])
     np.testing.assert_array_equal(ps.inputs[ps.offsets[plane]:ps.offsets[plane] + x.size], x.ravel())
-    assert data_lib._cache_key(files, (2.0,), 41, 41) == data_lib._cache_key(files, (2.0,), 41, 41, (1.0,))
-    assert data_lib._cache_key(files, (2.0,), 41, 41) != data_lib._cache_key(files, (2.0,), 41, 41, (1.0, 0.5))
     with pytest.raises(ValueError, match="hr_scales"):
         data_lib.build_patch_set(files, (2,), hr_scales=(1.5,))
+
+
+def test_hr_scales_are_part_of_the_cache_key(image_dir, tmp_path):
+    files = data_lib.list_images(image_dir)
+
+    def cached():
+        return sorted(f for f in os.listdir(tmp_path) if f.endswith(".npz"))
+
+    data_lib.build_patch_set(files, (2,), cache_dir=str(tmp_path))
+    first = cached()
+    data_lib.build_patch_set(files, (2,), cache_dir=str(tmp_path), hr_scales=(1.0,))  # the same entry
+    assert cached() == first and len(first) == 1
+    data_lib.build_patch_set(files, (2,), cache_dir=str(tmp_path), hr_scales=(1.0, 0.5))  # another
+    assert len(cached()) == 2
+
+
+@pytest.mark.parametrize("scales,hr_scales,patch_size,stride", [
+    ((2, 3, 4), (1.0,), 41, 41), ((2, 3, 4), (1.0, 0.5), 41, 41), ((2.5, 3), (0.7,), 41, 41),
+    ((2, 3), (1.0, 0.55), 21, 13)])
+def test_count_patches_equals_the_built_patch_set(image_dir, scales, hr_scales, patch_size, stride):
+    files = data_lib.list_images(image_dir)
+    built = data_lib.build_patch_set(files, scales, hr_scales=hr_scales, patch_size=patch_size, stride=stride)
+    assert data_lib.count_patches(files, scales, hr_scales=hr_scales, patch_size=patch_size,
+                                  stride=stride) == built.num_patches > 0
 
 
 def test_a_luminance_archive_trains_like_its_folder(image_dir, tmp_path, patch_set):

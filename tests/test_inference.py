@@ -152,7 +152,7 @@ def test_bad_input_reaches_caller(tiny, tmp_path):
 # ----------------------------------------------------------------------------- pipeline
 
 def reference_rgb(a, scale, net=identity):
-    """protocol.md steps 3-4 spelt out with the matlab module, float64 throughout."""
+    """docs/protocol.md steps 3-4 spelt out with the matlab module, float64 throughout."""
     ycc = matlab.rgb2ycbcr(a.astype(np.float64) / 255)
     y = net(matlab.imresize(ycc[..., 0], scale))
     cb, cr = matlab.imresize(ycc[..., 1], scale), matlab.imresize(ycc[..., 2], scale)

@@ -1,4 +1,4 @@
-"""PSNR/SSIM against values derived by hand from their formulas (protocol.md step 5)."""
+"""PSNR/SSIM against values derived by hand from their formulas (docs/protocol.md step 5)."""
 import math
 
 import numpy as np

@@ -70,6 +70,16 @@ def test_each_study_runs_end_to_end_and_writes_table_and_plot(folder, tmp_path, 
         assert "| plain | 0.1 |" in table
 
 
+def test_residual_table_reads_the_curve_at_its_budget_fractions():
+    curve = [{"patch_passes": 64 * k, "psnr": {"2": 30.0 + k}} for k in (12, 24, 36, 48, 60, 72, 84, 96, 100)]
+    cell = {"label": {}, "patch_passes": 6400, "scores": [{"dataset": "Set5", "scale": 2, "psnr": 31.0}],
+            "curve": curve}
+    res = {"study": "residual", "budget": 6400, "batch_size": 64, "cells": {"plain_lr0.1": cell}}
+    row = [line for line in studies.format_table(res).splitlines() if line.startswith("| plain | 0.1 |")][0]
+    # 1/8, 1/4, 1/2, 1 of 100 steps: the validations at steps 12, 24, 48 and 100.
+    assert row == "| plain | 0.1 | 42.00 | 54.00 | 78.00 | 130.00 | 31.00 |"
+
+
 def test_a_stopped_study_resumes_without_retraining_finished_cells(folder, tmp_path):
     out = str(tmp_path / "depth")
     base = _base(folder)

@@ -1,4 +1,5 @@
 """Tests for vdsr_tf.config and vdsr_tf.train: schedule, clipping, decay, loss, resume, NaN, outputs."""
+import dataclasses
 import json
 import os
 import signal
@@ -46,8 +47,8 @@ def test_config_defaults_are_the_papers():
     assert (c.patch_size, c.stride, c.scales, c.depth, c.filters) == (41, 41, (2.0, 3.0, 4.0), 20, 64)
     assert (c.steps, c.lr_decay_every, c.lr_decay_factor, c.optimizer) == (9960, 2490, 0.1, "sgd")
     assert TrainConfig.from_dict(json.loads(c.to_json())) == c
-    with pytest.raises(Exception):
-        c.lr = 1.0  # frozen
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        c.lr = 1.0
 
 
 @pytest.mark.parametrize("bad, match", [
@@ -370,8 +371,6 @@ def test_finishing_a_stopped_run_validates_the_final_weights(tmp_path, patch_set
 
 
 def test_every_config_field_has_a_train_flag():
-    import dataclasses
-
     sys.path.insert(0, os.path.join(REPO, "tools"))
     try:
         import train as train_tool
@@ -424,7 +423,7 @@ def test_plot_draws_the_official_and_paper_set5_rows(tmp_path):
     from vdsr_tf.train.references import set5_references
 
     refs = set5_references()
-    assert refs["official weights"] == {2: 37.47, 3: 33.64, 4: 31.33}  # protocol.md
+    assert refs["official weights"] == {2: 37.47, 3: 33.64, 4: 31.33}  # docs/protocol.md
     assert refs["paper (Table 3)"] == {2: 37.53, 3: 33.66, 4: 31.35}
     hist = {"bicubic": {"2": 33.7, "4": 28.4}, "val_set": "Set5",
             "val": [{"step": 10, "psnr": {"2": 35.0, "4": 29.0}}, {"step": 20, "psnr": {"2": 36.0, "4": 30.0}}]}

@@ -14,13 +14,9 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import sys
 
 from absl import app, flags
 
-_REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if _REPO not in sys.path:
-    sys.path.insert(0, _REPO)
 
 flags.DEFINE_string("workdir", None, "Training run folder holding vdsr.weights.h5 and model_card.json.")
 flags.DEFINE_string("eval_json", None, "tools/evaluate.py --json output for these weights.")

@@ -4,7 +4,7 @@
 #   gpu_check_carry CARRY           exit 2, naming the first piece of the carry folder that is missing
 #   gpu_setup PYTHON SITE CARRY ALLOW_CPU LOG
 #       installs the carried wheels (keras, optree, namex) into SITE with pip --no-index, exports
-#       PYTHONPATH and KERAS_BACKEND=jax, prints the interpreter, JAX, Keras and jax.devices()
+#       PYTHONPATH (SITE and the checkout) and KERAS_BACKEND=jax, prints the interpreter, JAX, Keras and jax.devices()
 #       (also into LOG, which it starts), and exits unless JAX sees a GPU (ALLOW_CPU=1: go on,
 #       for a rehearsal on a CPU machine).
 
@@ -23,7 +23,8 @@ gpu_setup() {
     # Keras and its missing needs, from the carried wheels only.
     "$python" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
         --target "$site" "$carry"/wheels/*.whl
-    export PYTHONPATH=$site${PYTHONPATH:+:$PYTHONPATH}
+    # The checkout itself too: vdsr_tf is not installed there.
+    export PYTHONPATH=$site:$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)${PYTHONPATH:+:$PYTHONPATH}
     export KERAS_BACKEND=jax PYTHONUNBUFFERED=1
     # What runs, and on which device (pipefail: a missing GPU stops the caller).
     "$python" - "$allow_cpu" "$(basename "$0")" <<'PY' 2>&1 | tee "$log"

@@ -10,14 +10,10 @@ It is derived from the data: never commit it.
 from __future__ import annotations
 
 import os
-import sys
 import time
 
 from absl import app, flags
 
-_REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if _REPO not in sys.path:
-    sys.path.insert(0, _REPO)
 
 flags.DEFINE_list("data", None, "Folders of HR training images (searched recursively).")
 flags.DEFINE_string("out", None, "Archive to write (.npz); replaced atomically.")

@@ -34,7 +34,7 @@ PYTHON=$python "$repo/tools/make_wheels.sh" "$carry/wheels"
 archive=$carry/train_luma.npz
 newer=$(find ${data//,/ } -newer "$archive" -print -quit 2>/dev/null || true)
 if [ "$rebuild" = 1 ] || [ ! -f "$archive" ] || [ -n "$newer" ]; then
-    "$python" "$repo/tools/make_luma_archive.py" --data "$data" --out "$archive"
+    PYTHONPATH=$repo${PYTHONPATH:+:$PYTHONPATH} "$python" "$repo/tools/make_luma_archive.py" --data "$data" --out "$archive"
 else
     echo "kept $archive (newer than $data)"
 fi

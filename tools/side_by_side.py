@@ -9,13 +9,9 @@ shipped _LR.png); bicubic and VDSR come from the library's one pipeline.
 from __future__ import annotations
 
 import os
-import sys
 
 from absl import app, flags
 
-_REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if _REPO not in sys.path:
-    sys.path.insert(0, _REPO)
 
 flags.DEFINE_string("hr", None, "HR image file.", required=True)
 flags.DEFINE_string("lr", None, "LR image file (default: Matlab bicubic downscale of --hr).")

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import math
 import os
 import shlex
 import signal
@@ -20,10 +19,8 @@ import sys
 from absl import app, flags
 
 _REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if _REPO not in sys.path:  # run from a checkout without `pip install -e .`
-    sys.path.insert(0, _REPO)
 
-from vdsr_tf.config import (BACKENDS, LOSSES, LR_SCHEDULES, OPTIMIZERS, PRECISIONS, SAMPLINGS,  # noqa: E402
+from vdsr_tf.config import (BACKENDS, LOSSES, LR_SCHEDULES, OPTIMIZERS, PRECISIONS, SAMPLINGS,
                             STRATEGIES, TrainConfig)
 
 _D = TrainConfig()
@@ -90,20 +87,6 @@ def _numbers(name, values):
         raise app.UsageError(f"--{name} must be numbers, got {','.join(values)!r}") from None
 
 
-def _steps_from_epochs(epochs, data, scales, patch_size, stride, batch_size, hr_scales=(1.0,)):
-    from vdsr_tf import data as data_lib
-
-    # Patch count from image sizes alone (no resizing): the grid of each mod-cropped plane.
-    n = 0
-    for h0, w0 in data_lib.source_sizes(data_lib.list_sources(data)):
-        for hs in hr_scales:
-            h, w = math.ceil(h0 * hs), math.ceil(w0 * hs)
-            for s in scales:
-                hh, ww = (h - h % int(s), w - w % int(s)) if float(s).is_integer() else (h, w)
-                n += len(data_lib.grid_positions(hh, ww, patch_size, stride))
-    return max(1, round(epochs * n / batch_size))
-
-
 def main(argv):
     del argv
     # Keras picks its backend once, when first imported: set it before anything imports keras.
@@ -133,8 +116,11 @@ def main(argv):
     hr_scales = _numbers("hr_scales", FLAGS.hr_scales)
     steps, decay_every = FLAGS.steps, FLAGS.lr_decay_every
     if FLAGS.epochs is not None or FLAGS.lr_decay_epochs is not None:
-        per_epoch = _steps_from_epochs(1.0, data, scales, FLAGS.patch_size, FLAGS.stride, FLAGS.batch_size,
-                                       hr_scales)
+        from vdsr_tf import data as data_lib
+
+        patches = data_lib.count_patches(data_lib.list_sources(data), scales, patch_size=FLAGS.patch_size,
+                                         stride=FLAGS.stride, hr_scales=hr_scales)
+        per_epoch = max(1, round(patches / FLAGS.batch_size))
         if FLAGS.epochs is not None:
             steps = max(1, round(FLAGS.epochs * per_epoch))
         if FLAGS.lr_decay_epochs is not None:

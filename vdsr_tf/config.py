@@ -1,4 +1,4 @@
-"""Typed, frozen training settings with the paper's defaults (protocol.md, "Training protocol").
+"""Typed, frozen training settings with the paper's defaults (docs/protocol.md, "Training protocol").
 
 Everything the trainer does is decided by one :class:`TrainConfig`; nothing is read from
 globals or flags deep inside the library. ``tools/train.py`` turns flags into a config.
@@ -58,7 +58,7 @@ class TrainConfig:
       theta: adjustable gradient clipping constant; every element of the loss gradient is
         clipped to [-theta/lr, theta/lr] (lr = current learning rate). 0 disables clipping.
         1e-4 is the default because, with the loss summed over the 41x41 pixels
-        (Caffe's Euclidean loss), 1e-3 and 1e-2 diverge at lr 0.1 (protocol.md, measured).
+        (Caffe's Euclidean loss), 1e-3 and 1e-2 diverge at lr 0.1 (docs/protocol.md, measured).
       loss: "l2" (1/2 sum over pixels of the squared error, Caffe's Euclidean loss, the paper)
         or "l1" (sum over pixels of the absolute error); both averaged over the batch.
       lr_schedule: "step" (multiply by lr_decay_factor every lr_decay_every steps, the paper),
@@ -132,9 +132,9 @@ class TrainConfig:
         object.__setattr__(self, "data", tuple(str(d) for d in self.data))
         object.__setattr__(self, "scales", tuple(float(s) for s in self.scales))
         object.__setattr__(self, "hr_scales", tuple(float(s) for s in self.hr_scales))
-        self.validate()
+        self.check()
 
-    def validate(self) -> None:
+    def check(self) -> None:
         """Raises ValueError quoting the first bad field."""
 
         def _int(name, minimum):

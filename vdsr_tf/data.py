@@ -1,9 +1,10 @@
 """Training data: HR files -> Matlab Y -> Matlab bicubic degradation -> patches.
 
-Stages (protocol.md, "Training protocol"):
+Stages (docs/protocol.md, "Training protocol"):
 
-1. :func:`load_luma` reads an HR image and takes Matlab's Y (``matlab.rgb2ycbcr`` on uint8,
-   rounded; single-channel images are used as they are).
+1. :func:`load_luma` reads an HR image with the library's one reader (``imageio.read_pixels``)
+   and takes Matlab's Y (``matlab.luma_uint8``: ``rgb2ycbcr`` on uint8, rounded; single-channel
+   images are used as they are).
 2. :func:`degrade` mod-crops it to the scale and makes the network input with
    ``matlab.imresize_tf`` (down by 1/s, then up to the HR size): the same bicubic the
    evaluation and inference use, so training sees exactly the test-time degradation.
@@ -84,8 +85,9 @@ def list_sources(data) -> list[str]:
 
 def source_sizes(sources) -> list[tuple[int, int]]:
     """(height, width) of every training image in ``sources`` (see :func:`list_sources`),
-    from the file headers or the archive planes, without decoding image files."""
-    from PIL import Image
+    from the file headers or the archive planes, without decoding image files (an EXIF
+    rotation swaps the sides, which leaves the patch count alone)."""
+    from vdsr_tf import imageio
 
     sizes = []
     for path in sources:
@@ -94,47 +96,45 @@ def source_sizes(sources) -> list[tuple[int, int]]:
 
             sizes.extend(y.shape for _, y in read_luma_archive(path))
         else:
-            with Image.open(path) as im:
-                sizes.append((im.size[1], im.size[0]))
+            width, height = imageio.image_size(path)
+            sizes.append((height, width))
     return sizes
-
-
-def luma_of(img: np.ndarray) -> np.ndarray:
-    """Matlab Y of a uint8 image: (H, W, 3) RGB -> rgb2ycbcr Y (uint8, rounded); grey as is.
-
-    Accepts (H, W), (H, W, 1), (H, W, 3) and (H, W, 4) (alpha dropped). Returns uint8 (H, W).
-    """
-    return matlab.luma_uint8(img, alpha=True)
 
 
 def load_luma(path: str) -> np.ndarray:
     """Reads an image file and returns its Matlab Y channel, uint8 (H, W).
 
-    Raises ValueError naming the file when it is missing, unreadable, truncated or corrupt.
+    The file is read by :func:`vdsr_tf.imageio.read_pixels` (EXIF orientation applied; 16-bit
+    colour kept, then rounded to 8 bits like Matlab's im2uint8, as 16-bit grey is); modes it
+    refuses (CMYK, YCbCr, ...) are refused here too. Grey is used as it is, RGB(A) through
+    ``matlab.luma_uint8``; palette, bilevel and grey+alpha go through RGB.
+    Raises a one-line ValueError naming the file when it is missing, unreadable, truncated,
+    corrupt or of a refused mode.
     """
-    from PIL import Image
+    from vdsr_tf import imageio
 
+    name = os.fspath(path)
     try:
-        return _luma_of_file(path)
-    except (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError) as e:
-        raise ValueError(f"cannot read training image {os.fspath(path)!r}: {type(e).__name__}: {e}") from e
-
-
-def _luma_of_file(path) -> np.ndarray:
-    from PIL import Image
-
-    with Image.open(path) as im:
-        if im.mode == "L":
-            arr = np.asarray(im)
-        elif im.mode in ("RGB", "RGBA"):
-            arr = np.asarray(im)
-        elif im.mode in ("I;16", "I;16B", "I;16L", "I"):
-            # 16-bit grey: rescale to 8 bits, rounding like Matlab's im2uint8.
-            a = np.asarray(im).astype(np.float64)
-            arr = np.floor(np.clip(a / 257.0, 0, 255) + 0.5).astype(np.uint8)
+        pixels = imageio.read_pixels(name)
+        if isinstance(pixels, np.ndarray):  # 16-bit RGB(A)
+            arr = _im2uint8(pixels)
         else:
-            arr = np.asarray(im.convert("RGB"))
-    return luma_of(arr)
+            imageio.check_mode(pixels.mode, f"image file {name!r}")
+            if pixels.mode in ("L", "RGB", "RGBA"):
+                arr = np.asarray(pixels)
+            elif pixels.mode.startswith("I;16") or pixels.mode == "I":
+                arr = _im2uint8(np.asarray(pixels))
+            else:
+                arr = np.asarray(pixels.convert("RGB"))
+    except ValueError as e:  # imageio.ImageError included; its messages name the file already
+        reason = str(e).removeprefix(f"cannot read image file {name!r}: ")
+        raise ValueError(f"cannot read training image {name!r}: {reason}") from None
+    return matlab.luma_uint8(arr, alpha=True)
+
+
+def _im2uint8(a: np.ndarray) -> np.ndarray:
+    """16-bit values to 8 bits, rounding like Matlab's im2uint8."""
+    return np.floor(np.clip(a.astype(np.float64) / 257.0, 0, 255) + 0.5).astype(np.uint8)
 
 
 def _tensorflow_for_degradation():
@@ -286,6 +286,20 @@ class PatchSet:
 def grid_positions(h: int, w: int, patch_size: int, stride: int) -> list[tuple[int, int]]:
     """Top-left corners of the patch grid (Matlab ``1:stride:h-size+1``), 0-based."""
     return [(t, l) for t in range(0, h - patch_size + 1, stride) for l in range(0, w - patch_size + 1, stride)]
+
+
+def count_patches(sources, scales, *, patch_size: int = 41, stride: int = 41, hr_scales=(1.0,)) -> int:
+    """The grid patches :func:`build_patch_set` would make of ``sources``, from the image sizes
+    alone (file headers, archive planes): nothing is decoded or degraded."""
+    n = 0
+    for h0, w0 in source_sizes(sources):
+        for hs in hr_scales:
+            h, w = (h0, w0) if float(hs) == 1.0 else (matlab.output_length(h0, hs), matlab.output_length(w0, hs))
+            for s in scales:
+                hh, ww = (h - h % int(s), w - w % int(s)) if float(s).is_integer() else (h, w)
+                if hh >= s and ww >= s:  # what degrade keeps
+                    n += len(grid_positions(hh, ww, patch_size, stride))
+    return n
 
 
 _ARRAY_FIELDS = ("inputs", "targets", "offsets", "heights", "widths", "plane_scales", "grid")

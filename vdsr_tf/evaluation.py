@@ -1,4 +1,4 @@
-"""Benchmark evaluation the way the VDSR paper's Table 3 was made (protocol.md).
+"""Benchmark evaluation the way the VDSR paper's Table 3 was made (docs/protocol.md).
 
 Per (dataset, scale, method): every HR image is mod-cropped to the scale; its LR is
 the shipped ``_LR.png`` (Huang et al.'s layout) or Matlab-bicubic ``imresize(HR, 1/s)``

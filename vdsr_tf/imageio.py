@@ -407,8 +407,20 @@ def _load_array(arr: np.ndarray) -> tuple[np.ndarray, ImageSpec]:
     return data, ImageSpec(kind="array", dtype=np.dtype(dtype), channels=channels, ndim=ndim)
 
 
+def check_mode(mode: str, what: str) -> None:
+    """Refuses (ValueError naming ``what``) a PIL mode this library does not read: CMYK, YCbCr,
+    LAB, HSV, premultiplied alpha and others (see the module docstring)."""
+    if mode not in _NATIVE_MODES and mode not in _CONVERTED_MODES:
+        hint = _REFUSED_HINT.get(mode, "not a mode super-resolution supports")
+        raise ValueError(
+            f"unsupported image mode {mode!r} in {what} ({hint}); supported: L, LA, RGB, "
+            "RGBA, I;16, I, F (1, P, PA, RGBX are converted); convert it first, e.g. "
+            "img.convert('RGB')")
+
+
 def _load_pil(image: Image.Image, kind: str, name: str | None) -> tuple[np.ndarray, ImageSpec]:
     what = f"image file {name!r}" if name is not None else "PIL image"
+    check_mode(image.mode, what)
     mode = image.mode
     if mode in _CONVERTED_MODES:
         target = _CONVERTED_MODES[mode]
@@ -416,12 +428,6 @@ def _load_pil(image: Image.Image, kind: str, name: str | None) -> tuple[np.ndarr
             target = "RGBA"
         image = image.convert(target)
         mode = target
-    if mode not in _NATIVE_MODES:
-        hint = _REFUSED_HINT.get(mode, "not a mode super-resolution supports")
-        raise ValueError(
-            f"unsupported image mode {mode!r} in {what} ({hint}); supported: L, LA, RGB, "
-            "RGBA, I;16, I, F (1, P, PA, RGBX are converted); convert it first, e.g. "
-            "img.convert('RGB')")
     channels, dtype, out_mode = _NATIVE_MODES[mode]
     width, height = image.size
     _check_size(height, width, what)

@@ -1,6 +1,6 @@
 """Super-resolution of whole images: colour handling, tiling and predictor dispatch.
 
-The pipeline (protocol.md steps 3-4), implemented once here and used by the CLI,
+The pipeline (docs/protocol.md steps 3-4), implemented once here and used by the CLI,
 evaluation and benchmarks alike:
 
 1. the input becomes float [0, 1] (:func:`vdsr_tf.imageio.load_image`);
@@ -43,7 +43,6 @@ import numpy as np
 
 from vdsr_tf import imageio, matlab
 from vdsr_tf.model import DEPTH, bfloat16_twin, receptive_radius
-from vdsr_tf.model import flops_per_pixel  # noqa: F401 -- tools/benchmark.py reads it here
 
 __all__ = [
     "BACKENDS",

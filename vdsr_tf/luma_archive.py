@@ -75,11 +75,7 @@ def write_luma_archive(files, path, *, progress=None) -> dict:
         raise ValueError(f"luminance archive path {path!r} must end in {SUFFIX}")
     planes = []
     for i, f in enumerate(files):
-        try:
-            plane = load_luma(f)
-        except (OSError, ValueError) as e:
-            raise ValueError(f"cannot read training image {f!r}: {e}") from None
-        planes.append(plane)
+        planes.append(load_luma(f))  # its ValueError names the file
         if progress is not None:
             progress(i + 1, len(files))
     names = archive_names(files)

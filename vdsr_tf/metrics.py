@@ -1,6 +1,6 @@
 """PSNR and SSIM exactly as the VDSR paper's evaluation (Huang et al.'s framework).
 
-Scoring protocol (protocol.md step 5): both the super-resolved and the ground-truth
+Scoring protocol (docs/protocol.md step 5): both the super-resolved and the ground-truth
 image go to luminance with Matlab's ``rgb2ycbcr`` on uint8 (rounded to integers;
 grey images are used raw) -- see :func:`scoring_luma` -- then ``shave`` pixels are
 dropped off every border and
@@ -129,7 +129,7 @@ def scoring_luma(img) -> np.ndarray:
 
 
 def score(sr, hr, *, shave: int = 0) -> tuple[float, float]:
-    """(PSNR, SSIM) of two uint8 images per protocol.md step 5.
+    """(PSNR, SSIM) of two uint8 images per docs/protocol.md step 5.
 
     Both go to :func:`scoring_luma` and lose ``shave`` border pixels (the paper uses
     ``shave = scale``). Returns python floats.

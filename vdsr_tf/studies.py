@@ -205,6 +205,14 @@ def _score(cell: dict, dataset: str, scale: int):
     return None
 
 
+def _curve_at(cell: dict, fraction: float) -> dict:
+    """The PSNRs of the validation nearest to ``fraction`` of the cell's budget ({} if none)."""
+    if not cell["curve"]:
+        return {}
+    target = fraction * cell["patch_passes"]
+    return min(cell["curve"], key=lambda p: abs(p["patch_passes"] - target))["psnr"]
+
+
 def _fmt(v) -> str:
     return "-" if v is None else f"{v:.2f}"
 
@@ -225,8 +233,7 @@ def format_table(res: dict) -> str:
         lines.append("|---|---|" + "---|" * (len(CURVE_FRACTIONS) + 1))
         for cell in cells(study):
             c = done.get(cell.name)
-            pts = [] if c is None else [p["psnr"].get("2") for p in c["curve"]]
-            pts = (pts + [None] * len(CURVE_FRACTIONS))[:len(CURVE_FRACTIONS)]
+            pts = [None if c is None else _curve_at(c, f).get("2") for f in CURVE_FRACTIONS]
             lines.append(f"| {'residual' if cell.label['residual'] else 'plain'} | {cell.label['lr']:g} | "
                          + " | ".join(_fmt(p) for p in pts) + f" | {_fmt(c and _score(c, first, 2))} |")
     elif study == "depth":

@@ -37,7 +37,6 @@ The package has a module per job:
 ``manifest``  the manifest's entries, reading it back, file hashes;
 ``folder``    :class:`ExportConfig` and :func:`export_all`, which writes a folder.
 """
-from pathlib import Path  # tools/benchmark.py spells export.Path (until issue 12 item 2 reworks it)
 
 from vdsr_tf.export.convert import (
     EXTRA_PRECISIONS,

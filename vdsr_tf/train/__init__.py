@@ -18,7 +18,7 @@ _PUBLIC = {
     "make_tf_step": "vdsr_tf.train.tf_step",
     "make_strategy": "vdsr_tf.train.tf_step",
     "make_jax_step": "vdsr_tf.train.jax_step",
-    "validate": "vdsr_tf.train.validation",
+    "score_on": "vdsr_tf.train.validation",
     "validation_scales": "vdsr_tf.train.validation",
     "plot_history": "vdsr_tf.train.rundir",
     "plot_runs": "vdsr_tf.train.rundir",

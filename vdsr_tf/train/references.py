@@ -1,7 +1,7 @@
-"""Reference Set5 PSNR (dB, Y, shave = scale, protocol.md) the run's plot draws as lines.
+"""Reference Set5 PSNR (dB, Y, shave = scale, docs/protocol.md) the run's plot draws as lines.
 
 official: the authors' released weights (VDSR_Official.mat) scored by tools/evaluate.py under
-this project's protocol (../shared/docs/protocol.md, "Training protocol": 37.47/33.64/31.33).
+this project's protocol (docs/protocol.md, "Training protocol": 37.47/33.64/31.33).
 paper: Kim et al., CVPR 2016, Table 3, VDSR column (vdsr_tf.evaluation.PAPER_TABLE3).
 """
 from __future__ import annotations

@@ -120,7 +120,7 @@ def model_card(cfg: TrainConfig, *, command, steps: int, train_time_s: float, pa
                  "hr_scales": list(cfg.hr_scales), "patch_size": cfg.patch_size, "stride": cfg.stride,
                  "sampling": cfg.sampling},
         "validation": {"data": cfg.val_data,
-                       "metric": "PSNR (dB) / SSIM, Y, shave=scale, vdsr_tf.evaluation.evaluate (protocol.md)",
+                       "metric": "PSNR (dB) / SSIM, Y, shave=scale, vdsr_tf.evaluation.evaluate (docs/protocol.md)",
                        "bicubic": history.get("bicubic"), "bicubic_ssim": history.get("bicubic_ssim"),
                        "table": table,
                        "history": history.get("val", []),

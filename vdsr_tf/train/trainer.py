@@ -26,7 +26,7 @@ from vdsr_tf.config import TrainConfig
 from vdsr_tf.train import rundir
 from vdsr_tf.train.metering import Meter
 from vdsr_tf.train.schedule import fit_to_budget, learning_rate_at
-from vdsr_tf.train.validation import validate, validation_scales
+from vdsr_tf.train.validation import score_on, validation_scales
 
 logger = logging.getLogger(__name__)
 
@@ -173,7 +173,7 @@ class Trainer:
         if val_folder is not None and not any(r["step"] == final for r in self.history["val"]):
             # A run resumed at or past its end (e.g. re-run with a smaller --steps to write the
             # weights of a stopped run): the card must describe these weights, not an older step.
-            self._validate(val_folder, final, writer)
+            self._record_validation(val_folder, final, writer)
         writer.close()
         return self._finish()
 
@@ -213,7 +213,7 @@ class Trainer:
             if val_folder is not None and (done % self.val_every == 0 or done == cfg.steps):
                 t_val = time.time()
                 try:
-                    self._validate(val_folder, done, writer)
+                    self._record_validation(val_folder, done, writer)
                 except Exception:  # a broken benchmark folder must not end a long run
                     logger.exception("validation at step %d failed; training goes on", done)
                 meter.pause(time.time() - t_val)
@@ -237,7 +237,7 @@ class Trainer:
         """After the probe: measure steps/s, fix the step count to fit --max_minutes, record it."""
         cfg = self.cfg
         if val_folder is not None and not self._val_seconds:
-            self._validate(val_folder, self.current_step, writer)  # how long one validation takes
+            self._record_validation(val_folder, self.current_step, writer)  # how long one validation takes
         timed = timing["steps"] - 1
         if timed >= 1:
             steps_per_s = timed / max(timing["end"] - timing["first_done"] - timing.get("paused", 0.0), 1e-9)
@@ -274,7 +274,7 @@ class Trainer:
             return None
         self.history["val_set"] = os.path.basename(os.path.normpath(cfg.val_data))
         if self.history.get("bicubic") is None:
-            bic = validate("bicubic", cfg.val_data, cfg.scales)
+            bic = score_on("bicubic", cfg.val_data, cfg.scales)
             self.history["bicubic"] = {str(k): v["psnr"] for k, v in bic.items()}
             self.history["bicubic_ssim"] = {str(k): v["ssim"] for k, v in bic.items()}
             self.folder.save_history(self.history)
@@ -282,9 +282,9 @@ class Trainer:
                     {k: round(v, 2) for k, v in self.history["bicubic"].items()})
         return cfg.val_data
 
-    def _validate(self, folder, step, writer):
+    def _record_validation(self, folder, step, writer):
         t0 = time.time()
-        res = validate(self.backend.eval_model(), folder, self.cfg.scales)
+        res = score_on(self.backend.eval_model(), folder, self.cfg.scales)
         self.history["val"] = [r for r in self.history["val"] if r["step"] != step]
         self.history["val"].append({"step": step, "psnr": {str(k): v["psnr"] for k, v in res.items()},
                                     "ssim": {str(k): v["ssim"] for k, v in res.items()}})

@@ -15,12 +15,12 @@ def validation_scales(scales, folder: str | None = None) -> list[int]:
     return out
 
 
-def validate(model, folder: str, scales) -> dict[int, dict[str, float]]:
+def score_on(model, folder: str, scales) -> dict[int, dict[str, float]]:
     """Mean PSNR/SSIM per scale on a benchmark folder, by the project's evaluation.
 
     ``model``: a keras.Model (any Keras backend), or "bicubic" for the baseline. Uses
     :func:`vdsr_tf.evaluation.evaluate` (super_resolve + metrics.score: the full protocol of
-    protocol.md, Huang layout with shipped LR or a plain HR folder), so the numbers are the
+    docs/protocol.md, Huang layout with shipped LR or a plain HR folder), so the numbers are the
     ones tools/evaluate.py prints. Returns {scale: {"psnr": dB, "ssim": ...}}.
     """
     from vdsr_tf import evaluation
