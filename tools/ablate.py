@@ -26,6 +26,7 @@ if _REPO not in sys.path:  # run from a checkout without `pip install -e .` (a G
 
 from vdsr_tf import studies  # noqa: E402
 from vdsr_tf.config import BACKENDS, PRECISIONS, TrainConfig  # noqa: E402
+
 _SHARED = os.path.normpath(os.path.join(_REPO, "..", "shared", "data"))
 
 flags.DEFINE_enum("study", None, studies.STUDIES, "Which analysis.", required=True)
