@@ -12,8 +12,9 @@
 # copy as validation and evaluation data, every cell for --budget patch passes. The study's
 # folder (cells' checkpoints, cache) is --workdir, default gpu_out/NAME/study: the same command
 # again resumes it (finished cells are skipped). At the end results.json, <study>.md (the table),
-# <study>.png (the plot), each cell's model_card.json (and history.json where the cell validated: the residual study) and the log are copied to
-# --out, else $OUT/NAME when $OUT is set (the device tool's folder), else gpu_out/NAME.
+# <study>.png (the plot), each cell's model_card.json (and history.json where the cell
+# validated: the residual study) and the log are copied to --out, else $OUT/NAME when $OUT is
+# set (the device tool's folder), else gpu_out/NAME.
 # NAME defaults to study_<study>. PYTHON picks the interpreter (default python3).
 # Exit status: ablate.py's (130: stopped by a signal; run the same command again).
 set -euo pipefail
