@@ -44,3 +44,36 @@ def test_missing_carry_folder_names_the_tool_that_makes_it(tmp_path):
     r = _job("--max_minutes", "2", carry=tmp_path / "absent")
     assert r.returncode == 2
     assert "train_luma.npz is missing" in r.stderr and "prepare_gpu_job.sh" in r.stderr
+
+
+ABLATE_JOB = os.path.join(ROOT, "tools", "gpu_ablate.sh")
+
+
+def _ablate_job(*args, carry=None):
+    env = dict(os.environ, PYTHON="false")
+    extra = ["--carry", str(carry)] if carry is not None else []
+    return subprocess.run(["bash", ABLATE_JOB, *extra, *args], capture_output=True, text=True, env=env, timeout=60)
+
+
+@pytest.mark.parametrize("args, message", [
+    (("--budget", "100"), "--study residual|depth|scales is required"),
+    (("--study", "width", "--budget", "100"), "--study residual|depth|scales is required, got 'width'"),
+    (("--study", "depth"), "--budget PATCH_PASSES"),
+    (("--study", "depth", "--budget", "0"), "--budget PATCH_PASSES"),
+    (("--study", "depth", "--budget", "1e6"), "--budget PATCH_PASSES"),
+    (("--study", "depth", "--budget", "9", "--name", "a b"), "--name may hold"),
+    (("--study", "depth", "--budget", "9", "--eval_data", "x"), "--eval_data is set by the job"),
+    (("--study", "depth", "--budget", "9", "--backend=tensorflow"), "--backend=tensorflow is set by the job"),
+])
+def test_study_job_bad_arguments(carry, args, message):
+    r = _ablate_job(*args, carry=carry)
+    assert r.returncode == 2
+    assert message in r.stderr and r.stderr.count("\n") == 1
+    assert r.stdout == ""
+
+
+def test_study_job_missing_carry_folder_names_the_tool_that_makes_it(tmp_path):
+    r = _ablate_job("--study", "residual", "--budget", "64", carry=tmp_path / "absent")
+    assert r.returncode == 2
+    assert r.stderr.startswith("gpu_ablate.sh: ") and "train_luma.npz is missing" in r.stderr
+    assert "prepare_gpu_job.sh" in r.stderr

@@ -232,3 +232,74 @@ def test_a_jax_process_does_not_load_tensorflow_even_where_it_is_installed(image
     assert out.returncode == 0, out.stderr[-3000:]
     n, loaded = out.stdout.split()
     assert int(n) > 0 and loaded == "False"
+
+
+def test_ablation_study_runs_on_jax_without_tensorflow(tmp_path, image_dir):
+    """tools/ablate.py --backend jax: two cells of the residual study train on a luminance
+    archive, are scored on a plain image folder, and leave results, table and plot."""
+    from vdsr_tf.data import list_images
+    from vdsr_tf.luma_archive import write_luma_archive
+
+    archive = str(tmp_path / "train.npz")
+    write_luma_archive(list_images(image_dir), archive)
+    out = tmp_path / "study"
+    code = NO_TF + textwrap.dedent(f"""
+        import runpy
+        sys.argv = ["ablate.py", "--backend=jax", "--study=residual", "--budget=8", "--out={out}",
+                    "--data={archive}", "--eval_data={image_dir}", "--val_data={image_dir}", "--depth=3",
+                    "--filters=4", "--batch_size=4", "--precision=float32", "--log_every=1",
+                    "--only=residual_lr0.1,plain_lr0.1"]
+        runpy.run_path({os.path.join(REPO, "tools", "ablate.py")!r}, run_name="__main__")
+    """)
+    r = subprocess.run([sys.executable, "-c", code], env=_env(), capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    res = json.loads((out / "results.json").read_text())
+    assert res["base_config"]["backend"] == "jax" and res["base_config"]["data"] == [archive]
+    assert sorted(res["cells"]) == ["plain_lr0.1", "residual_lr0.1"]
+    for cell in res["cells"].values():
+        assert cell["patch_passes"] == 8 and [p["patch_passes"] for p in cell["curve"]] == [4, 8]
+        assert {s["scale"] for s in cell["scores"]} == {2, 3, 4}
+        assert all(np.isfinite(s["psnr"]) for s in cell["scores"])
+    for name in ("plain_lr0.1", "residual_lr0.1"):
+        assert json.loads((out / "cells" / name / "model_card.json").read_text())["backend"] == "jax"
+    assert "| plain | 0.1 |" in (out / "residual.md").read_text()
+    assert (out / "residual.png").stat().st_size > 1000
+
+
+_FRESH_KERNELS = textwrap.dedent("""
+    import keras, numpy as np
+    from keras import ops
+    from vdsr_tf.config import TrainConfig
+    from vdsr_tf.train import recipe
+    out = {}
+    for seed in (0, 1):
+        keras.utils.set_random_seed(seed)
+        m = recipe.build_model(TrainConfig(depth=5, filters=16, seed=seed))
+        for i in range(1, 6):
+            out[f"s{seed}_conv_{i:02d}"] = ops.convert_to_numpy(m.get_layer(f"conv_{i:02d}").kernel)
+    np.savez(OUT, **out)
+""")
+
+
+def test_fresh_kernels_are_independent_he_draws_on_both_backends(tmp_path):
+    """The seeding path of a fresh network (keras.utils.set_random_seed, then build_model) gives
+    every layer its own He-normal draw on either backend: spreads at sqrt(2/fan_in), no two
+    layers alike. (The two backends' RNGs differ, so the same seed gives different weights.)"""
+    path = str(tmp_path / "jax.npz")
+    r = subprocess.run([sys.executable, "-c", NO_TF + f"OUT = {path!r}\n" + _FRESH_KERNELS], env=_env(),
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    draws = {"jax": dict(np.load(path))}
+    exec(f"OUT = {str(tmp_path / 'tensorflow.npz')!r}\n" + _FRESH_KERNELS, {})  # this process: TensorFlow
+    draws["tensorflow"] = dict(np.load(tmp_path / "tensorflow.npz"))
+    for backend, d in draws.items():
+        for seed in (0, 1):
+            ks = [d[f"s{seed}_conv_{i:02d}"] for i in range(1, 6)]
+            for k in ks:
+                he = np.sqrt(2.0 / np.prod(k.shape[:3]))
+                assert abs(k.std() / he - 1) < 0.15, (backend, seed, k.shape, k.std(), he)
+                assert abs(k.mean()) < 4 * he / np.sqrt(k.size), (backend, seed, k.mean())
+            hidden = [k.ravel() for k in ks[1:4]]  # conv_02..conv_04: same shape
+            c = np.corrcoef(hidden)
+            assert np.abs(c[np.triu_indices(3, 1)]).max() < 0.2, (backend, seed, c)
+        assert np.abs(np.corrcoef(d["s0_conv_02"].ravel(), d["s1_conv_02"].ravel())[0, 1]) < 0.2, backend

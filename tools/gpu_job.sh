@@ -28,6 +28,8 @@ set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 python=${PYTHON:-python3}
 site=${SITE:-/tmp/site}
+# shellcheck source=tools/gpu_env.sh
+source "$repo/tools/gpu_env.sh"
 
 name=gpu_run
 minutes=
@@ -73,12 +75,7 @@ if ! [[ $name =~ ^[A-Za-z0-9._-]+$ ]]; then
     echo "gpu_job.sh: --name may hold letters, digits, '.', '_' and '-' only, got '$name'" >&2
     exit 2
 fi
-for need in "$carry/train_luma.npz" "$carry/Set5" "$carry/wheels"; do
-    if [ ! -e "$need" ]; then
-        echo "gpu_job.sh: $need is missing: make the carry folder with tools/prepare_gpu_job.sh" >&2
-        exit 2
-    fi
-done
+gpu_check_carry "$carry"
 if [ -z "$out" ]; then
     if [ -n "${OUT:-}" ]; then out=$OUT/$name; else out=$repo/gpu_out/$name; fi
 fi
@@ -86,23 +83,8 @@ workdir=${workdir:-$repo/gpu_out/$name/run}
 mkdir -p "$out" "$workdir"
 log=$out/train.log
 
-# 1. Keras and its missing needs, from the carried wheels only.
-"$python" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
-    --target "$site" "$carry"/wheels/*.whl
-export PYTHONPATH=$site:$repo${PYTHONPATH:+:$PYTHONPATH}  # the checkout itself: vdsr_tf is not installed there
-export KERAS_BACKEND=jax PYTHONUNBUFFERED=1
-
-# 2. What runs, and on which device.
-"$python" - "$allow_cpu" <<'PY' 2>&1 | tee "$log"
-import platform, sys
-import jax, keras
-devices = jax.devices()
-print(f"python {platform.python_version()}  jax {jax.__version__}  keras {keras.__version__} "
-      f"(backend {keras.backend.backend()})")
-print(f"jax.devices(): {devices}")
-if not any(d.platform == "gpu" for d in devices) and sys.argv[1] != "1":
-    sys.exit("gpu_job.sh: JAX sees no GPU (pass --allow_cpu to train on the CPU anyway)")
-PY
+# 1-2. The carried wheels installed, KERAS_BACKEND=jax, versions and devices printed, a GPU required.
+gpu_setup "$python" "$site" "$carry" "$allow_cpu" "$log"
 
 # 3. Patches/s first, on synthetic data: no wait for the training set's preparation.
 if [ "$benchmark" = 1 ]; then

@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# One of the paper's analyses (tools/ablate.py) on a GPU machine with JAX and no TensorFlow,
+# Keras or network: the setup of tools/gpu_job.sh (tools/gpu_env.sh), then the study.
+#
+#   tools/gpu_ablate.sh --study residual|depth|scales --budget PATCH_PASSES [--name NAME] [--out DIR] \
+#       [--carry DIR] [--workdir DIR] [--allow_cpu] [tools/ablate.py flags, passed through:
+#       --depth 10 --filters 32 --only plain_lr0.1 --precision float32 --batch_size ...]
+#
+# Run from a checkout's root with the carry folder made by tools/prepare_gpu_job.sh (default
+# gpu_carry/). It installs the carried wheels and checks for a GPU (--allow_cpu: go on without
+# one), then runs tools/ablate.py --backend jax with the archive as training data and the Set5
+# copy as validation and evaluation data, every cell for --budget patch passes. The study's
+# folder (cells' checkpoints, cache) is --workdir, default gpu_out/NAME/study: the same command
+# again resumes it (finished cells are skipped). At the end results.json, <study>.md (the table),
+# <study>.png (the plot), each cell's model_card.json (and history.json where the cell
+# validated: the residual study) and the log are copied to --out, else $OUT/NAME when $OUT is
+# set (the device tool's folder), else gpu_out/NAME.
+# NAME defaults to study_<study>. PYTHON picks the interpreter (default python3).
+# Exit status: ablate.py's (130: stopped by a signal; run the same command again).
+set -euo pipefail
+repo=$(cd "$(dirname "$0")/.." && pwd)
+python=${PYTHON:-python3}
+site=${SITE:-/tmp/site}
+# shellcheck source=tools/gpu_env.sh
+source "$repo/tools/gpu_env.sh"
+
+study=
+budget=
+name=
+out=
+carry=$repo/gpu_carry
+workdir=
+allow_cpu=0
+passthrough=()
+while [ $# -gt 0 ]; do
+    case $1 in
+        --study=*) study=${1#*=} ;;
+        --study) study=${2:?--study needs a value}; shift ;;
+        --budget=*) budget=${1#*=} ;;
+        --budget) budget=${2:?--budget needs a value}; shift ;;
+        --name=*) name=${1#*=} ;;
+        --name) name=${2:?--name needs a value}; shift ;;
+        --out=*) out=${1#*=} ;;
+        --out) out=${2:?--out needs a value}; shift ;;
+        --carry=*) carry=${1#*=} ;;
+        --carry) carry=${2:?--carry needs a value}; shift ;;
+        --workdir=*) workdir=${1#*=} ;;
+        --workdir) workdir=${2:?--workdir needs a value}; shift ;;
+        --allow_cpu) allow_cpu=1 ;;
+        --data|--data=*|--eval_data|--eval_data=*|--val_data|--val_data=*|--backend|--backend=*)
+            echo "gpu_ablate.sh: $1 is set by the job (the carried archive, Set5, jax)" >&2; exit 2 ;;
+        *) passthrough+=("$1") ;;
+    esac
+    shift
+done
+case $study in
+    residual|depth|scales) ;;
+    *) echo "gpu_ablate.sh: --study residual|depth|scales is required, got '${study}'" >&2; exit 2 ;;
+esac
+if ! [[ $budget =~ ^[1-9][0-9]*$ ]]; then
+    echo "gpu_ablate.sh: --budget PATCH_PASSES (a whole number > 0) is required, got '${budget}'" >&2
+    exit 2
+fi
+name=${name:-study_$study}
+if ! [[ $name =~ ^[A-Za-z0-9._-]+$ ]]; then
+    echo "gpu_ablate.sh: --name may hold letters, digits, '.', '_' and '-' only, got '$name'" >&2
+    exit 2
+fi
+gpu_check_carry "$carry"
+if [ -z "$out" ]; then
+    if [ -n "${OUT:-}" ]; then out=$OUT/$name; else out=$repo/gpu_out/$name; fi
+fi
+workdir=${workdir:-$repo/gpu_out/$name/study}
+mkdir -p "$out" "$workdir"
+log=$out/ablate.log
+
+gpu_setup "$python" "$site" "$carry" "$allow_cpu" "$log"
+
+# The job's defaults suit a GPU's hundreds of steps a second; flags given to the job come later and win.
+cmd=("$python" "$repo/tools/ablate.py" --backend jax --study "$study" --budget "$budget" --out "$workdir"
+     --data "$carry/train_luma.npz" --eval_data "$carry/Set5" --val_data "$carry/Set5"
+     --log_every 500 --checkpoint_every 5000 ${passthrough[@]+"${passthrough[@]}"})
+echo "[+${SECONDS}s] + ${cmd[*]}" | tee -a "$log"
+set +e
+"${cmd[@]}" 2>&1 | tee -a "$log"
+status=${PIPESTATUS[0]}
+set -e
+echo "[+${SECONDS}s] ablate.py exit status $status" | tee -a "$log"
+
+# What the study leaves, next to the log: written to a temporary name, then renamed.
+files=(results.json "$study.md" "$study.png")
+for src in "$workdir"/cells/*/model_card.json "$workdir"/cells/*/history.json; do
+    files+=("${src#"$workdir"/}")
+done
+copied=()
+for f in "${files[@]}"; do
+    src=$workdir/$f
+    [ -f "$src" ] || continue
+    mkdir -p "$(dirname "$out/$f")"
+    cp "$src" "$out/$f.tmp" && mv "$out/$f.tmp" "$out/$f" && copied+=("$f")
+done
+echo "in $out: ${copied[*]:-nothing but the log} ablate.log" | tee -a "$log"
+exit "$status"
