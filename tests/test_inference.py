@@ -266,7 +266,7 @@ def test_one_trace_for_many_sizes(tiny):
     for hw in [(8, 9), (13, 6), (20, 20)]:
         upscaler(image(hw), 2.5)  # each fits one tile: a whole-image run
     upscaler(image((40, 40)), 2)  # 80x80: tiled
-    assert upscaler.predictor._fn.experimental_get_tracing_count() == 1
+    assert upscaler.predictor.traces == 1
 
 
 def test_predictors_are_not_shared():

@@ -208,6 +208,13 @@ class KerasPredictor:
         out = self._fn(np.ascontiguousarray(x, dtype=np.float32))
         return np.asarray(out, dtype=np.float32)
 
+    @property
+    def traces(self) -> int | None:
+        """How many times the TensorFlow graph was traced (one for any number of sizes);
+        None on other Keras backends, which run the model's call directly."""
+        count = getattr(self._fn, "experimental_get_tracing_count", None)
+        return None if count is None else int(count())
+
 
 def _check_choices(backend, precision) -> None:
     if not isinstance(backend, str) or backend not in BACKENDS:
