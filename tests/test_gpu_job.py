@@ -77,3 +77,32 @@ def test_study_job_missing_carry_folder_names_the_tool_that_makes_it(tmp_path):
     assert r.returncode == 2
     assert r.stderr.startswith("gpu_ablate.sh: ") and "train_luma.npz is missing" in r.stderr
     assert "prepare_gpu_job.sh" in r.stderr
+
+
+def _take(names, *args):
+    """Runs gpu_env.sh's gpu_take_flag on ``args``; returns (status, stdout, stderr)."""
+    script = (f'source "{ROOT}/tools/gpu_env.sh"; name=unset; out=unset; '
+              f'gpu_take_flag "{names}" "$@"; echo "took=$gpu_took name=$name out=$out"')
+    r = subprocess.run(["bash", "-c", script, "gpu_test", *args], capture_output=True, text=True, timeout=60)
+    return r.returncode, r.stdout.strip(), r.stderr.strip()
+
+
+@pytest.mark.parametrize("args, took, name, out", [
+    (("--name", "run1", "--out", "o"), 2, "run1", "unset"),
+    (("--name=run1",), 1, "run1", "unset"),
+    (("--name=",), 1, "", "unset"),
+    (("--out=a=b",), 1, "unset", "a=b"),
+    (("--named", "x"), 0, "unset", "unset"),       # only whole flag names
+    (("name", "x"), 0, "unset", "unset"),          # not a flag
+    (("--depth", "5"), 0, "unset", "unset"),       # not one of the names: passed through
+])
+def test_shared_flag_parser_takes_only_the_named_flags(args, took, name, out):
+    status, stdout, _ = _take("name out", *args)
+    assert status == 0
+    assert stdout == f"took={took} name={name} out={out}"
+
+
+def test_shared_flag_parser_refuses_a_flag_without_its_value():
+    status, stdout, stderr = _take("name out", "--out")
+    assert status == 2 and stdout == ""
+    assert stderr == "gpu_test: --out needs a value"

@@ -33,19 +33,9 @@ workdir=
 allow_cpu=0
 passthrough=()
 while [ $# -gt 0 ]; do
+    gpu_take_flag "study budget name out carry workdir" "$@"
+    if [ "$gpu_took" -gt 0 ]; then shift "$gpu_took"; continue; fi
     case $1 in
-        --study=*) study=${1#*=} ;;
-        --study) study=${2:?--study needs a value}; shift ;;
-        --budget=*) budget=${1#*=} ;;
-        --budget) budget=${2:?--budget needs a value}; shift ;;
-        --name=*) name=${1#*=} ;;
-        --name) name=${2:?--name needs a value}; shift ;;
-        --out=*) out=${1#*=} ;;
-        --out) out=${2:?--out needs a value}; shift ;;
-        --carry=*) carry=${1#*=} ;;
-        --carry) carry=${2:?--carry needs a value}; shift ;;
-        --workdir=*) workdir=${1#*=} ;;
-        --workdir) workdir=${2:?--workdir needs a value}; shift ;;
         --allow_cpu) allow_cpu=1 ;;
         --data|--data=*|--eval_data|--eval_data=*|--val_data|--val_data=*|--backend|--backend=*)
             echo "gpu_ablate.sh: $1 is set by the job (the carried archive, Set5, jax)" >&2; exit 2 ;;
@@ -62,10 +52,7 @@ if ! [[ $budget =~ ^[1-9][0-9]*$ ]]; then
     exit 2
 fi
 name=${name:-study_$study}
-if ! [[ $name =~ ^[A-Za-z0-9._-]+$ ]]; then
-    echo "gpu_ablate.sh: --name may hold letters, digits, '.', '_' and '-' only, got '$name'" >&2
-    exit 2
-fi
+gpu_check_name "$name"
 gpu_check_carry "$carry"
 if [ -z "$out" ]; then
     if [ -n "${OUT:-}" ]; then out=$OUT/$name; else out=$repo/gpu_out/$name; fi

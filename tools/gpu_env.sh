@@ -7,6 +7,36 @@
 #       PYTHONPATH (SITE and the checkout) and KERAS_BACKEND=jax, prints the interpreter, JAX, Keras and jax.devices()
 #       (also into LOG, which it starts), and exits unless JAX sees a GPU (ALLOW_CPU=1: go on,
 #       for a rehearsal on a CPU machine).
+#   gpu_take_flag "NAME ..." ARGS...
+#       when ARGS starts with --NAME VALUE or --NAME=VALUE for one of the NAMEs, sets the shell
+#       variable NAME to VALUE and gpu_took to the number of arguments used (1 or 2); else
+#       gpu_took=0. A --NAME with no value after it exits 2 naming it.
+#   gpu_check_name NAME              exit 2 unless NAME is safe as a folder name
+
+gpu_take_flag() {
+    local names=" $1 " arg=$2 key
+    gpu_took=0
+    key=${arg%%=*}
+    key=${key#--}
+    [ "${arg:0:2}" = "--" ] && [[ $names == *" $key "* ]] || return 0
+    if [[ $arg == *=* ]]; then
+        printf -v "$key" '%s' "${arg#*=}"
+        gpu_took=1
+    elif [ $# -ge 3 ]; then
+        printf -v "$key" '%s' "$3"
+        gpu_took=2
+    else
+        echo "$(basename "$0"): $arg needs a value" >&2
+        exit 2
+    fi
+}
+
+gpu_check_name() {
+    if ! [[ $1 =~ ^[A-Za-z0-9._-]+$ ]]; then
+        echo "$(basename "$0"): --name may hold letters, digits, '.', '_' and '-' only, got '$1'" >&2
+        exit 2
+    fi
+}
 
 gpu_check_carry() {
     local need

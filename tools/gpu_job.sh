@@ -32,7 +32,7 @@ site=${SITE:-/tmp/site}
 source "$repo/tools/gpu_env.sh"
 
 name=gpu_run
-minutes=
+max_minutes=
 out=
 carry=$repo/gpu_carry
 workdir=
@@ -42,21 +42,11 @@ benchmark_steps=20
 net=()
 passthrough=()
 while [ $# -gt 0 ]; do
+    gpu_take_flag "max_minutes name out carry workdir benchmark_steps" "$@"
+    if [ "$gpu_took" -gt 0 ]; then shift "$gpu_took"; continue; fi
     case $1 in
-        --max_minutes=*) minutes=${1#*=} ;;
-        --max_minutes) minutes=${2:?--max_minutes needs a value}; shift ;;
-        --name=*) name=${1#*=} ;;
-        --name) name=${2:?--name needs a value}; shift ;;
-        --out=*) out=${1#*=} ;;
-        --out) out=${2:?--out needs a value}; shift ;;
-        --carry=*) carry=${1#*=} ;;
-        --carry) carry=${2:?--carry needs a value}; shift ;;
-        --workdir=*) workdir=${1#*=} ;;
-        --workdir) workdir=${2:?--workdir needs a value}; shift ;;
         --allow_cpu) allow_cpu=1 ;;
         --no_benchmark) benchmark=0 ;;
-        --benchmark_steps=*) benchmark_steps=${1#*=} ;;
-        --benchmark_steps) benchmark_steps=${2:?--benchmark_steps needs a value}; shift ;;
         # The step benchmark times the network and batch the run trains.
         --batch_size=*|--depth=*|--filters=*) v=${1#--}; net+=("--training_${v}"); passthrough+=("$1") ;;
         --batch_size|--depth|--filters) net+=("--training_${1#--}=${2:?$1 needs a value}")
@@ -67,14 +57,11 @@ while [ $# -gt 0 ]; do
     esac
     shift
 done
-if ! [[ $minutes =~ ^[0-9]+([.][0-9]+)?$ ]] || [ "$minutes" = 0 ]; then
-    echo "gpu_job.sh: --max_minutes N (minutes of training, > 0) is required, got '${minutes}'" >&2
+if ! [[ $max_minutes =~ ^[0-9]+([.][0-9]+)?$ ]] || [ "$max_minutes" = 0 ]; then
+    echo "gpu_job.sh: --max_minutes N (minutes of training, > 0) is required, got '${max_minutes}'" >&2
     exit 2
 fi
-if ! [[ $name =~ ^[A-Za-z0-9._-]+$ ]]; then
-    echo "gpu_job.sh: --name may hold letters, digits, '.', '_' and '-' only, got '$name'" >&2
-    exit 2
-fi
+gpu_check_name "$name"
 gpu_check_carry "$carry"
 if [ -z "$out" ]; then
     if [ -n "${OUT:-}" ]; then out=$OUT/$name; else out=$repo/gpu_out/$name; fi
@@ -102,7 +89,7 @@ fi
 
 # 4. Train; PIPESTATUS keeps train.py's status through tee.
 cmd=("$python" "$repo/tools/train.py" --backend jax --data "$carry/train_luma.npz" --val_data "$carry/Set5"
-     --workdir "$workdir" --max_minutes "$minutes" --log_every 500 --checkpoint_every 5000 --val_every 5000
+     --workdir "$workdir" --max_minutes "$max_minutes" --log_every 500 --checkpoint_every 5000 --val_every 5000
      ${passthrough[@]+"${passthrough[@]}"})
 echo "[+${SECONDS}s] + ${cmd[*]}" | tee -a "$log"
 start=$(date +%s)
