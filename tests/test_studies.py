@@ -122,3 +122,19 @@ def test_ablate_tool_reports_bad_input_in_one_line(tmp_path):
     assert r.returncode == 2
     assert r.stderr.strip().splitlines()[-1].startswith("ablate: error: evaluation folder")
     assert "Traceback" not in r.stderr
+
+
+def test_ablate_tool_passes_zero_init_last_to_every_cell(folder, tmp_path):
+    out = tmp_path / "o"
+    r = subprocess.run([sys.executable, os.path.join(REPO, "tools", "ablate.py"), "--study", "scales",
+                        "--only", "train_x2", "--budget", "4", "--out", str(out), "--zero_init_last",
+                        "--filters", "4", "--depth", "3", "--batch_size", "4", "--precision", "float32",
+                        "--data", folder, "--eval_data", folder, "--val_data", folder],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    with open(out / "results.json") as f:
+        res = json.load(f)
+    assert res["base_config"]["zero_init_last"] is True
+    with open(out / "cells" / "train_x2" / "model_card.json") as f:
+        card = json.load(f)
+    assert card["config"]["zero_init_last"] is True and card["config"]["scales"] == [2.0]

@@ -44,6 +44,8 @@ flags.DEFINE_integer("batch_size", 64, "Batch size.")
 flags.DEFINE_integer("filters", 64, "Filters per layer.")
 flags.DEFINE_integer("depth", 20, "Depth (the depth study sets its own).")
 flags.DEFINE_float("theta", TrainConfig().theta, "Adjustable clipping constant (the paper's recipe).")
+flags.DEFINE_bool("zero_init_last", False, "Start every cell's last conv at zero (the network starts as "
+                  "bicubic), so a short budget is not spent undoing an unlucky initialisation.")
 flags.DEFINE_integer("seed", 0, "Seed.")
 flags.DEFINE_integer("log_every", TrainConfig().log_every, "Progress line every N steps of a cell.")
 flags.DEFINE_integer("checkpoint_every", TrainConfig().checkpoint_every, "Checkpoint a cell every N steps.")
@@ -67,7 +69,8 @@ def main(argv):
     try:
         base = TrainConfig(data=tuple(data), val_data=val if os.path.isdir(val) else None,
                            precision=FLAGS.precision, batch_size=FLAGS.batch_size, depth=FLAGS.depth,
-                           filters=FLAGS.filters, theta=FLAGS.theta, seed=FLAGS.seed, backend=FLAGS.backend,
+                           filters=FLAGS.filters, theta=FLAGS.theta, seed=FLAGS.seed,
+                           zero_init_last=FLAGS.zero_init_last, backend=FLAGS.backend,
                            log_every=FLAGS.log_every, checkpoint_every=FLAGS.checkpoint_every)
         study = studies.Study(FLAGS.study, FLAGS.out, base=base, budget=FLAGS.budget, eval_data=eval_data,
                               progress=lambda line: print(line, flush=True))
