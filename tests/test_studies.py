@@ -64,6 +64,13 @@ def test_each_study_runs_end_to_end_and_writes_table_and_plot(folder, tmp_path, 
     table = (out / f"{study}.md").read_text()
     assert f"{len(res['cells'])}/{len(res['cells'])} cells done" in table
     assert (out / f"{study}.png").stat().st_size > 1000
+    # Bicubic is measured once per study, on the same folders and scales, as the reference.
+    bicubic = {(r["scale"]): r["psnr"] for r in res["bicubic"]}
+    assert sorted(bicubic) == [2, 3, 4]
+    if study == "residual":
+        assert f"(bicubic {bicubic[2]:.2f})" in table
+    else:
+        assert ("| bicubic | " + " | ".join(f"{bicubic[s]:.2f}" for s in (2, 3, 4)) + " |") in table
     if study == "residual":
         # Four curve points per cell, at 1/8 .. all of the (2-step) budget: steps 1 and 2 here.
         assert [p["patch_passes"] for p in res["cells"]["plain_lr0.1"]["curve"]] == [4, 8]

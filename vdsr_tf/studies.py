@@ -150,6 +150,9 @@ class Study:
         if unknown:
             raise ValueError(f"no cells {sorted(unknown)} in study {self.study!r}; "
                              f"cells: {[c.name for c in self.cells]}")
+        if "bicubic" not in res:  # the reference every table and plot is read against
+            res["bicubic"] = _scores(evaluation.evaluate(self.eval_data, TEST_SCALES, weights="bicubic"))
+            self._save(res)
         for i, cell in enumerate(todo, 1):
             if self._stop:
                 return res
@@ -172,8 +175,7 @@ class Study:
             res["cells"][cell.name] = {
                 "label": cell.label, "steps": cfg.steps, "patch_passes": cfg.steps * cfg.batch_size,
                 "train_time_s": card["train_time_s"],
-                "scores": [{"dataset": r["dataset"], "scale": int(r["scale"]), "psnr": float(r["psnr"]),
-                            "ssim": float(r["ssim"])} for r in rows],
+                "scores": _scores(rows),
                 "curve": [{"patch_passes": v["step"] * cfg.batch_size, "psnr": v["psnr"]}
                           for v in trainer.history.get("val", [])],
             }
@@ -195,6 +197,12 @@ class Study:
             logger.info("matplotlib not installed: no %s", png)
             png = None
         return md, png
+
+
+def _scores(rows: list[dict]) -> list[dict]:
+    """The parts of evaluation rows a study keeps."""
+    return [{"dataset": r["dataset"], "scale": int(r["scale"]), "psnr": float(r["psnr"]),
+             "ssim": float(r["ssim"])} for r in rows]
 
 
 # ----------------------------------------------------------------------------- reports
@@ -226,8 +234,10 @@ def format_table(res: dict) -> str:
     lines = []
     if study == "residual":
         first = datasets[0] if datasets else "Set5"
+        bic = _score({"scores": res.get("bicubic", [])}, first, 2)
         lines.append(f"Validation PSNR (dB), x2, on the validation folder at 1/8, 1/4, 1/2 and all of the budget "
-                     f"(the paper's epochs 10/20/40/80); final {first} x2 from the evaluation.\n")
+                     f"(the paper's epochs 10/20/40/80); final {first} x2 from the evaluation"
+                     + (f" (bicubic {bic:.2f})" if bic is not None else "") + ".\n")
         lines.append("| network | lr | " + " | ".join(f"{f:g} budget" for f in CURVE_FRACTIONS)
                      + f" | {first} x2 |")
         lines.append("|---|---|" + "---|" * (len(CURVE_FRACTIONS) + 1))
@@ -243,6 +253,7 @@ def format_table(res: dict) -> str:
             c = done.get(cell.name)
             lines.append(f"| {cell.label['depth']} | " + " | ".join(
                 _fmt(c and _score(c, d, s)) for d in datasets for s in TEST_SCALES) + " |")
+        lines += _bicubic_row(res, datasets)
     else:
         lines.append("| train \\ test | " + " | ".join(f"{d} x{s}" for d in datasets for s in TEST_SCALES) + " |")
         lines.append("|---|" + "---|" * (len(datasets) * len(TEST_SCALES)))
@@ -251,7 +262,16 @@ def format_table(res: dict) -> str:
             name = "x" + ", x".join(str(s) for s in cell.label["train_scales"])
             lines.append(f"| {name} | " + " | ".join(
                 _fmt(c and _score(c, d, s)) for d in datasets for s in TEST_SCALES) + " |")
+        lines += _bicubic_row(res, datasets)
     return head + "\n".join(lines)
+
+
+def _bicubic_row(res: dict, datasets: list[str]) -> list[str]:
+    """The table's reference row (none for results written before studies kept it)."""
+    if "bicubic" not in res:
+        return []
+    ref = {"scores": res["bicubic"]}
+    return ["| bicubic | " + " | ".join(_fmt(_score(ref, d, s)) for d in datasets for s in TEST_SCALES) + " |"]
 
 
 def plot(res: dict, path: str) -> None:
@@ -274,6 +294,9 @@ def plot(res: dict, path: str) -> None:
                 pts = [(p["patch_passes"], p["psnr"]["2"]) for p in c["curve"] if "2" in p["psnr"]]
                 ax.plot([p[0] for p in pts], [p[1] for p in pts], "o-" if res_ else "s--", color=f"C{k}",
                         label=f"{'residual' if res_ else 'plain'}, lr {lr:g}")
+        bic = _score({"scores": res.get("bicubic", [])}, datasets[0], 2) if datasets else None
+        if bic is not None:
+            ax.axhline(bic, color="gray", ls=":", lw=1, label=f"bicubic ({datasets[0]})")
         ax.set_xlabel("patch passes")
         ax.set_ylabel("validation PSNR x2 (dB)")
         ax.legend(fontsize=8)
@@ -283,8 +306,12 @@ def plot(res: dict, path: str) -> None:
             for s in TEST_SCALES:
                 pts = [(cell.label["depth"], _score(done[cell.name], d, s)) for cell in cells(study)
                        if cell.name in done]
-                ax.plot([p[0] for p in pts], [p[1] for p in pts], "o-", label=f"x{s}")
-            ax.set_title(d)
+                line, = ax.plot([p[0] for p in pts], [p[1] for p in pts], "o-", label=f"x{s}")
+                bic = _score({"scores": res.get("bicubic", [])}, d, s)
+                if bic is not None:
+                    ax.axhline(bic, color=line.get_color(), ls=":", lw=1)
+            ax.set_title(d + (" (dotted: bicubic)" if res.get("bicubic") else ""))
+            ax.set_xticks(DEPTHS)
             ax.set_xlabel("depth (layers)")
             ax.set_ylabel("PSNR (dB)")
             ax.legend(fontsize=8)
