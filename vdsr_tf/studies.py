@@ -221,6 +221,11 @@ def _curve_at(cell: dict, fraction: float) -> dict:
     return min(cell["curve"], key=lambda p: abs(p["patch_passes"] - target))["psnr"]
 
 
+def _datasets(res: dict) -> list[str]:
+    """The evaluated datasets, in the order they were given."""
+    return list(dict.fromkeys(s["dataset"] for c in res["cells"].values() for s in c["scores"]))
+
+
 def _fmt(v) -> str:
     return "-" if v is None else f"{v:.2f}"
 
@@ -228,7 +233,7 @@ def _fmt(v) -> str:
 def format_table(res: dict) -> str:
     """A Markdown table laid out like the paper's (PSNR in dB, Y, shave = scale)."""
     study, done = res["study"], res["cells"]
-    datasets = sorted({s["dataset"] for c in done.values() for s in c["scores"]})
+    datasets = _datasets(res)
     head = (f"{study} study: {res['budget']:,} patch passes per cell (batch {res['batch_size']}); "
             f"{len(done)}/{len(cells(study))} cells done\n\n")
     lines = []
@@ -283,7 +288,7 @@ def plot(res: dict, path: str) -> None:
     import matplotlib.pyplot as plt
 
     study, done = res["study"], res["cells"]
-    datasets = sorted({s["dataset"] for c in done.values() for s in c["scores"]})
+    datasets = _datasets(res)
     if study == "residual":
         fig, ax = plt.subplots(figsize=(6, 4))
         for k, lr in enumerate(RESIDUAL_LRS):
@@ -329,16 +334,20 @@ def plot(res: dict, path: str) -> None:
                     m[i, j] = np.nan if v is None else v
             # Colour by the gap to the best model at each test scale, so scales are comparable.
             gap = m - np.nanmax(m, axis=0, keepdims=True) if np.isfinite(m).any() else m
-            ax.imshow(gap, cmap="viridis", aspect="auto")
+            img = ax.imshow(gap, cmap="viridis", aspect="auto")
+            lo, hi = img.get_clim()
             for i in range(m.shape[0]):
                 for j in range(m.shape[1]):
                     if np.isfinite(m[i, j]):
-                        ax.text(j, i, f"{m[i, j]:.2f}", ha="center", va="center", fontsize=7, color="w")
+                        # Dark text on the bright (near-best) cells, light text on the dark ones.
+                        bright = hi > lo and (gap[i, j] - lo) / (hi - lo) > 0.6
+                        ax.text(j, i, f"{m[i, j]:.2f}", ha="center", va="center", fontsize=7,
+                                color="k" if bright else "w")
             ax.set_xticks(range(len(TEST_SCALES)), [f"x{s}" for s in TEST_SCALES])
             ax.set_yticks(range(len(grid)), ["x" + ",".join(str(s) for s in c.label["train_scales"]) for c in grid])
             ax.set_xlabel("test scale")
             ax.set_ylabel("train scales")
-            ax.set_title(d)
+            ax.set_title(f"{d} (colour: dB below the best at that test scale)", fontsize=9)
         fig = axes[0][0].figure
     fig.tight_layout()
     atomic.save_figure(fig, path)
