@@ -239,7 +239,7 @@ def format_table(res: dict) -> str:
     lines = []
     if study == "residual":
         first = datasets[0] if datasets else "Set5"
-        bic = _score({"scores": res.get("bicubic", [])}, first, 2)
+        bic = _bicubic(res, first, 2)
         lines.append(f"Validation PSNR (dB), x2, on the validation folder at 1/8, 1/4, 1/2 and all of the budget "
                      f"(the paper's epochs 10/20/40/80); final {first} x2 from the evaluation"
                      + (f" (bicubic {bic:.2f})" if bic is not None else "") + ".\n")
@@ -271,12 +271,16 @@ def format_table(res: dict) -> str:
     return head + "\n".join(lines)
 
 
+def _bicubic(res: dict, dataset: str, scale: int):
+    """Bicubic's PSNR on ``dataset`` at ``scale`` (None for results written before studies kept it)."""
+    return _score({"scores": res.get("bicubic", [])}, dataset, scale)
+
+
 def _bicubic_row(res: dict, datasets: list[str]) -> list[str]:
     """The table's reference row (none for results written before studies kept it)."""
     if "bicubic" not in res:
         return []
-    ref = {"scores": res["bicubic"]}
-    return ["| bicubic | " + " | ".join(_fmt(_score(ref, d, s)) for d in datasets for s in TEST_SCALES) + " |"]
+    return ["| bicubic | " + " | ".join(_fmt(_bicubic(res, d, s)) for d in datasets for s in TEST_SCALES) + " |"]
 
 
 def plot(res: dict, path: str) -> None:
@@ -299,7 +303,7 @@ def plot(res: dict, path: str) -> None:
                 pts = [(p["patch_passes"], p["psnr"]["2"]) for p in c["curve"] if "2" in p["psnr"]]
                 ax.plot([p[0] for p in pts], [p[1] for p in pts], "o-" if res_ else "s--", color=f"C{k}",
                         label=f"{'residual' if res_ else 'plain'}, lr {lr:g}")
-        bic = _score({"scores": res.get("bicubic", [])}, datasets[0], 2) if datasets else None
+        bic = _bicubic(res, datasets[0], 2) if datasets else None
         if bic is not None:
             ax.axhline(bic, color="gray", ls=":", lw=1, label=f"bicubic ({datasets[0]})")
         ax.set_xlabel("patch passes")
@@ -312,7 +316,7 @@ def plot(res: dict, path: str) -> None:
                 pts = [(cell.label["depth"], _score(done[cell.name], d, s)) for cell in cells(study)
                        if cell.name in done]
                 line, = ax.plot([p[0] for p in pts], [p[1] for p in pts], "o-", label=f"x{s}")
-                bic = _score({"scores": res.get("bicubic", [])}, d, s)
+                bic = _bicubic(res, d, s)
                 if bic is not None:
                     ax.axhline(bic, color=line.get_color(), ls=":", lw=1)
             ax.set_title(d + (" (dotted: bicubic)" if res.get("bicubic") else ""))
