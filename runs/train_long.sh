@@ -8,7 +8,22 @@
 cd "$(dirname "$0")/.."
 py=${PYTHON:-python}
 [ -z "${PYTHON:-}" ] && [ -x .venv/bin/python ] && py=.venv/bin/python
-exec nice -n 19 "$py" tools/train.py --workdir runs/vdsr_long --precision mixed_bfloat16 \
+# Precision: mixed_bfloat16 made a step 1.9x faster than float32 on session 3's Zen 4 and 0.57x
+# as fast on session 5's Xeon (avx512_bf16, no AMX), so unless $PRECISION names one, time both
+# here first (about a minute; tools/benchmark.py) and train in the faster. The variables are
+# float32 either way, so the run may change precision between sessions.
+if [ -z "${PRECISION:-}" ]; then
+  probe=$(mktemp -d)
+  "$py" tools/benchmark.py --sections=training --training_backends=tensorflow --training_steps=3 \
+    --training_pipeline_batches=2 --json "$probe/bench.json" > "$probe/log" 2>&1
+  PRECISION=$("$py" -c 'import json, sys
+t = json.load(open(sys.argv[1]))["training"]["tensorflow"]
+print(max(("float32", "mixed_bfloat16"), key=lambda p: t.get(p, {}).get("patches_per_s", 0)))' \
+    "$probe/bench.json" 2>/dev/null) || PRECISION=float32
+  rm -rf "$probe"
+  echo "train_long.sh: training in $PRECISION (the faster of the two on this CPU)"
+fi
+exec nice -n 19 "$py" tools/train.py --workdir runs/vdsr_long --precision "$PRECISION" \
   --init_weights vdsr_tf/weights/vdsr_x234.weights.h5 \
   --optimizer adam --lr 1e-4 --theta 0 --weight_decay 0 --lr_schedule wsd --warmup_steps 500 \
   --steps 1000000 --decay_steps 10000 --random_crop --hr_scales 1,0.7,0.5 \
