@@ -1,9 +1,8 @@
 #!/usr/bin/env bash
 # The open-ended weights run (issue 9): Adam at a constant lr after a warm-up (a "wsd"
 # schedule whose decay is kept out of reach), warm-started from the paper-recipe weights.
-# Re-running resumes from runs/vdsr_long/checkpoints. To get decayed weights, branch a copy:
-#   cp -r runs/vdsr_long runs/branch && runs/train_long.sh --workdir runs/branch \
-#     --steps $((STEP + 5000)) --decay_steps 5000
+# Re-running resumes from runs/vdsr_long/checkpoints. Decayed weights to bundle come from a
+# branch of it: runs/branch_decay.sh.
 # Uses $PYTHON, else .venv/bin/python when README's set-up made it, else python on PATH.
 cd "$(dirname "$0")/.."
 py=${PYTHON:-python}
