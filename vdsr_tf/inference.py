@@ -85,8 +85,8 @@ MIN_HALO = DEPTH
 BACKENDS = ("keras", "tflite", "saved_model")
 INFERENCE_PRECISIONS = ("float32", "bfloat16")
 """Keras-backend precisions of super_resolve (training's are vdsr_tf.config.PRECISIONS).
-"bfloat16" runs the hidden convolutions in bfloat16 (Keras' mixed_bfloat16 policy; the last convolution and the residual add stay float32): about twice
-the speed on CPUs with AVX512-BF16 or AMX, for about 0.02 dB of PSNR (BUILD_NOTES.md)."""
+"bfloat16" runs the hidden convolutions in bfloat16 (Keras' mixed_bfloat16 policy; the last convolution and the residual add stay float32): about 0.02 dB
+of PSNR, and 1.9x float32's speed on a Zen 4 but 0.65x on a Xeon without AMX (BUILD_NOTES.md)."""
 
 
 # ---------------------------------------------------------------------------- validation
@@ -456,7 +456,7 @@ def super_resolve(img, scale, *, model=None, weights=None, tile: int | None = DE
         ``max(20, receptive radius)`` so tiled and whole results agree (to float rounding).
       backend: "keras", "tflite" or "saved_model".
       precision: "float32" (default) or "bfloat16" (keras backend: hidden convolutions in
-        bfloat16, about twice as fast on CPUs with bf16 units, ~0.02 dB lower PSNR).
+        bfloat16, ~0.02 dB lower PSNR; faster or slower than float32 depending on the CPU).
       progress: optional callable ``progress(done, total)``, called after each tile the
         network has run (``total`` 1 for an image run whole): a progress bar for big images.
 
