@@ -3,6 +3,8 @@
 # runs/vdsr_long into runs/branch_d<STEP>/ and resumes that copy with the lr decaying linearly
 # to 0 over DECAY_STEPS (default 2000) steps, leaving runs/vdsr_long untouched. Pause the open run
 # first (SIGTERM) unless both are meant to share the CPU. Re-running resumes the branch.
+# DECAY_STEPS 0 trains nothing: it validates and writes the open run's weight average as it
+# stands (a minute). A decay branch ships its decayed weights, not an average (--ema_decay 0).
 #   runs/branch_decay.sh [DECAY_STEPS]   ->  runs/branch_d<STEP>/vdsr.weights.h5
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,5 +22,8 @@ if [ ! -d "$dst" ]; then
     > "$dst.tmp/checkpoints/checkpoint"
   mv "$dst.tmp" "$dst"
 fi
-echo "branch_decay.sh: $dst decays from step $step over $decay steps"
-exec runs/train_long.sh --workdir "$dst" --steps $((step + decay)) --decay_steps "$decay"
+echo "branch_decay.sh: $dst decays from step $step over $decay steps (0: the weight average at $step)"
+if [ "$decay" = 0 ]; then
+  exec runs/train_long.sh --workdir "$dst" --steps "$step"
+fi
+exec runs/train_long.sh --workdir "$dst" --steps $((step + decay)) --decay_steps "$decay" --ema_decay 0

@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # The open-ended weights run (issue 9): Adam at a constant lr after a warm-up (a "wsd"
 # schedule whose decay is kept out of reach), warm-started from the paper-recipe weights.
-# Re-running resumes from runs/vdsr_long/checkpoints. Decayed weights to bundle come from a
-# branch of it: runs/branch_decay.sh.
+# Re-running resumes from runs/vdsr_long/checkpoints. Since step ~16400 (session 6) it keeps a
+# moving average of its weights (--ema_decay 0.999), which averaging the run's committed
+# checkpoints showed to be worth what a 1000-step decay branch was (BUILD_NOTES, "Weight
+# averaging"). Weights to bundle: runs/branch_decay.sh 0 (the average as it stands) or
+# runs/branch_decay.sh N (an N-step decay of the raw weights).
 # Uses $PYTHON, else .venv/bin/python when README's set-up made it, else python on PATH.
 cd "$(dirname "$0")/.."
 py=${PYTHON:-python}
@@ -25,5 +28,5 @@ fi
 exec nice -n 19 "$py" tools/train.py --workdir runs/vdsr_long --precision "$PRECISION" \
   --init_weights vdsr_tf/weights/vdsr_x234.weights.h5 \
   --optimizer adam --lr 1e-4 --theta 0 --weight_decay 0 --lr_schedule wsd --warmup_steps 500 \
-  --steps 1000000 --decay_steps 10000 --random_crop --hr_scales 1,0.7,0.5 \
+  --steps 1000000 --decay_steps 10000 --random_crop --hr_scales 1,0.7,0.5 --ema_decay 0.999 \
   --checkpoint_every 250 --keep_checkpoints 2 --val_every 1000 --cache_dir runs/cache "$@"

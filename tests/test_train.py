@@ -265,14 +265,16 @@ _DIST_SCRIPT = textwrap.dedent("""
     from vdsr_tf.config import TrainConfig
     from vdsr_tf.train import Trainer
     ps = data_lib.build_patch_set(data_lib.list_images(sys.argv[1]), (2.0, 3.0, 4.0))
-    cfg = TrainConfig(depth=3, filters=8, batch_size=8, steps=6, log_every=3, checkpoint_every=3)
+    # ema_decay: the weight average is updated in cross-replica context, once per mirrored copy.
+    cfg = TrainConfig(depth=3, filters=8, batch_size=8, steps=6, log_every=3, checkpoint_every=3, ema_decay=0.5)
     single = Trainer(cfg, sys.argv[2] + "/single", patch_set=ps)
     single.run()
     multi = Trainer(cfg.replace(strategy="mirrored"), sys.argv[2] + "/mirrored", patch_set=ps)
     assert multi.strategy.num_replicas_in_sync == 2, multi.strategy.num_replicas_in_sync
     multi.run()
-    diff = max(float(np.max(np.abs(a.numpy() - b.numpy())))
-               for a, b in zip(single.model.trainable_variables, multi.model.trainable_variables))
+    pairs = [*zip(single.model.trainable_variables, multi.model.trainable_variables),
+             *zip(single.backend.averages.values, multi.backend.averages.values)]
+    diff = max(float(np.max(np.abs(a.numpy() - b.numpy()))) for a, b in pairs)
     scale = max(float(np.max(np.abs(a.numpy()))) for a in single.model.trainable_variables)
     print("MAXDIFF", diff, scale)
 """)
@@ -428,7 +430,7 @@ def test_plot_runs_chains_a_warm_started_run_after_its_parent(tmp_path):
     from vdsr_tf.train import plot_runs
 
     parent = {"bicubic": {"2": 33.7}, "val": [{"step": 10, "psnr": {"2": 35.0}}, {"step": 20, "psnr": {"2": 36.0}}]}
-    child = {"bicubic": {"2": 33.7}, "val": [{"step": 5, "psnr": {"2": 36.2}}]}
+    child = {"bicubic": {"2": 33.7}, "val": [{"step": 5, "psnr": {"2": 36.2}, "ema": {"psnr": {"2": 36.3}}}]}
     import matplotlib
 
     matplotlib.use("Agg")
@@ -447,10 +449,11 @@ def test_plot_runs_chains_a_warm_started_run_after_its_parent(tmp_path):
                           str(tmp_path / "c.png"))
     finally:
         plt.Axes.plot = real_plot
-    assert drawn["2"][:3] == ["paper recipe", "long run", "bicubic"]
+    assert drawn["2"][:4] == ["paper recipe", "long run", "long run, weight average", "bicubic"]
     # The child's step 5 sits 5 batches after the parent's last point.
     assert seen["paper recipe"] == ([640, 1280], [35.0, 36.0])
     assert seen["long run"] == ([1280 + 320], [36.2])
+    assert seen["long run, weight average"] == ([1280 + 320], [36.3])  # a run's ema_decay average
     assert (tmp_path / "c.png").stat().st_size > 1000
 
 

@@ -116,6 +116,29 @@ def test_jax_kill_9_then_rerun_resumes_at_the_same_step_and_lr(tmp_path, image_d
     assert json.loads((work / "model_card.json").read_text())["steps"] == saved + 5
 
 
+def test_jax_weight_average_is_checkpointed_resumed_and_shipped(tmp_path, image_dir):
+    work = tmp_path / "run"
+    logs = []
+    for steps in (5, 10):  # the second run resumes from the first's step-5 checkpoint, average included
+        out = subprocess.run(_train_tool(_tiny_args(image_dir, work, steps, "--val_data=none", "--ema_decay=0.5")),
+                             env=_env(), capture_output=True, text=True, timeout=600)
+        assert out.returncode == 0, out.stderr[-3000:]
+        logs.append(out.stderr)
+    assert "weight average (decay 0.5) starts at the weights of step 0" in logs[0]
+    assert "resumed from" in logs[1] and "starts at the weights" not in logs[1]  # restored, not restarted
+    with np.load(work / "checkpoints" / "ckpt-10.npz") as z:
+        averages = {k[4:]: z[k] for k in z.files if k.startswith("ema/")}
+        weights = {k[6:]: z[k] for k in z.files if k.startswith("model/")}
+    assert averages and set(averages) == set(weights)
+    assert any(not np.array_equal(averages[k], weights[k]) for k in averages)
+    from vdsr_tf.weights import load_model
+
+    shipped = load_model(str(work / "vdsr.weights.h5"), depth=3, filters=8)
+    for v in shipped.trainable_variables:
+        np.testing.assert_array_equal(v.numpy(), averages[v.path])
+    assert "moving average" in json.loads((work / "model_card.json").read_text())["weights_are"]
+
+
 # ----------------------------------------------------------------------------- parity
 _JAX_STEPS = NO_TF + textwrap.dedent("""
     import json

@@ -102,3 +102,123 @@ def test_l1_and_l2_take_different_steps(patch_set, tmp_path):
         tr.run()
         weights.append(tr.model.get_weights())
     assert any(not np.allclose(a, b) for a, b in zip(*weights))
+
+
+# ----------------------------------------------------------------------------- weight average
+ADAM = dict(optimizer="adam", lr=1e-3, theta=0, weight_decay=0)
+
+
+def _weights(model):
+    return [np.array(v.numpy()) for v in model.trainable_variables]
+
+
+def _averages(tr):
+    return _weights(tr.backend.eval_model(average=True))
+
+
+def test_weight_average_is_the_ema_of_the_weights_and_leaves_training_alone(patch_set, tmp_path):
+    d = 0.6
+    cfg = TrainConfig(steps=4, ema_decay=d, **ADAM, **TINY)
+    tr = Trainer(cfg, str(tmp_path / "ema"), patch_set=patch_set)
+    expect = _weights(tr.model)
+    batches = tr.backend.batches(patch_set, 0, 4)
+    for _ in range(4):
+        tr.backend.train_step(next(batches), 1e-3)
+        tr.backend.advance(tr.current_step + 1, 0.0)
+        expect = [d * a + (1 - d) * w for a, w in zip(expect, _weights(tr.model))]
+    for got, want in zip(_averages(tr), expect):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-7)
+    assert any(not np.allclose(a, w) for a, w in zip(expect, _weights(tr.model)))
+    # The average only watches: the weights are those of the same run without it.
+    plain = Trainer(cfg.replace(ema_decay=0.0), str(tmp_path / "plain"), patch_set=patch_set)
+    plain.run()
+    for a, b in zip(_weights(plain.model), _weights(tr.model)):
+        np.testing.assert_array_equal(a, b)
+    with pytest.raises(ValueError, match="no weight average"):
+        plain.backend.eval_model(average=True)
+
+
+@pytest.mark.parametrize("bad", [-0.1, 1.0, float("nan")])
+def test_ema_decay_must_be_in_0_1(bad):
+    with pytest.raises(ValueError, match="ema_decay"):
+        TrainConfig(ema_decay=bad)
+
+
+def test_a_run_with_a_weight_average_validates_it_and_ships_it(patch_set, tmp_path):
+    import json
+
+    from PIL import Image
+
+    val = tmp_path / "val"
+    val.mkdir()
+    rng = np.random.default_rng(5)
+    for i in range(2):
+        plane = matlab.imresize(rng.random((8, 8, 3)), output_shape=(48, 48))
+        Image.fromarray(np.clip(plane * 255, 0, 255).astype(np.uint8)).save(val / f"{i}.png")
+    cfg = TrainConfig(steps=6, ema_decay=0.5, val_data=str(val), val_every=3, **ADAM, **TINY)
+    work = tmp_path / "run"
+    tr = Trainer(cfg, str(work), patch_set=patch_set)
+    card = tr.run()
+    hist = json.loads((work / "history.json").read_text())
+    assert [r["step"] for r in hist["val"]] == [3, 6]
+    for row in hist["val"]:
+        assert set(row["ema"]["psnr"]) == set(row["psnr"]) == {"2", "3", "4"}
+    last = hist["val"][-1]
+    assert last["ema"]["psnr"] != last["psnr"]  # two different sets of weights were scored
+    # The file holds the average, and the card describes the average.
+    shipped = build_vdsr(depth=3, filters=8)
+    shipped.load_weights(str(work / "vdsr.weights.h5"))
+    for a, b in zip(_weights(shipped), _averages(tr)):
+        np.testing.assert_array_equal(a, b)
+    assert "moving average" in card["weights_are"]
+    assert card["validation"]["final"] == last["ema"]["psnr"]
+    assert [r["psnr"] for r in card["validation"]["table"]] == [last["ema"]["psnr"][s] for s in ("2", "3", "4")]
+
+
+def test_writing_a_stopped_runs_average_scores_it_even_where_the_step_was_scored_without(patch_set, tmp_path):
+    # runs/branch_decay.sh 0: the open run's checkpoint re-run with --steps at its own step.
+    val = tmp_path / "val"
+    val.mkdir()
+    plane = matlab.imresize(np.random.default_rng(6).random((8, 8)), output_shape=(48, 48))
+    from PIL import Image
+
+    Image.fromarray(np.clip(plane * 255, 0, 255).astype(np.uint8)).save(val / "0.png")
+    cfg = TrainConfig(steps=5, val_data=str(val), val_every=5, scales=(2.0, 3.0), **ADAM, **TINY)
+    work = str(tmp_path / "run")
+    Trainer(cfg, work, patch_set=patch_set).run()
+    card = Trainer(cfg.replace(ema_decay=0.9), work, patch_set=patch_set).run()
+    row = card["validation"]["history"][-1]
+    assert row["step"] == 5 and set(row["ema"]["psnr"]) == {"2", "3"}
+    assert [r["step"] for r in card["validation"]["history"]] == [5]
+    assert card["validation"]["final"] == row["ema"]["psnr"]
+
+
+def test_turning_the_average_on_when_resuming_starts_it_at_the_weights_and_checkpoints_keep_it(
+        patch_set, tmp_path):
+    cfg = TrainConfig(steps=5, **ADAM, **TINY)
+    work = str(tmp_path / "run")
+    Trainer(cfg, work, patch_set=patch_set).run()  # a checkpoint at step 5 without an average
+    on = Trainer(cfg.replace(steps=10, ema_decay=0.7), work, patch_set=patch_set)
+    assert on.current_step == 5
+    for a, w in zip(_averages(on), _weights(on.model)):
+        np.testing.assert_array_equal(a, w)
+    on.run()
+    kept = _averages(on)
+    assert any(not np.array_equal(a, w) for a, w in zip(kept, _weights(on.model)))
+    # The step-10 checkpoint holds the average: resuming restores it rather than restarting it.
+    again = Trainer(cfg.replace(steps=10, ema_decay=0.7), work, patch_set=patch_set)
+    for a, b in zip(_averages(again), kept):
+        np.testing.assert_array_equal(a, b)
+    # A stopped and resumed run has the average of an uninterrupted one.
+    whole = Trainer(cfg.replace(steps=10, ema_decay=0.7), str(tmp_path / "whole"), patch_set=patch_set)
+    whole.run()
+    split = str(tmp_path / "split")
+    Trainer(cfg.replace(steps=5, ema_decay=0.7), split, patch_set=patch_set).run()
+    resumed = Trainer(cfg.replace(steps=10, ema_decay=0.7), split, patch_set=patch_set)
+    resumed.run()
+    for a, b in zip(_averages(resumed), _averages(whole)):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-8)
+    # Turning it off again resumes from a checkpoint that holds one.
+    off = Trainer(cfg.replace(steps=10), work, patch_set=patch_set)
+    for a, b in zip(_weights(off.model), _weights(again.model)):
+        np.testing.assert_array_equal(a, b)

@@ -62,6 +62,8 @@ flags.DEFINE_float("lr_decay_factor", _D.lr_decay_factor, "Decay factor (step sc
 flags.DEFINE_float("lr_min_factor", _D.lr_min_factor, "Final lr / initial lr (cosine and wsd schedules).")
 flags.DEFINE_integer("decay_steps", _D.decay_steps, "Length of the final linear decay (wsd schedule).")
 flags.DEFINE_integer("warmup_steps", _D.warmup_steps, "Linear warm-up steps.")
+flags.DEFINE_float("ema_decay", _D.ema_decay, "Keep a moving average of the weights with this decay (e.g. 0.999; "
+                   "0: off): validated too, and the final weights are the average.")
 flags.DEFINE_enum("precision", _D.precision, PRECISIONS, "float32 or mixed_bfloat16.")
 flags.DEFINE_enum("strategy", _D.strategy, STRATEGIES, "Distribution strategy (tensorflow backend).")
 flags.DEFINE_enum("backend", _D.backend, BACKENDS, "tensorflow, or jax (Keras on JAX; imports no TensorFlow).")

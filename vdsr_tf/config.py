@@ -67,6 +67,12 @@ class TrainConfig:
         to lr * lr_min_factor at ``steps``; an open-ended run keeps ``steps`` far away and a
         branch resumed with a nearer ``steps`` decays from wherever the run stands).
       decay_steps: length of the final decay of the "wsd" schedule.
+      ema_decay: 0 (off, the paper) or the decay d in [0, 1) of an exponential moving average
+        of the trainable weights, a <- d * a + (1 - d) * w after every update. When on,
+        validation scores the average too and the final weights are the average: at a
+        constant learning rate it stands in for a decay branch without spending steps
+        (BUILD_NOTES, "Weight averaging"). A run may turn it on when resuming (the average
+        then starts at the resumed weights).
       warmup_steps: linear warm-up from 0 (0 = none; the paper has none).
       steps: total optimisation steps. The paper: 9960 steps, lr / 10 every 2490 (20 "epochs").
     Bookkeeping:
@@ -116,6 +122,7 @@ class TrainConfig:
     warmup_steps: int = 0
     decay_steps: int = 0
     steps: int = 9960
+    ema_decay: float = 0.0
 
     seed: int = 0
     checkpoint_every: int = 500
@@ -191,6 +198,9 @@ class TrainConfig:
         _num("texture_floor", 0.0, lo_open=True)
         if self.texture_floor > 1:
             raise ValueError(f"texture_floor must be in (0, 1], got {self.texture_floor!r}")
+        _num("ema_decay", 0.0)
+        if self.ema_decay >= 1.0:
+            raise ValueError(f"ema_decay must be < 1, got {self.ema_decay!r}")
         if self.momentum >= 1.0:
             raise ValueError(f"momentum must be < 1, got {self.momentum!r}")
         for name in ("random_crop", "augment", "zero_init_last", "residual"):

@@ -1,7 +1,8 @@
 """The JAX side of a run: state, ``.npz`` checkpoints and batches, without TensorFlow.
 
 Checkpoints are ``workdir/checkpoints/ckpt-<step>.npz`` holding every model and optimizer
-variable (by path, checked on restore), the step and the training time. Each is written to a
+variable (by path, checked on restore), the weights' moving average when the run keeps one
+(``ema/<path>``), the step and the training time. Each is written to a
 temporary name and renamed (vdsr_tf.atomic), so a ``kill -9`` leaves the previous one
 intact; the newest ``keep_checkpoints`` are kept.
 """
@@ -24,6 +25,7 @@ from vdsr_tf.train.jax_step import initial_state, make_jax_step
 logger = logging.getLogger(__name__)
 
 _CKPT = re.compile(r"^ckpt-(\d+)\.npz$")
+_AVERAGE = "ema/"  # prefix of the weight average's arrays in a checkpoint
 
 
 def list_checkpoints(folder: str) -> list[tuple[int, str]]:
@@ -56,6 +58,7 @@ class JaxBackend:
         self.optimizer.build(self.model.trainable_variables)
         self.folder = os.path.join(workdir, "checkpoints")
         self._step, self._elapsed = 0, 0.0
+        self.averages = None  # the weights' moving average (cfg.ema_decay), per trainable variable
         latest = list_checkpoints(self.folder)
         self.restored_from = latest[-1][1] if latest else None
         if self.restored_from:
@@ -65,6 +68,11 @@ class JaxBackend:
         self.state = initial_state(self.model, self.optimizer)
         self._step_fn = make_jax_step(self.model, self.optimizer, cfg)
         self._synced = True
+        if cfg.ema_decay and self.averages is None:
+            self.averages = [np.asarray(v.numpy()) for v in self.model.trainable_variables]
+            logger.info("weight average (decay %g) starts at the weights of step %d", cfg.ema_decay, self._step)
+        self._average_fn = None
+        self._average_model = None
 
     # ------------------------------------------------------------------ state
     @property
@@ -92,6 +100,7 @@ class JaxBackend:
         with np.load(path) as z:
             saved = {k: z[k] for k in z.files}
         step, elapsed = int(saved.pop("__step__")), float(saved.pop("__elapsed__"))
+        averages = {k[len(_AVERAGE):]: saved.pop(k) for k in list(saved) if k.startswith(_AVERAGE)}
         want = self._variables()
         names = [n for n, _ in want]
         if sorted(names) != sorted(saved):
@@ -104,11 +113,21 @@ class JaxBackend:
                                  f"this network needs {tuple(v.shape)}")
             v.assign(saved[name])
         self._step, self._elapsed = step, elapsed
+        # A run that turns the average on resumes from a checkpoint without one (it then starts
+        # at these weights); one that turns it off ignores it.
+        if self.cfg.ema_decay and averages:
+            paths = [v.path for v in self.model.trainable_variables]
+            if sorted(paths) != sorted(averages):
+                raise ValueError(f"checkpoint {path}: its weight average does not match this network")
+            self.averages = [averages[p] for p in paths]
 
     def save(self) -> str:
         self.sync()
         os.makedirs(self.folder, exist_ok=True)
         arrays = {name: np.asarray(v.numpy()) for name, v in self._variables()}
+        if self.averages is not None:
+            arrays.update({_AVERAGE + v.path: np.asarray(a)
+                           for v, a in zip(self.model.trainable_variables, self.averages)})
         arrays["__step__"] = np.asarray(self._step, np.int64)
         arrays["__elapsed__"] = np.asarray(self._elapsed, np.float64)
         path = os.path.join(self.folder, f"ckpt-{self._step}.npz")
@@ -150,6 +169,13 @@ class JaxBackend:
         self.state, (loss, gnorm, frac) = self._step_fn(self.state, jnp.asarray(x), jnp.asarray(y),
                                                         jnp.float32(lr))
         self._synced = False
+        if self.averages is not None:
+            if self._average_fn is None:
+                import jax
+
+                decay = self.cfg.ema_decay
+                self._average_fn = jax.jit(lambda a, w: recipe.update_average(a, w, decay))
+            self.averages = self._average_fn(self.averages, self.state[0])
         return float(loss), float(gnorm), float(frac)
 
     def batches(self, patch_set, start_step: int, num_steps: int):
@@ -162,9 +188,18 @@ class JaxBackend:
                                texture_floor=cfg.texture_floor)
         return _prefetch((sampler.batch(k)[:2] for k in range(start_step, start_step + num_steps)), depth=2)
 
-    def eval_model(self):
+    def eval_model(self, average: bool = False):
+        """The keras.Model with the current weights, or with ``average`` their moving average."""
         self.sync()
-        return self.model
+        if not average:
+            return self.model
+        if self.averages is None:
+            raise ValueError("this run keeps no weight average (ema_decay is 0)")
+        if self._average_model is None:
+            self._average_model = recipe.build_model(self.cfg)
+        for target, a in zip(self._average_model.trainable_variables, self.averages):
+            target.assign(np.asarray(a))
+        return self._average_model
 
     def scalar_writer(self, folder: str):
         from vdsr_tf.train.metering import EventFileScalarWriter

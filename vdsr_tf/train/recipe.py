@@ -108,6 +108,18 @@ def process_gradients(grads, weights, flags, lr, cfg: TrainConfig):
     return grads, grad_norm, n_clipped / total
 
 
+def update_average(averages, weights, decay: float) -> list:
+    """The moving average after one update: ``decay * a + (1 - decay) * w`` per variable.
+
+    The optimizer's variables stay untouched: the average only watches the weights, so a run
+    trains the same with it or without it.
+    """
+    from keras import ops
+
+    return [decay * ops.convert_to_tensor(a) + (1.0 - decay) * ops.convert_to_tensor(w)
+            for a, w in zip(averages, weights)]
+
+
 def _numel(shape) -> int:
     n = 1
     for d in shape:

@@ -100,7 +100,10 @@ class RunFolder:
 def model_card(cfg: TrainConfig, *, command, steps: int, train_time_s: float, patch_set, history: dict,
                runtime: dict, budget: dict | None = None) -> dict:
     """The model card of a finished run (what, on which data, how long, how good)."""
-    last = history["val"][-1] if history.get("val") else None
+    rows = history.get("val") or []
+    if cfg.ema_decay:  # the weights file holds the moving average: describe it, not the raw weights
+        rows = [{"step": r["step"], **r["ema"]} for r in rows if "ema" in r]
+    last = rows[-1] if rows else None
     bic, bic_ssim = history.get("bicubic") or {}, history.get("bicubic_ssim") or {}
     table = None
     if last is not None:
@@ -127,6 +130,8 @@ def model_card(cfg: TrainConfig, *, command, steps: int, train_time_s: float, pa
                        "final": last["psnr"] if last else None,
                        "final_ssim": last.get("ssim") if last else None},
         "weights": WEIGHTS_NAME,
+        "weights_are": (f"the moving average of the weights (decay {cfg.ema_decay:g})" if cfg.ema_decay
+                        else "the weights after the last step"),
         **runtime,
     }
     if budget is not None:
@@ -169,7 +174,12 @@ def plot_runs(runs, path: str, *, xlabel: str = "patch passes") -> dict[str, lis
         for label, history, per_step, offset in runs:
             rows = sorted(history["val"], key=lambda r: r["step"])
             pts = [(offset + r["step"] * per_step, r["psnr"][s]) for r in rows if s in r["psnr"]]
-            ax.plot([p[0] for p in pts], [p[1] for p in pts], "o-", ms=3, label=label)
+            line, = ax.plot([p[0] for p in pts], [p[1] for p in pts], "o-", ms=3, label=label)
+            avg = [(offset + r["step"] * per_step, r["ema"]["psnr"][s]) for r in rows
+                   if s in r.get("ema", {}).get("psnr", {})]
+            if avg:  # the run's weight average (ema_decay), in the same colour
+                ax.plot([p[0] for p in avg], [p[1] for p in avg], "s--", ms=3, c=line.get_color(),
+                        label=f"{label}, weight average")
         bic = (first.get("bicubic") or {}).get(s)
         if bic is not None:
             ax.axhline(bic, ls="--", c="gray", label="bicubic")

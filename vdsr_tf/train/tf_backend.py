@@ -1,6 +1,6 @@
 """The TensorFlow side of a run: strategy, model and optimizer state, tf.train checkpoints, input.
 
-Checkpoints are ``tf.train.Checkpoint(step, elapsed, model, optimizer)`` under
+Checkpoints are ``tf.train.Checkpoint(step, elapsed, model, optimizer[, ema])`` under
 ``workdir/checkpoints`` (tf.train.CheckpointManager: written to a temporary name, then
 renamed), the layout every run of this project has written.
 """
@@ -41,20 +41,34 @@ class TFBackend:
             self.optimizer.build(self.model.trainable_variables)
             self._step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
             self._elapsed = tf.Variable(0.0, dtype=tf.float64, trainable=False, name="elapsed_s")
-        self.checkpoint = tf.train.Checkpoint(
-            step=self._step, elapsed=self._elapsed, model=self.model, optimizer=self.optimizer)
+            # The weights' moving average (cfg.ema_decay), one float32 copy per trainable variable.
+            self.averages = tf.Module(name="ema")
+            self.averages.values = [tf.Variable(v, trainable=False, name=v.path.replace("/", "_") + "_ema")
+                                    for v in self.model.trainable_variables] if cfg.ema_decay else []
+        state = dict(step=self._step, elapsed=self._elapsed, model=self.model, optimizer=self.optimizer)
+        self.checkpoint = tf.train.Checkpoint(**state, **({"ema": self.averages} if cfg.ema_decay else {}))
         ckpt_dir = os.path.join(workdir, "checkpoints")
         if not self.is_chief:  # non-chief workers save too (collectives) but to a throwaway dir
             ckpt_dir = os.path.join(workdir, f".worker_{self._task_type}_{self._task_id}_ckpt")
         atomic.remove_stale_checkpoint_temps(ckpt_dir)  # ckpt-N_temp/ of a save killed halfway
         self.manager = tf.train.CheckpointManager(self.checkpoint, ckpt_dir, max_to_keep=cfg.keep_checkpoints)
         self.restored_from = self.manager.latest_checkpoint
+        has_average = False
         if self.restored_from:
-            # Fail loudly rather than silently training from scratch on a mismatched checkpoint.
-            self.checkpoint.restore(self.restored_from).assert_existing_objects_matched()
+            has_average = any(name.startswith("ema/") for name, _ in tf.train.list_variables(self.restored_from))
+            # A run that turns the average on restores a checkpoint without one: its weights
+            # and optimizer only. Fail loudly rather than train from scratch on a mismatch.
+            ckpt = self.checkpoint if has_average or not cfg.ema_decay else tf.train.Checkpoint(**state)
+            ckpt.restore(self.restored_from).assert_existing_objects_matched()
         elif cfg.init_weights:
             recipe.warm_start(self.model, cfg)
-        self._step_fn = make_tf_step(self.model, self.optimizer, cfg, self.strategy)
+        if cfg.ema_decay and not has_average:
+            for a, v in zip(self.averages.values, self.model.trainable_variables):
+                a.assign(v)
+            logger.info("weight average (decay %g) starts at the weights of step %d", cfg.ema_decay, self.step)
+        self._step_fn = make_tf_step(self.model, self.optimizer, cfg, self.strategy,
+                                     averages=self.averages.values)
+        self._average_model = None
 
     # ------------------------------------------------------------------ state
     @property
@@ -117,9 +131,18 @@ class TFBackend:
 
         return iter(self.strategy.distribute_datasets_from_function(dataset_fn))
 
-    def eval_model(self):
-        """The keras.Model holding the current weights (for validation and the final file)."""
-        return self.model
+    def eval_model(self, average: bool = False):
+        """The keras.Model holding the current weights (for validation and the final file), or
+        with ``average`` a model holding their moving average (cfg.ema_decay must be on)."""
+        if not average:
+            return self.model
+        if not self.averages.values:
+            raise ValueError("this run keeps no weight average (ema_decay is 0)")
+        if self._average_model is None:
+            self._average_model = recipe.build_model(self.cfg)
+        for target, a in zip(self._average_model.trainable_variables, self.averages.values):
+            target.assign(a.numpy())
+        return self._average_model
 
     def scalar_writer(self, folder: str):
         from vdsr_tf.train.metering import TFScalarWriter, NullScalarWriter

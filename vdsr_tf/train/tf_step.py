@@ -40,9 +40,12 @@ def is_chief(strategy) -> tuple[bool, str | None, int]:
     return False, task_type, task_id
 
 
-def make_tf_step(model, optimizer, cfg: TrainConfig, strategy=None):
+def make_tf_step(model, optimizer, cfg: TrainConfig, strategy=None, averages=None):
     """A ``tf.function`` ``step(x, y, lr) -> (loss, grad_norm, clipped_fraction)`` that updates
     ``model`` with ``optimizer`` by the recipe, ``lr`` a float32 scalar tensor.
+
+    ``averages``: variables paired with ``model.trainable_variables`` that the step then moves
+    towards the new weights by ``recipe.update_average`` (cfg.ema_decay); None: no average.
 
     ``x``, ``y``: the global batch (or, under a multi-replica ``strategy``, a distributed
     batch). Every replica all-reduces the gradient first, so clipping sees the full-batch
@@ -75,6 +78,10 @@ def make_tf_step(model, optimizer, cfg: TrainConfig, strategy=None):
     @tf.function
     def step(x, y, lr):
         loss, gnorm, frac = strategy.run(replica_step, args=(x, y, lr))
+        if averages:  # cross-replica context: one update of every (mirrored) copy
+            for a, new in zip(averages, recipe.update_average(list(averages), model.trainable_variables,
+                                                               cfg.ema_decay)):
+                a.assign(new)
         mean = tf.distribute.ReduceOp.MEAN  # identical on every replica after the all-reduce
         return (strategy.reduce(mean, loss, axis=None), strategy.reduce(mean, gnorm, axis=None),
                 strategy.reduce(mean, frac, axis=None))

@@ -170,9 +170,11 @@ class Trainer:
         final = self.current_step
         if self._saved_step != final:
             self._save()
-        if val_folder is not None and not any(r["step"] == final for r in self.history["val"]):
+        if val_folder is not None and not any(r["step"] == final and ("ema" in r or not self.cfg.ema_decay)
+                                              for r in self.history["val"]):
             # A run resumed at or past its end (e.g. re-run with a smaller --steps to write the
-            # weights of a stopped run): the card must describe these weights, not an older step.
+            # weights of a stopped run): the card must describe these weights (and their
+            # average, when the run keeps one), not an older step.
             self._record_validation(val_folder, final, writer)
         writer.close()
         return self._finish()
@@ -283,19 +285,29 @@ class Trainer:
         return cfg.val_data
 
     def _record_validation(self, folder, step, writer):
+        """Scores the weights (and their moving average, when the run keeps one) at ``step``."""
         t0 = time.time()
         res = score_on(self.backend.eval_model(), folder, self.cfg.scales)
-        self.history["val"] = [r for r in self.history["val"] if r["step"] != step]
-        self.history["val"].append({"step": step, "psnr": {str(k): v["psnr"] for k, v in res.items()},
-                                    "ssim": {str(k): v["ssim"] for k, v in res.items()}})
-        self.folder.save_history(self.history)
+        row = {"step": step, "psnr": {str(k): v["psnr"] for k, v in res.items()},
+               "ssim": {str(k): v["ssim"] for k, v in res.items()}}
+        scalars = {**{f"val/psnr_x{s}": v["psnr"] for s, v in res.items()},
+                   **{f"val/ssim_x{s}": v["ssim"] for s, v in res.items()}}
         bic = self.history.get("bicubic") or {}
+        line = "  ".join(f"x{s} {v['psnr']:.2f} dB (bicubic {bic.get(str(s), float('nan')):.2f})"
+                         for s, v in res.items())
+        if self.cfg.ema_decay:
+            avg = score_on(self.backend.eval_model(average=True), folder, self.cfg.scales)
+            row["ema"] = {"psnr": {str(k): v["psnr"] for k, v in avg.items()},
+                          "ssim": {str(k): v["ssim"] for k, v in avg.items()}}
+            scalars.update({**{f"val_ema/psnr_x{s}": v["psnr"] for s, v in avg.items()},
+                            **{f"val_ema/ssim_x{s}": v["ssim"] for s, v in avg.items()}})
+            line += "; average: " + "  ".join(f"x{s} {v['psnr']:.2f} dB" for s, v in avg.items())
+        self.history["val"] = [r for r in self.history["val"] if r["step"] != step]
+        self.history["val"].append(row)
+        self.folder.save_history(self.history)
         self._val_seconds = time.time() - t0
-        logger.info("val step %d: %s (%.1fs)", step, "  ".join(
-            f"x{s} {v['psnr']:.2f} dB (bicubic {bic.get(str(s), float('nan')):.2f})" for s, v in res.items()),
-            self._val_seconds)
-        writer.scalars({**{f"val/psnr_x{s}": v["psnr"] for s, v in res.items()},
-                        **{f"val/ssim_x{s}": v["ssim"] for s, v in res.items()}}, step)
+        logger.info("val step %d: %s (%.1fs)", step, line, self._val_seconds)
+        writer.scalars(scalars, step)
 
     # ------------------------------------------------------------------ end
     def _finish(self) -> dict:
@@ -305,5 +317,5 @@ class Trainer:
         if not self.is_chief:
             self.backend.discard_worker_checkpoints()
             return card
-        self.folder.write_final(self.backend.eval_model(), card, self.history)
+        self.folder.write_final(self.backend.eval_model(average=bool(self.cfg.ema_decay)), card, self.history)
         return card
