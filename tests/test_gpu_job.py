@@ -106,3 +106,39 @@ def test_shared_flag_parser_refuses_a_flag_without_its_value():
     status, stdout, stderr = _take("name out", "--out")
     assert status == 2 and stdout == ""
     assert stderr == "gpu_test: --out needs a value"
+
+
+def _shell(tmp_path, body, env=None):
+    """Runs ``body`` after sourcing gpu_env.sh (with set -euo pipefail, as the jobs do)."""
+    script = f'set -euo pipefail; repo="{tmp_path}"; source "{ROOT}/tools/gpu_env.sh"; {body}'
+    r = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=60,
+                       env={**os.environ, **(env or {})})
+    return r.returncode, r.stdout, r.stderr
+
+
+def test_job_folders_default_to_out_else_gpu_out(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != "OUT"}
+    r = subprocess.run(["bash", "-c", f'set -eu; repo="{tmp_path}"; source "{ROOT}/tools/gpu_env.sh"; out=; '
+                        f'workdir=; gpu_folders job1 run; echo "$out|$workdir"'],
+                       capture_output=True, text=True, timeout=60, env=env)
+    assert r.stdout.strip() == f"{tmp_path}/gpu_out/job1|{tmp_path}/gpu_out/job1/run"
+    status, stdout, _ = _shell(tmp_path, f'out=; workdir="{tmp_path}/w"; gpu_folders job2 study; '
+                               'echo "$out|$workdir"', env={"OUT": str(tmp_path / "device_out")})
+    assert status == 0 and stdout.strip() == f"{tmp_path}/device_out/job2|{tmp_path}/w"  # --workdir wins
+    assert (tmp_path / "device_out" / "job2").is_dir() and (tmp_path / "w").is_dir()
+
+
+def test_job_run_keeps_the_commands_status_and_log_and_collect_copies_what_exists(tmp_path):
+    (tmp_path / "src" / "cells" / "a").mkdir(parents=True)
+    (tmp_path / "src" / "card.json").write_text("{}")
+    (tmp_path / "src" / "cells" / "a" / "h.json").write_text("[]")
+    body = ('gpu_run "$repo/log" fake.py bash -c "echo working; exit 3"; echo "status=$gpu_status"; '
+            'gpu_collect "$repo/src" "$repo/dst" card.json missing.png cells/a/h.json; '
+            'echo "copied=${gpu_copied[*]}"')
+    status, stdout, _ = _shell(tmp_path, body)
+    assert status == 0  # a failing command does not end the job before it collects and reports
+    assert "status=3" in stdout and "copied=card.json cells/a/h.json" in stdout
+    log = (tmp_path / "log").read_text()
+    assert "working" in log and "fake.py exit status 3" in log
+    assert (tmp_path / "dst" / "cells" / "a" / "h.json").read_text() == "[]"
+    assert not list((tmp_path / "dst").rglob("*.tmp"))

@@ -54,11 +54,7 @@ fi
 name=${name:-study_$study}
 gpu_check_name "$name"
 gpu_check_carry "$carry"
-if [ -z "$out" ]; then
-    if [ -n "${OUT:-}" ]; then out=$OUT/$name; else out=$repo/gpu_out/$name; fi
-fi
-workdir=${workdir:-$repo/gpu_out/$name/study}
-mkdir -p "$out" "$workdir"
+gpu_folders "$name" study
 log=$out/ablate.log
 
 gpu_setup "$python" "$site" "$carry" "$allow_cpu" "$log"
@@ -67,24 +63,13 @@ gpu_setup "$python" "$site" "$carry" "$allow_cpu" "$log"
 cmd=("$python" "$repo/tools/ablate.py" --backend jax --study "$study" --budget "$budget" --out "$workdir"
      --data "$carry/train_luma.npz" --eval_data "$carry/Set5" --val_data "$carry/Set5"
      --log_every 500 --checkpoint_every 5000 ${passthrough[@]+"${passthrough[@]}"})
-echo "[+${SECONDS}s] + ${cmd[*]}" | tee -a "$log"
-set +e
-"${cmd[@]}" 2>&1 | tee -a "$log"
-status=${PIPESTATUS[0]}
-set -e
-echo "[+${SECONDS}s] ablate.py exit status $status" | tee -a "$log"
+gpu_run "$log" ablate.py "${cmd[@]}"
 
-# What the study leaves, next to the log: written to a temporary name, then renamed.
+# What the study leaves, next to the log.
 files=(results.json "$study.md" "$study.png")
 for src in "$workdir"/cells/*/model_card.json "$workdir"/cells/*/history.json; do
     files+=("${src#"$workdir"/}")
 done
-copied=()
-for f in "${files[@]}"; do
-    src=$workdir/$f
-    [ -f "$src" ] || continue
-    mkdir -p "$(dirname "$out/$f")"
-    cp "$src" "$out/$f.tmp" && mv "$out/$f.tmp" "$out/$f" && copied+=("$f")
-done
-echo "in $out: ${copied[*]:-nothing but the log} ablate.log" | tee -a "$log"
-exit "$status"
+gpu_collect "$workdir" "$out" "${files[@]}"
+echo "in $out: ${gpu_copied[*]:-nothing but the log} ablate.log" | tee -a "$log"
+exit "$gpu_status"

@@ -12,6 +12,12 @@
 #       variable NAME to VALUE and gpu_took to the number of arguments used (1 or 2); else
 #       gpu_took=0. A --NAME with no value after it exits 2 naming it.
 #   gpu_check_name NAME              exit 2 unless NAME is safe as a folder name
+#   gpu_folders NAME KIND            defaults the caller's $out ($OUT/NAME when $OUT is set, else
+#                                    gpu_out/NAME) and $workdir (gpu_out/NAME/KIND), makes both
+#   gpu_run LOG WHAT CMD...          runs CMD, its output also appended to LOG, stamped with the job's
+#                                    elapsed seconds; sets gpu_status to CMD's exit status
+#   gpu_collect FROM TO FILE...      copies each FROM/FILE that exists to TO/FILE (a temporary name,
+#                                    then renamed); sets gpu_copied to those copied
 
 gpu_take_flag() {
     local names=" $1 " arg=$2 key
@@ -67,4 +73,34 @@ print(f"jax.devices(): {devices}")
 if not any(d.platform == "gpu" for d in devices) and sys.argv[1] != "1":
     sys.exit(f"{sys.argv[2]}: JAX sees no GPU (pass --allow_cpu to run on the CPU anyway)")
 PY
+}
+
+gpu_folders() {
+    if [ -z "$out" ]; then
+        if [ -n "${OUT:-}" ]; then out=$OUT/$1; else out=$repo/gpu_out/$1; fi
+    fi
+    workdir=${workdir:-$repo/gpu_out/$1/$2}
+    mkdir -p "$out" "$workdir"
+}
+
+gpu_run() {
+    local log=$1 what=$2
+    shift 2
+    echo "[+${SECONDS}s] + $*" | tee -a "$log"
+    set +e
+    "$@" 2>&1 | tee -a "$log"
+    gpu_status=${PIPESTATUS[0]}
+    set -e
+    echo "[+${SECONDS}s] $what exit status $gpu_status" | tee -a "$log"
+}
+
+gpu_collect() {
+    local from=$1 to=$2 f
+    shift 2
+    gpu_copied=()
+    for f in "$@"; do
+        [ -f "$from/$f" ] || continue
+        mkdir -p "$(dirname "$to/$f")"
+        cp "$from/$f" "$to/$f.tmp" && mv "$to/$f.tmp" "$to/$f" && gpu_copied+=("$f")
+    done
 }

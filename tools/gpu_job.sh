@@ -63,11 +63,7 @@ if ! [[ $max_minutes =~ ^[0-9]+([.][0-9]+)?$ ]] || [ "$max_minutes" = 0 ]; then
 fi
 gpu_check_name "$name"
 gpu_check_carry "$carry"
-if [ -z "$out" ]; then
-    if [ -n "${OUT:-}" ]; then out=$OUT/$name; else out=$repo/gpu_out/$name; fi
-fi
-workdir=${workdir:-$repo/gpu_out/$name/run}
-mkdir -p "$out" "$workdir"
+gpu_folders "$name" run
 log=$out/train.log
 
 # 1-2. The carried wheels installed, KERAS_BACKEND=jax, versions and devices printed, a GPU required.
@@ -91,20 +87,9 @@ fi
 cmd=("$python" "$repo/tools/train.py" --backend jax --data "$carry/train_luma.npz" --val_data "$carry/Set5"
      --workdir "$workdir" --max_minutes "$max_minutes" --log_every 500 --checkpoint_every 5000 --val_every 5000
      ${passthrough[@]+"${passthrough[@]}"})
-echo "[+${SECONDS}s] + ${cmd[*]}" | tee -a "$log"
-start=$(date +%s)
-set +e
-"${cmd[@]}" 2>&1 | tee -a "$log"
-status=${PIPESTATUS[0]}
-set -e
-echo "[+${SECONDS}s] train.py exit status $status after $(( $(date +%s) - start )) s" | tee -a "$log"
+gpu_run "$log" train.py "${cmd[@]}"
 
 # 5. What the run leaves, next to the log (and benchmark.json).
-copied=()
-for f in vdsr.weights.h5 model_card.json history.json val_psnr.png; do
-    if [ -f "$workdir/$f" ]; then
-        cp "$workdir/$f" "$out/.$f.tmp" && mv "$out/.$f.tmp" "$out/$f" && copied+=("$f")
-    fi
-done
-echo "in $out: ${copied[*]:-nothing but the log} train.log" | tee -a "$log"
-exit "$status"
+gpu_collect "$workdir" "$out" vdsr.weights.h5 model_card.json history.json val_psnr.png
+echo "in $out: ${gpu_copied[*]:-nothing but the log} train.log" | tee -a "$log"
+exit "$gpu_status"
