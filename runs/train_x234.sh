@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The bundled-weights run (issue 4), paper recipe; re-running resumes from runs/vdsr_x234/checkpoints.
+# The bundled-weights run (issue 4), paper recipe; re-running resumes from runs/vdsr_x234/checkpoints
+# (finished; its checkpoint left the tree in session 6: git checkout 5345b4e -- runs/vdsr_x234/checkpoints).
 # Uses $PYTHON, else .venv/bin/python when README's set-up made it, else python on PATH.
 cd "$(dirname "$0")/.."
 py=${PYTHON:-python}
