@@ -13,7 +13,9 @@ and the gradient handed to the optimizer is
 Clipping to theta/lr per element is the paper's "adjustable gradient clipping" (the plain
 SGD step lr * g stays within theta whatever lr is); the L2 penalty comes after clipping so
 it is never clipped away. The optimizer is Keras' SGD with momentum (the paper) or Adam,
-the same objects on both backends (so checkpoints of either hold the same slots).
+the same objects on both backends (so checkpoints of either hold the same slots). With
+``ema_decay`` = d > 0 a moving average a <- d * a + (1 - d) * w of the weights follows every
+update (:func:`update_average`).
 """
 from __future__ import annotations
 

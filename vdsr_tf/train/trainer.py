@@ -3,7 +3,7 @@
 It only orchestrates; the parts live next to it:
 
   schedule.py      learning rate per step, the clip bound, fitting a run to --max_minutes
-  recipe.py        loss, clipping, weight decay, optimizer (written once, used by both steps)
+  recipe.py        loss, clipping, weight decay, optimizer, weight average (written once, used by both steps)
   tf_step.py       make_tf_step (tf.GradientTape under tf.distribute); tf_backend.py its state
   jax_step.py      make_jax_step (stateless_call + value_and_grad, jitted); jax_backend.py
   rundir.py        config guard, history, budget, final weights, model card, plot
