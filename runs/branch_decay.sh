@@ -22,6 +22,10 @@ if [ ! -d "$dst" ]; then
     > "$dst.tmp/checkpoints/checkpoint"
   mv "$dst.tmp" "$dst"
 fi
+if [ ! -f "$dst/checkpoints/checkpoint" ]; then
+  echo "branch_decay.sh: $dst has no checkpoint (retired from the tree once its weights were recorded)" >&2
+  exit 1
+fi
 echo "branch_decay.sh: $dst decays from step $step over $decay steps (0: the weight average at $step)"
 if [ "$decay" = 0 ]; then
   exec runs/train_long.sh --workdir "$dst" --steps "$step"
