@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # The open-ended weights run (issue 9): Adam at a constant lr after a warm-up (a "wsd"
 # schedule whose decay is kept out of reach), warm-started from the paper-recipe weights.
-# Re-running resumes from runs/vdsr_long/checkpoints. Since step ~16400 (session 6) it keeps a
+# Re-running resumes from runs/vdsr_long/checkpoints. Since step 16274 (session 6) it keeps a
 # moving average of its weights (--ema_decay 0.999), which averaging the run's committed
 # checkpoints showed to be worth what a 1000-step decay branch was (BUILD_NOTES, "Weight
 # averaging"). Weights to bundle: runs/branch_decay.sh 0 (the average as it stands) or
 # runs/branch_decay.sh N (an N-step decay of the raw weights).
 # Uses $PYTHON, else .venv/bin/python when README's set-up made it, else python on PATH.
+# Start it in the background: setsid nohup runs/train_long.sh >> runs/vdsr_long/train.log 2>&1 < /dev/null &
+# Pause it (checkpoint, then stop), in the precision timing too:
+#   pkill -TERM -f "runs/train_long.sh$|--workdir runs/vdsr_long "
 cd "$(dirname "$0")/.."
 py=${PYTHON:-python}
 [ -z "${PYTHON:-}" ] && [ -x .venv/bin/python ] && py=.venv/bin/python
@@ -16,6 +19,8 @@ py=${PYTHON:-python}
 # float32 either way, so the run may change precision between sessions.
 if [ -z "${PRECISION:-}" ]; then
   probe=$(mktemp -d)
+  # A stop during the timing ends the script before it trains (once the benchmark returns).
+  trap 'rm -rf "$probe"; echo "train_long.sh: stopped before training"; exit 143' TERM INT
   "$py" tools/benchmark.py --sections=training --training_backends=tensorflow --training_steps=3 \
     --training_pipeline_batches=2 --json "$probe/bench.json" > "$probe/log" 2>&1
   PRECISION=$("$py" -c 'import json, sys
@@ -23,6 +28,7 @@ t = json.load(open(sys.argv[1]))["training"]["tensorflow"]
 print(max(("float32", "mixed_bfloat16"), key=lambda p: t.get(p, {}).get("patches_per_s", 0)))' \
     "$probe/bench.json" 2>/dev/null) || PRECISION=float32
   rm -rf "$probe"
+  trap - TERM INT
   echo "train_long.sh: training in $PRECISION (the faster of the two on this CPU)"
 fi
 exec nice -n 19 "$py" tools/train.py --workdir runs/vdsr_long --precision "$PRECISION" \
