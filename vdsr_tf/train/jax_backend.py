@@ -195,10 +195,7 @@ class JaxBackend:
             return self.model
         if self.averages is None:
             raise ValueError("this run keeps no weight average (ema_decay is 0)")
-        if self._average_model is None:
-            self._average_model = recipe.build_model(self.cfg)
-        for target, a in zip(self._average_model.trainable_variables, self.averages):
-            target.assign(np.asarray(a))
+        self._average_model = recipe.holding(self.cfg, self.averages, self._average_model)
         return self._average_model
 
     def scalar_writer(self, folder: str):

@@ -122,6 +122,17 @@ def update_average(averages, weights, decay: float) -> list:
             for a, w in zip(averages, weights)]
 
 
+def holding(cfg: TrainConfig, values, model=None):
+    """``model`` (built from ``cfg`` when None) with ``values`` as its trainable weights, in
+    ``model.trainable_variables`` order: how a run's weight average becomes a Keras model."""
+    import numpy as np
+
+    model = build_model(cfg) if model is None else model
+    for target, v in zip(model.trainable_variables, values):
+        target.assign(np.asarray(v))
+    return model
+
+
 def _numel(shape) -> int:
     n = 1
     for d in shape:

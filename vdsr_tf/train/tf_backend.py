@@ -138,10 +138,8 @@ class TFBackend:
             return self.model
         if not self.averages.values:
             raise ValueError("this run keeps no weight average (ema_decay is 0)")
-        if self._average_model is None:
-            self._average_model = recipe.build_model(self.cfg)
-        for target, a in zip(self._average_model.trainable_variables, self.averages.values):
-            target.assign(a.numpy())
+        self._average_model = recipe.holding(self.cfg, [a.numpy() for a in self.averages.values],
+                                             self._average_model)
         return self._average_model
 
     def scalar_writer(self, folder: str):

@@ -287,21 +287,20 @@ class Trainer:
     def _record_validation(self, folder, step, writer):
         """Scores the weights (and their moving average, when the run keeps one) at ``step``."""
         t0 = time.time()
-        res = score_on(self.backend.eval_model(), folder, self.cfg.scales)
-        row = {"step": step, "psnr": {str(k): v["psnr"] for k, v in res.items()},
-               "ssim": {str(k): v["ssim"] for k, v in res.items()}}
-        scalars = {**{f"val/psnr_x{s}": v["psnr"] for s, v in res.items()},
-                   **{f"val/ssim_x{s}": v["ssim"] for s, v in res.items()}}
+        scalars = {}
+
+        def scores(average: bool, tag: str) -> dict:
+            res = score_on(self.backend.eval_model(average=average), folder, self.cfg.scales)
+            for metric in ("psnr", "ssim"):
+                scalars.update({f"{tag}/{metric}_x{s}": v[metric] for s, v in res.items()})
+            return {metric: {str(s): v[metric] for s, v in res.items()} for metric in ("psnr", "ssim")}
+
+        row = {"step": step, **scores(False, "val")}
         bic = self.history.get("bicubic") or {}
-        line = "  ".join(f"x{s} {v['psnr']:.2f} dB (bicubic {bic.get(str(s), float('nan')):.2f})"
-                         for s, v in res.items())
+        line = "  ".join(f"x{s} {v:.2f} dB (bicubic {bic.get(s, float('nan')):.2f})" for s, v in row["psnr"].items())
         if self.cfg.ema_decay:
-            avg = score_on(self.backend.eval_model(average=True), folder, self.cfg.scales)
-            row["ema"] = {"psnr": {str(k): v["psnr"] for k, v in avg.items()},
-                          "ssim": {str(k): v["ssim"] for k, v in avg.items()}}
-            scalars.update({**{f"val_ema/psnr_x{s}": v["psnr"] for s, v in avg.items()},
-                            **{f"val_ema/ssim_x{s}": v["ssim"] for s, v in avg.items()}})
-            line += "; average: " + "  ".join(f"x{s} {v['psnr']:.2f} dB" for s, v in avg.items())
+            row["ema"] = scores(True, "val_ema")
+            line += "; average: " + "  ".join(f"x{s} {v:.2f} dB" for s, v in row["ema"]["psnr"].items())
         self.history["val"] = [r for r in self.history["val"] if r["step"] != step]
         self.history["val"].append(row)
         self.folder.save_history(self.history)
