@@ -12,4 +12,5 @@ until_step=${2:?usage: runs/branch_lr.sh LR UNTIL}
 read -r dst step < <(runs/branch_copy.sh "branch_lr${lr}_") || exit 1
 [ "$until_step" -gt "$step" ] || { echo "branch_lr.sh: UNTIL ($until_step) must be past the checkpoint's step $step" >&2; exit 1; }
 echo "branch_lr.sh: $dst trains at lr $lr from step $step to $until_step"
-exec runs/train_long.sh --workdir "$dst" --steps "$until_step" --lr "$lr"
+# --decay_steps 0: the open run's 10000-step decay would otherwise start 10000 steps before UNTIL.
+exec runs/train_long.sh --workdir "$dst" --steps "$until_step" --lr "$lr" --decay_steps 0
