@@ -6,6 +6,8 @@
 # checkpoints showed to be worth what a 1000-step decay branch was (BUILD_NOTES, "Weight
 # averaging"). Weights to bundle: runs/branch_decay.sh 0 (the average as it stands) or
 # runs/branch_decay.sh N (an N-step decay of the raw weights).
+# Other lrs are probed with runs/branch_lr.sh; lr 2e-4 gained nothing over 1e-4 from step 22378 to
+# 25000 (session 7, BUILD_NOTES "Learning-rate probe").
 # Uses $PYTHON, else .venv/bin/python when README's set-up made it, else python on PATH.
 # Start it in the background: setsid nohup runs/train_long.sh >> runs/vdsr_long/train.log 2>&1 < /dev/null &
 # Pause it (checkpoint, then stop), in the precision timing too:
