@@ -8,6 +8,7 @@
 # runs/branch_decay.sh N (an N-step decay of the raw weights).
 # Other lrs are probed with runs/branch_lr.sh; lr 2e-4 gained nothing over 1e-4 from step 22378 to
 # 25000 (session 7, BUILD_NOTES "Learning-rate probe").
+# The JPEG fine-tune (runs/train_jpeg.sh) has the CPU first until its weights are bundled.
 # Uses $PYTHON, else .venv/bin/python when README's set-up made it, else python on PATH.
 # Start it in the background: setsid nohup runs/train_long.sh >> runs/vdsr_long/train.log 2>&1 < /dev/null &
 # Pause it (checkpoint, then stop), in the precision timing too:
@@ -15,22 +16,8 @@
 cd "$(dirname "$0")/.."
 py=${PYTHON:-python}
 [ -z "${PYTHON:-}" ] && [ -x .venv/bin/python ] && py=.venv/bin/python
-# Precision: mixed_bfloat16 made a step 1.9x faster than float32 on session 3's Zen 4 and 0.57x
-# as fast on session 5's Xeon (avx512_bf16, no AMX), so unless $PRECISION names one, time both
-# here first (about a minute; tools/benchmark.py) and train in the faster. The variables are
-# float32 either way, so the run may change precision between sessions.
 if [ -z "${PRECISION:-}" ]; then
-  probe=$(mktemp -d)
-  # A stop during the timing ends the script before it trains (once the benchmark returns).
-  trap 'rm -rf "$probe"; echo "train_long.sh: stopped before training"; exit 143' TERM INT
-  "$py" tools/benchmark.py --sections=training --training_backends=tensorflow --training_steps=3 \
-    --training_pipeline_batches=2 --json "$probe/bench.json" > "$probe/log" 2>&1
-  PRECISION=$("$py" -c 'import json, sys
-t = json.load(open(sys.argv[1]))["training"]["tensorflow"]
-print(max(("float32", "mixed_bfloat16"), key=lambda p: t.get(p, {}).get("patches_per_s", 0)))' \
-    "$probe/bench.json" 2>/dev/null) || PRECISION=float32
-  rm -rf "$probe"
-  trap - TERM INT
+  PRECISION=$(runs/pick_precision.sh "$py") || { echo "train_long.sh: stopped before training"; exit 143; }
   echo "train_long.sh: training in $PRECISION (the faster of the two on this CPU)"
 fi
 exec nice -n 19 "$py" tools/train.py --workdir runs/vdsr_long --precision "$PRECISION" \

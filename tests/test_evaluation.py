@@ -13,7 +13,7 @@ from vdsr_tf import evaluation, inference, matlab, metrics
 from vdsr_tf.model import build_vdsr
 
 ROOT = Path(__file__).resolve().parents[1]
-ROW_KEYS = {"dataset", "scale", "method", "psnr", "ssim", "images", "seconds_per_image"}
+ROW_KEYS = {"dataset", "scale", "degradation", "method", "psnr", "ssim", "images", "seconds_per_image"}
 
 
 def _picture(h, w, channels, seed):

@@ -3,11 +3,15 @@
 Example:
   python tools/evaluate.py --data ../shared/data/benchmark/Set5 --data ../shared/data/benchmark/Set14 \
       --scales 2,3,4 --weights bicubic --weights ../shared/data/weights/VDSR_Official.mat --json eval.json
+JPEG inputs, a column per degradation, the two bundled sets and bicubic as rows:
+  python tools/evaluate.py --data ../shared/data/benchmark/Set5 --weights bicubic --weights paper \
+      --weights jpeg --degradation clean,jpeg:90,jpeg:75,jpeg:50,jpeg:30
 
 --data: a Huang-layout folder (image_SRF_<s>/*_SRF_<s>_{HR,LR}.png) or a plain folder of HR
 images (LR made with the Matlab bicubic); repeat the flag or separate folders by commas.
---weights: a .weights.h5 / .mat file or "bicubic"; repeat for several methods; default the
-bundled weights. All logic lives in vdsr_tf.evaluation.
+--weights: paper or jpeg (the bundled sets), a .weights.h5 / .mat file, or "bicubic"; repeat
+for several methods; default: the weights super_resolve chooses for each picture.
+All logic lives in vdsr_tf.evaluation.
 """
 import os
 import sys
@@ -19,8 +23,12 @@ from absl import app, flags
 FLAGS = flags.FLAGS
 flags.DEFINE_multi_string("data", None, "Dataset folder(s); repeat the flag or use commas.", required=True)
 flags.DEFINE_list("scales", ["2", "3", "4"], "Integer scales, comma-separated.")
-flags.DEFINE_multi_string("weights", None, 'Weights file or "bicubic"; repeatable. Default: bundled weights.')
+flags.DEFINE_multi_string("weights", None, 'paper, jpeg, a weights file or "bicubic"; repeatable. '
+                          "Default: the weights super_resolve chooses per picture.")
+flags.DEFINE_string("degradation", "clean", "LR columns: clean and/or jpeg:Q, comma-separated "
+                    "(e.g. clean,jpeg:90,jpeg:75,jpeg:50,jpeg:30; vdsr_tf.degradation).")
 flags.DEFINE_string("json", None, "Write the rows to this JSON file (atomically).")
+flags.DEFINE_bool("overwrite", False, "Replace an existing --json file.")
 
 
 def _split_folders(values):
@@ -33,24 +41,28 @@ def _split_folders(values):
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-    from vdsr_tf import evaluation
+    from vdsr_tf import atomic, degradation, evaluation
 
     try:
         scales = [int(s) for s in FLAGS.scales]
     except ValueError:
         raise app.UsageError(f"--scales must be integers, got {','.join(FLAGS.scales)!r}") from None
     weights = FLAGS.weights or [None]
+    folders = _split_folders(FLAGS.data)
     try:
-        rows = evaluation.evaluate(
-            _split_folders(FLAGS.data), scales, weights, progress=lambda line: print(line, flush=True)
-        )
+        degradations = degradation.parse_list(FLAGS.degradation, "--degradation")
+        if FLAGS.json:  # before any work: a bad path must not cost a whole evaluation
+            atomic.check_output_path(FLAGS.json, overwrite=FLAGS.overwrite, inputs=folders + list(weights),
+                                     what="--json")
+        rows = evaluation.evaluate(folders, scales, weights, degradations=degradations,
+                                   progress=lambda line: print(line, flush=True))
     except (OSError, ValueError, TypeError) as e:
         print(f"evaluate: error: {e}", file=sys.stderr)
         return 1
     print()
     print(evaluation.format_table(rows))
     if FLAGS.json:
-        evaluation.write_rows(FLAGS.json, rows)
+        evaluation.write_rows(FLAGS.json, rows, overwrite=FLAGS.overwrite)
         print(f"wrote {FLAGS.json}")
     return 0
 

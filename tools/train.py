@@ -43,6 +43,8 @@ flags.DEFINE_bool("augment", _D.augment, "Random rotation/flip.")
 flags.DEFINE_enum("sampling", _D.sampling, SAMPLINGS, "uniform, or texture: patches drawn more often the more "
                   "bicubic residual energy they hold (with a floor; see vdsr_tf.sampling).")
 flags.DEFINE_float("texture_floor", _D.texture_floor, "Texture sampling: relative weight of a flat patch (0, 1].")
+flags.DEFINE_string("degradation", _D.degradation, "LR degradation mix: clean (the paper), or terms clean[:SHARE], "
+                    "jpeg:Q[:SHARE], jpeg:LO-HI[:SHARE], e.g. clean:0.25,jpeg:20-95 (vdsr_tf.degradation).")
 flags.DEFINE_integer("depth", _D.depth, "Number of conv layers.")
 flags.DEFINE_integer("filters", _D.filters, "Filters per hidden conv layer.")
 flags.DEFINE_bool("residual", _D.residual, "Output = input + network (VDSR); --noresidual: the plain baseline.")
@@ -78,6 +80,8 @@ flags.DEFINE_string("val_data", None, "Validation benchmark folder (default: ../
 flags.DEFINE_string("cache_dir", None, "Cache of the degraded training planes (default: <workdir>/cache); "
                     "runs on the same data may share one.")
 flags.DEFINE_integer("val_every", _D.val_every, "Steps between validations (0: every epoch).")
+flags.DEFINE_string("val_degradations", _D.val_degradations, "Also validate on LR of these degradations, e.g. "
+                    "jpeg:75 or jpeg:75,jpeg:50 (the weight average when --ema_decay is on).")
 
 FLAGS = flags.FLAGS
 

@@ -164,6 +164,33 @@ def atomic_path(path, *, suffix: str = ".tmp", overwrite: bool = True):
             os.remove(tmp)
 
 
+def check_output_path(path, *, overwrite: bool = False, inputs=(), what: str = "output") -> str:
+    """Checks, before any work, that a tool may write the file ``path``; returns it.
+
+    One-line ValueError when its folder does not exist, it is a folder, it is one of
+    ``inputs`` (paths; never written over, whatever ``overwrite`` says), or it exists and
+    ``overwrite`` is False.
+    """
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    if os.path.isdir(path):
+        raise ValueError(f"{what} {path!r} is a folder; give a file name")
+    if not os.path.isdir(folder):
+        raise ValueError(f"{what} {path!r}: folder {os.path.dirname(path) or '.'!r} does not exist")
+    for other in inputs:
+        if isinstance(other, (str, os.PathLike)) and os.path.exists(other) and os.path.exists(path) \
+                and os.path.samefile(other, path):
+            raise ValueError(f"{what} {path!r} is one of this command's inputs; it is never written over")
+    for other in inputs:
+        if isinstance(other, (str, os.PathLike)) and os.path.isdir(other) and os.path.exists(path) and \
+                os.path.abspath(path).startswith(os.path.join(os.path.abspath(other), "")):
+            raise ValueError(f"{what} {path!r} lies inside the input folder {os.fspath(other)!r}; "
+                             "write it elsewhere")
+    if os.path.lexists(path) and not overwrite:
+        raise ValueError(f"{what} {path!r} exists; pass --overwrite to replace it")
+    return path
+
+
 def _link_new(tmp: str, path: str) -> None:
     """Puts ``tmp`` at ``path`` unless ``path`` exists (FileExistsError then)."""
     try:

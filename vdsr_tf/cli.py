@@ -75,9 +75,10 @@ def _build_parser() -> argparse.ArgumentParser:
                     help="output folder, or output file for a single input")
     up.add_argument("-s", "--scale", required=True, type=_positive_float, metavar="S",
                     help="upscaling factor, 1 to 8, fractional allowed (e.g. 2.5)")
-    up.add_argument("-w", "--weights", metavar="FILE", default=None,
-                    help="weights (.weights.h5 or MatConvNet .mat; .tflite or a SavedModel "
-                    "folder with --backend); default: the bundled weights")
+    up.add_argument("-w", "--weights", metavar="NAME|FILE", default=None,
+                    help="paper or jpeg (the bundled sets), or a file (.weights.h5 or MatConvNet "
+                    ".mat; .tflite or a SavedModel folder with --backend); default: chosen per "
+                    "picture (jpeg for JPEG files up to a measured quality, paper otherwise)")
     up.add_argument("--backend", choices=("keras", "tflite", "saved_model"), default="keras",
                     help="how to run the network (default: keras)")
     up.add_argument("--precision", choices=("float32", "bfloat16"), default="float32",
@@ -264,13 +265,13 @@ def _upscale_one(args, src: str, dst: str, scale: float, upscaler, progress):
     inference.check_output_size(height, width, scale)
     image = imageio.read_pixels(src)
     if args.bicubic:
-        result = inference.bicubic_upscale(image, scale)
+        result, label = inference.bicubic_upscale(image, scale), "bicubic"
     else:
-        result = upscaler(image, scale, progress=progress)
+        result, label = upscaler.run(image, scale, progress=progress, source=src)
     imageio.save_image(result, dst, overwrite=args.overwrite, **_save_params(dst))
     size_in = (image.shape[1], image.shape[0]) if hasattr(image, "shape") else image.size
     size_out = (result.shape[1], result.shape[0]) if hasattr(result, "shape") else result.size
-    return size_in, size_out
+    return size_in, size_out, label
 
 
 def _upscale(args) -> int:
@@ -299,8 +300,8 @@ def _upscale(args) -> int:
         t0 = time.perf_counter()
         progress = _TileProgress(f"[{i}/{total}] {src}:", interactive and not args.quiet)
         try:
-            (w, h), (ow, oh) = _upscale_one(args, src, dst, scale, upscaler,
-                                            None if args.quiet else progress)
+            (w, h), (ow, oh), label = _upscale_one(args, src, dst, scale, upscaler,
+                                                   None if args.quiet else progress)
         except Exception as e:  # noqa: BLE001 -- one bad file must not end the batch
             if args.fail_fast or total == 1 or os.environ.get("VDSR_TF_DEBUG"):
                 raise ValueError(_named(src, e)) from e
@@ -308,7 +309,7 @@ def _upscale(args) -> int:
             print(f"{progress.clear()}[{i}/{total}] FAILED {failures[-1]}", file=sys.stderr, flush=True)
             continue
         if not args.quiet:
-            print(f"{progress.clear()}[{i}/{total}] {src} -> {dst} ({w}x{h} -> {ow}x{oh}, "
+            print(f"{progress.clear()}[{i}/{total}] {src} -> {dst} ({w}x{h} -> {ow}x{oh}, weights {label}, "
                   f"{time.perf_counter() - t0:.1f} s)", file=sys.stderr, flush=True)
     if failures:
         print(f"{PROG}: {len(failures)} of {total} file(s) failed:", file=sys.stderr)

@@ -43,6 +43,10 @@ class TrainConfig:
       texture_floor: in (0, 1], the relative weight of a patch without any residual under
         "texture" sampling (a patch of average residual energy has weight 1).
       batch_size: global batch (split over replicas under a distribution strategy).
+      degradation: what the LR of each patch went through, as a mixture
+        (vdsr_tf.degradation): "clean" (the paper: Matlab bicubic only) or e.g.
+        "clean:0.25,jpeg:20-95" (a quarter lossless, the rest saved as JPEG at a quality
+        drawn uniformly from 20 to 95 per patch's image; the whole LR picture is compressed).
     Model:
       depth, filters: network size (20, 64 in the paper).
       residual: output = input + network (the paper's VDSR); False trains the plain network
@@ -81,6 +85,9 @@ class TrainConfig:
       log_every: progress line and TensorBoard scalars every N steps.
       val_data: benchmark folder (Huang layout such as Set5, or a plain folder of HR images);
         None = no validation. val_every: steps between validations (0 = once per epoch).
+      val_degradations: more LR degradations to validate at, besides lossless (text of
+        vdsr_tf.degradation.parse_list, e.g. "jpeg:75"; "" = none): scored on the moving
+        average when the run keeps one, else on the weights; stored per degradation in the history.
       strategy: "default" (one device), "mirrored" or "multiworker" (TensorFlow backend).
       backend: "tensorflow" (tf.GradientTape step under tf.distribute) or "jax" (a jitted
         model.stateless_call step; imports no TensorFlow; needs KERAS_BACKEND=jax set before
@@ -101,6 +108,7 @@ class TrainConfig:
     sampling: str = "uniform"
     texture_floor: float = 0.1
     batch_size: int = 64
+    degradation: str = "clean"
 
     depth: int = 20
     filters: int = 64
@@ -130,6 +138,7 @@ class TrainConfig:
     log_every: int = 50
     val_data: str | None = None
     val_every: int = 0
+    val_degradations: str = ""
     strategy: str = "default"
     backend: str = "tensorflow"
     max_minutes: float = 0.0
@@ -183,6 +192,8 @@ class TrainConfig:
         _choice("loss", LOSSES)
         _choice("backend", BACKENDS)
         _choice("sampling", SAMPLINGS)
+        self.mixture  # parses degradation: a one-line ValueError quoting the bad term
+        self.extra_val_degradations
         if self.backend == "jax" and self.strategy != "default":
             raise ValueError(f"strategy {self.strategy!r} is TensorFlow's; the jax backend runs on one device "
                              "(strategy='default')")
@@ -206,6 +217,24 @@ class TrainConfig:
         for name in ("random_crop", "augment", "zero_init_last", "residual"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name} must be a bool, got {getattr(self, name)!r}")
+
+    @property
+    def mixture(self):
+        """``degradation`` parsed: a :class:`vdsr_tf.degradation.Mixture`."""
+        from vdsr_tf.degradation import parse_mixture
+
+        return parse_mixture(self.degradation, "degradation")
+
+    @property
+    def extra_val_degradations(self) -> tuple:
+        """``val_degradations`` parsed (clean left out: it is always validated)."""
+        from vdsr_tf.degradation import parse_list
+
+        if not isinstance(self.val_degradations, str):
+            raise ValueError(f"val_degradations must be a text such as 'jpeg:75', got {self.val_degradations!r}")
+        if not self.val_degradations.strip():
+            return ()
+        return tuple(d for d in parse_list(self.val_degradations, "val_degradations") if not d.is_clean)
 
     def replace(self, **changes) -> "TrainConfig":
         """A copy with ``changes`` applied (validated)."""

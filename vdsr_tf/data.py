@@ -101,13 +101,13 @@ def source_sizes(sources) -> list[tuple[int, int]]:
     return sizes
 
 
-def load_luma(path: str) -> np.ndarray:
-    """Reads an image file and returns its Matlab Y channel, uint8 (H, W).
+def load_uint8(path: str) -> np.ndarray:
+    """Reads an image file as the training data takes it: uint8 (H, W) grey or (H, W, 3) RGB.
 
     The file is read by :func:`vdsr_tf.imageio.read_pixels` (EXIF orientation applied; 16-bit
     colour kept, then rounded to 8 bits like Matlab's im2uint8, as 16-bit grey is); modes it
-    refuses (CMYK, YCbCr, ...) are refused here too. Grey is used as it is, RGB(A) through
-    ``matlab.luma_uint8``; palette, bilevel and grey+alpha go through RGB.
+    refuses (CMYK, YCbCr, ...) are refused here too. Grey stays grey; alpha is dropped;
+    palette, bilevel and grey+alpha go through RGB.
     Raises a one-line ValueError naming the file when it is missing, unreadable, truncated,
     corrupt or of a refused mode.
     """
@@ -129,7 +129,15 @@ def load_luma(path: str) -> np.ndarray:
     except ValueError as e:  # imageio.ImageError included; its messages name the file already
         reason = str(e).removeprefix(f"cannot read image file {name!r}: ")
         raise ValueError(f"cannot read training image {name!r}: {reason}") from None
-    return matlab.luma_uint8(arr, alpha=True)
+    if arr.ndim == 3 and arr.shape[-1] == 1:
+        arr = arr[..., 0]
+    return np.ascontiguousarray(arr[..., :3] if arr.ndim == 3 else arr)
+
+
+def load_luma(path: str) -> np.ndarray:
+    """The Matlab Y channel of an image file (:func:`load_uint8`), uint8 (H, W):
+    ``matlab.luma_uint8`` (``rgb2ycbcr`` on uint8, rounded); grey is used as it is."""
+    return matlab.luma_uint8(load_uint8(path))
 
 
 def _im2uint8(a: np.ndarray) -> np.ndarray:
@@ -255,6 +263,9 @@ class PatchSet:
     grid: int64 (n_patches, 3) rows (plane, top, left) of the stride grid.
     patch_size: side of the square patches.
     scales: the scales, in config order. files: the source images.
+    lr, lr_offsets, lr_heights, lr_widths, lr_channels: with ``keep_lr`` (JPEG training), the
+    uint8 LR picture of every plane, Matlab bicubic of the HR image in colour (1 or 3
+    channels), flattened like ``inputs``; None otherwise.
     """
 
     inputs: np.ndarray
@@ -267,6 +278,25 @@ class PatchSet:
     patch_size: int
     scales: tuple[float, ...]
     files: tuple[str, ...]
+    lr: np.ndarray | None = None
+    lr_offsets: np.ndarray | None = None
+    lr_heights: np.ndarray | None = None
+    lr_widths: np.ndarray | None = None
+    lr_channels: np.ndarray | None = None
+
+    @property
+    def has_lr(self) -> bool:
+        """True when the LR pictures are kept (what JPEG degradation compresses)."""
+        return self.lr is not None
+
+    def lr_picture(self, plane: int) -> np.ndarray:
+        """The uint8 LR picture of ``plane``: (h, w) grey or (h, w, 3) RGB (a view)."""
+        if self.lr is None:
+            raise ValueError("this patch set keeps no LR pictures (build it with keep_lr=True)")
+        h, w, c = (int(a[plane]) for a in (self.lr_heights, self.lr_widths, self.lr_channels))
+        o = int(self.lr_offsets[plane])
+        flat = self.lr[o:o + h * w * c]
+        return flat.reshape(h, w) if c == 1 else flat.reshape(h, w, c)
 
     @property
     def num_patches(self) -> int:
@@ -303,17 +333,34 @@ def count_patches(sources, scales, *, patch_size: int = 41, stride: int = 41, hr
 
 
 _ARRAY_FIELDS = ("inputs", "targets", "offsets", "heights", "widths", "plane_scales", "grid")
+_LR_FIELDS = ("lr", "lr_offsets", "lr_heights", "lr_widths", "lr_channels")
 
 
-def patch_set_from_planes(planes, names, scales, *, patch_size: int = 41, stride: int = 41) -> PatchSet:
-    """Degrades uint8 (H, W) luminance ``planes`` (an iterable; ``names`` labels them) at every scale."""
+def _lr_picture(src: np.ndarray, scale: float) -> np.ndarray:
+    """The uint8 LR of a uint8 HR picture at ``scale``, the plane :func:`degrade` makes of its Y:
+    the same mod-crop, Matlab bicubic by 1/scale, rounded."""
+    if float(scale).is_integer():
+        src = matlab.modcrop(src, int(scale))
+    return matlab.imresize(src, 1.0 / scale)
+
+
+def patch_set_from_planes(planes, names, scales, *, patch_size: int = 41, stride: int = 41,
+                          keep_lr: bool = False) -> PatchSet:
+    """Degrades uint8 (H, W) luminance ``planes`` (an iterable; ``names`` labels them) at every scale.
+
+    With ``keep_lr`` each item is a pair (Y plane, uint8 picture it came from: (H, W) grey or
+    (H, W, 3) RGB), and the LR pictures are kept too (:class:`PatchSet`).
+    """
     scales = tuple(float(s) for s in scales)
     inputs, targets, offsets, heights, widths, plane_scales, grid = [], [], [], [], [], [], []
-    offset = 0
+    lr, lr_offsets, lr_heights, lr_widths, lr_channels = [], [], [], [], []
+    offset = lr_offset = 0
     too_small = {s: 0 for s in scales}
     n_planes = 0
     for y in planes:
         n_planes += 1
+        if keep_lr:
+            y, src = y
         for s in scales:
             x, t = degrade(y, s)
             if x is None or x.shape[0] < patch_size or x.shape[1] < patch_size:
@@ -329,6 +376,14 @@ def patch_set_from_planes(planes, names, scales, *, patch_size: int = 41, stride
             plane_scales.append(s)
             grid.extend((plane, t_, l_) for t_, l_ in grid_positions(h, w, patch_size, stride))
             offset += h * w
+            if keep_lr:
+                small = _lr_picture(src, s)
+                lr.append(small.ravel())
+                lr_offsets.append(lr_offset)
+                lr_heights.append(small.shape[0])
+                lr_widths.append(small.shape[1])
+                lr_channels.append(1 if small.ndim == 2 else small.shape[2])
+                lr_offset += small.size
     if not offsets:
         raise ValueError(
             f"no training image is at least {patch_size}x{patch_size} after degradation "
@@ -342,23 +397,47 @@ def patch_set_from_planes(planes, names, scales, *, patch_size: int = 41, stride
         offsets=np.asarray(offsets, np.int64), heights=np.asarray(heights, np.int64),
         widths=np.asarray(widths, np.int64), plane_scales=np.asarray(plane_scales, np.float32),
         grid=np.asarray(grid, np.int64).reshape(-1, 3), patch_size=patch_size, scales=scales,
-        files=tuple(names))
+        files=tuple(names), **({} if not keep_lr else {
+            "lr": np.concatenate(lr), "lr_offsets": np.asarray(lr_offsets, np.int64),
+            "lr_heights": np.asarray(lr_heights, np.int64), "lr_widths": np.asarray(lr_widths, np.int64),
+            "lr_channels": np.asarray(lr_channels, np.int64)}))
 
 
-def _cache_key(files, scales, patch_size, stride, hr_scales=(1.0,)) -> str:
+def _cache_key(files, scales, patch_size, stride, hr_scales=(1.0,), keep_lr=False) -> str:
     h = hashlib.sha256()
     h.update(_CACHE_VERSION.encode())
     h.update(json.dumps([list(scales), patch_size, stride]).encode())
     if tuple(hr_scales) != (1.0,):  # (keeps the keys of caches made before hr_scales existed)
         h.update(json.dumps(["hr_scales", list(hr_scales)]).encode())
+    if keep_lr:  # (likewise for caches made before JPEG training)
+        h.update(b"keep_lr")
     for f in files:
         st = os.stat(f)
         h.update(f"{os.path.abspath(f)}|{st.st_size}|{int(st.st_mtime)}\n".encode())
     return h.hexdigest()[:16]
 
 
+def _read_cache(path: str, patch_size, scales, names, keep_lr: bool) -> PatchSet | None:
+    """The cached PatchSet at ``path``, or None (with a warning) when the file is damaged: it
+    is then rebuilt and rewritten, never trusted."""
+    wanted = _ARRAY_FIELDS + (_LR_FIELDS if keep_lr else ())
+    try:
+        with np.load(path) as z:
+            arrays = {k: z[k] for k in wanted}
+        ps = PatchSet(patch_size=patch_size, scales=scales, files=names, **arrays)
+        if ps.inputs.shape != ps.targets.shape or (ps.grid.ndim != 2 or ps.grid.shape[1] != 3):
+            raise ValueError("inconsistent arrays")
+    except Exception as e:  # a cut, overwritten or foreign file: zipfile, pickle, KeyError, ...
+        logger.warning("training cache %s is damaged (%s: %s); rebuilding it", path, type(e).__name__,
+                       str(e).splitlines()[0] if str(e) else "")
+        return None
+    logger.info("loaded degraded training planes from cache %s", path)
+    return ps
+
+
 def build_patch_set(files, scales, *, patch_size: int = 41, stride: int = 41,
-                    cache_dir: str | None = None, log_every: int = 50, hr_scales=(1.0,)) -> PatchSet:
+                    cache_dir: str | None = None, log_every: int = 50, hr_scales=(1.0,),
+                    keep_lr: bool = False) -> PatchSet:
     """Loads and degrades every image at every scale once (see the module docstring).
 
     ``files``: image paths and/or luminance archives (see :func:`list_sources`); an
@@ -368,6 +447,8 @@ def build_patch_set(files, scales, *, patch_size: int = 41, stride: int = 41,
     With ``cache_dir``, the result is stored as ``patches_<key>.npz`` (written atomically)
     and reloaded when the files, their sizes/mtimes, the scales, patch size and stride match.
     Planes smaller than a patch are skipped. Raises ValueError if nothing is left.
+    ``keep_lr`` also keeps every plane's LR picture in colour (what JPEG training compresses;
+    the HR picture is downsized by ``hr_scales`` in colour for it; archives are grey).
     """
     files = tuple(os.fspath(f) for f in files)
     scales = tuple(float(s) for s in scales)
@@ -388,24 +469,28 @@ def build_patch_set(files, scales, *, patch_size: int = 41, stride: int = 41,
     names = tuple(n for n, _ in entries)
     cache_path = None
     if cache_dir:
-        key = _cache_key(files, scales, patch_size, stride, hr_scales)
+        key = _cache_key(files, scales, patch_size, stride, hr_scales, keep_lr)
         cache_path = os.path.join(cache_dir, f"patches_{key}.npz")
         if os.path.exists(cache_path):
-            with np.load(cache_path) as z:
-                arrays = {k: z[k] for k in z.files}
-            logger.info("loaded degraded training planes from cache %s", cache_path)
-            return PatchSet(patch_size=patch_size, scales=scales, files=names, **arrays)
+            cached = _read_cache(cache_path, patch_size, scales, names, keep_lr)
+            if cached is not None:
+                return cached
 
     def _planes():
         for i, (path, y) in enumerate(entries):
-            y = load_luma(path) if y is None else y
+            picture = y if y is not None else load_uint8(path)
+            y = matlab.luma_uint8(picture)
             for hs in hr_scales:
-                yield y if hs == 1.0 else matlab.imresize(y, hs)
+                y_hs = y if hs == 1.0 else matlab.imresize(y, hs)
+                if keep_lr:
+                    yield y_hs, (picture if hs == 1.0 else matlab.imresize(picture, hs))
+                else:
+                    yield y_hs
             if log_every and (i + 1) % log_every == 0:
                 logger.info("degraded %d/%d training images", i + 1, len(entries))
 
-    ps = patch_set_from_planes(_planes(), names, scales, patch_size=patch_size, stride=stride)
-    arrays = {k: getattr(ps, k) for k in _ARRAY_FIELDS}
+    ps = patch_set_from_planes(_planes(), names, scales, patch_size=patch_size, stride=stride, keep_lr=keep_lr)
+    arrays = {k: getattr(ps, k) for k in _ARRAY_FIELDS + (_LR_FIELDS if keep_lr else ())}
     if cache_path:
         os.makedirs(cache_dir, exist_ok=True)
         with atomic.atomic_path(cache_path, suffix=".npz") as tmp:
@@ -416,13 +501,14 @@ def build_patch_set(files, scales, *, patch_size: int = 41, stride: int = 41,
 def make_dataset(ps: PatchSet, *, batch_size: int = 64, seed: int = 0, start_step: int = 0,
                  num_steps: int | None = None, augment: bool = True, random_crop: bool = False,
                  sampling: str = "uniform", texture_floor: float = 0.1,
-                 num_slices: int = 1, slice_ids=None, with_scale: bool = False):
+                 num_slices: int = 1, slice_ids=None, with_scale: bool = False, degradation=None):
     """tf.data batches for steps ``start_step``, ``start_step + 1``, ... (endless if num_steps is None).
 
     Each element is (x, y) (plus the per-row scale if ``with_scale``): x, y float32
     (B, P, P, 1) in [0, 1] (x the bicubic input, y the HR target), made by
     :class:`vdsr_tf.sampling.BatchSampler` (the JAX path calls the same sampler directly), so
     the batch of a step depends only on (seed, step), never on where the run started.
+    ``degradation``: a :class:`vdsr_tf.degradation.Mixture` (None: lossless, the paper).
     For distribution, ``num_slices`` splits each global batch into equal row blocks and
     the dataset yields, per step, the blocks in ``slice_ids`` one after another (what
     ``distribute_datasets_from_function`` hands round-robin to the local replicas).
@@ -434,7 +520,7 @@ def make_dataset(ps: PatchSet, *, batch_size: int = 64, seed: int = 0, start_ste
     if batch_size % num_slices:
         raise ValueError(f"batch_size {batch_size} is not divisible by {num_slices} replicas")
     sampler = BatchSampler(ps, batch_size=batch_size, seed=seed, augment=augment, random_crop=random_crop,
-                           sampling=sampling, texture_floor=texture_floor)
+                           sampling=sampling, texture_floor=texture_floor, degradation=degradation)
     p = ps.patch_size
 
     def _batch(step):

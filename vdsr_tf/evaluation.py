@@ -8,6 +8,11 @@ on uint8 (a plain folder of HR images); the LR goes through
 result is scored by :func:`vdsr_tf.metrics.score` with
 ``shave = scale``; PSNR and SSIM are averaged over the images of the set.
 
+Degradations (:mod:`vdsr_tf.degradation`, the code training uses): ``clean`` is the LR
+above; ``jpeg:Q`` is Matlab-bicubic ``imresize(HR, 1/s)`` saved as a JPEG file at quality Q,
+handed to the method as the PIL image that file opens to (so the default weights choose as
+they would for a user's JPEG). One table column per degradation.
+
 Dataset folders:
 
 * Huang layout: ``<set>/image_SRF_<s>/<name>_SRF_<s>_HR.png`` with a sibling
@@ -16,6 +21,7 @@ Dataset folders:
 """
 from __future__ import annotations
 
+import json
 import math
 import os
 import re
@@ -26,7 +32,7 @@ from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
-from vdsr_tf import atomic, imageio, inference, matlab, metrics
+from vdsr_tf import atomic, degradation as degradation_lib, imageio, inference, matlab, metrics
 from vdsr_tf.checks import check_int
 
 __all__ = [
@@ -160,13 +166,19 @@ def read_pair(pair: ImagePair, scale: int) -> tuple[np.ndarray, np.ndarray]:
 def _method_name(weights) -> str:
     if weights is None:
         return "vdsr"
-    if isinstance(weights, str) and weights == BICUBIC:
-        return BICUBIC
+    if isinstance(weights, str) and weights in (BICUBIC, *_bundled_names()):
+        return weights
     name = Path(weights).name
     for suffix in (".weights.h5", ".h5", ".mat"):
         if name.lower().endswith(suffix):
             return name[: -len(suffix)]
     return name
+
+
+def _bundled_names() -> tuple[str, ...]:
+    from vdsr_tf.weights import BUNDLED_NAMES
+
+    return BUNDLED_NAMES
 
 
 def _resolve_methods(weights) -> list[tuple[str, Callable[[np.ndarray, int], np.ndarray]]]:
@@ -197,6 +209,7 @@ def evaluate(
     scales: Iterable[int] = (2, 3, 4),
     weights=None,
     *,
+    degradations=None,
     progress: Callable[[str], None] | None = None,
 ) -> list[dict]:
     """Scores super-resolution on benchmark folders, as the paper's Table 3.
@@ -204,15 +217,19 @@ def evaluate(
     Args:
       data: one dataset folder or a sequence of them (Huang layout or plain HR folder).
       scales: integer scales >= 2.
-      weights: one method or a list of them; each is ``None`` (bundled weights),
+      weights: one method or a list of them; each is ``None`` (the default choice of
+        :func:`vdsr_tf.super_resolve`), a bundled set's name (``"paper"``, ``"jpeg"``),
         a ``.weights.h5`` / ``.mat`` path, ``"bicubic"``, or a ``keras.Model`` on
         (batch, H, W, 1) luminance (named by ``model.name``).
+      degradations: the LR columns: text such as ``"clean,jpeg:75"`` or a sequence of
+        :class:`vdsr_tf.degradation.Degradation`; default ``clean`` (the paper's table).
       progress: called with one line of text per image (for example ``print``).
 
     Returns:
-      One dict per (dataset, scale, method), in that order, with keys ``dataset``
-      (folder name), ``scale``, ``method`` (``"bicubic"``, ``"vdsr"`` for the bundled
-      weights, the weights file's stem or the model's name), ``psnr`` and ``ssim`` (means over the
+      One dict per (dataset, scale, degradation, method), in that order, with keys ``dataset``
+      (folder name), ``scale``, ``degradation`` (its name: ``clean``, ``jpeg:75``), ``method``
+      (``"bicubic"``, ``"vdsr"`` for the default choice, a bundled set's name, the weights
+      file's stem or the model's name), ``psnr`` and ``ssim`` (means over the
       images, Y channel, shave = scale), ``images`` and ``seconds_per_image`` (mean
       wall time of the upscaling alone).
     """
@@ -222,6 +239,14 @@ def evaluate(
     scales = [_check_scale(s) for s in scales]
     if not scales:
         raise ValueError("evaluate needs at least one scale")
+    if degradations is None:
+        degradations = (degradation_lib.Degradation(),)
+    elif isinstance(degradations, str):
+        degradations = degradation_lib.parse_list(degradations)
+    degradations = tuple(degradations)
+    if not degradations or not all(isinstance(d, degradation_lib.Degradation) for d in degradations):
+        raise ValueError(f"degradations must be a text such as 'clean,jpeg:75' or Degradation objects, "
+                         f"got {degradations!r}")
     # Discover every dataset before loading models or computing anything: fail fast.
     plan = [(f, s, list_pairs(f, s)) for f in folders for s in scales]
     methods = _resolve_methods(weights)
@@ -230,37 +255,49 @@ def evaluate(
     for folder, scale, pairs in plan:
         dataset = _dataset_name(folder)
         images = [(pair.name, *read_pair(pair, scale)) for pair in pairs]
-        for method, upscale in methods:
-            scores, seconds = [], []
-            for i, (name, hr, lr) in enumerate(images, start=1):
-                start = time.perf_counter()
-                sr = np.asarray(upscale(lr, scale))
-                seconds.append(time.perf_counter() - start)
-                if sr.shape != hr.shape or sr.dtype != np.uint8:
-                    raise ValueError(
-                        f"{method} returned {sr.shape} {sr.dtype} for {name} at x{scale}; "
-                        f"expected {hr.shape} uint8"
-                    )
-                p, s = metrics.score(sr, hr, shave=scale)
-                scores.append((p, s))
-                say(
-                    f"[{dataset} x{scale} {method}] {i}/{len(images)} {name}: "
-                    f"{p:.2f} dB, SSIM {s:.4f}, {seconds[-1]:.2f} s"
+        for deg in degradations:
+            inputs = [(name, hr, lr if deg.is_clean else degradation_lib.make_lr(hr, scale, deg, as_file=True))
+                      for name, hr, lr in images]
+            rows.extend(_score_methods(methods, inputs, dataset, scale, deg.name, say))
+    return rows
+
+
+def _score_methods(methods, images, dataset: str, scale: int, deg: str, say) -> list[dict]:
+    """One row per method on ``images`` ((name, HR, LR) of one dataset, scale and degradation)."""
+    rows = []
+    tag = "" if deg == degradation_lib.CLEAN else f" {deg}"
+    for method, upscale in methods:
+        scores, seconds = [], []
+        for i, (name, hr, lr) in enumerate(images, start=1):
+            start = time.perf_counter()
+            sr = np.asarray(upscale(lr, scale))
+            seconds.append(time.perf_counter() - start)
+            if sr.shape != hr.shape or sr.dtype != np.uint8:
+                raise ValueError(
+                    f"{method} returned {sr.shape} {sr.dtype} for {name} at x{scale}; "
+                    f"expected {hr.shape} uint8"
                 )
-            row = {
-                "dataset": dataset,
-                "scale": scale,
-                "method": method,
-                "psnr": float(np.mean([p for p, _ in scores])),
-                "ssim": float(np.mean([s for _, s in scores])),
-                "images": len(images),
-                "seconds_per_image": float(np.mean(seconds)),
-            }
+            p, s = metrics.score(sr, hr, shave=scale)
+            scores.append((p, s))
             say(
-                f"[{dataset} x{scale} {method}] mean {row['psnr']:.2f} dB, "
-                f"SSIM {row['ssim']:.4f} over {row['images']} images"
+                f"[{dataset} x{scale}{tag} {method}] {i}/{len(images)} {name}: "
+                f"{p:.2f} dB, SSIM {s:.4f}, {seconds[-1]:.2f} s"
             )
-            rows.append(row)
+        row = {
+            "dataset": dataset,
+            "scale": scale,
+            "degradation": deg,
+            "method": method,
+            "psnr": float(np.mean([p for p, _ in scores])),
+            "ssim": float(np.mean([s for _, s in scores])),
+            "images": len(images),
+            "seconds_per_image": float(np.mean(seconds)),
+        }
+        say(
+            f"[{dataset} x{scale}{tag} {method}] mean {row['psnr']:.2f} dB, "
+            f"SSIM {row['ssim']:.4f} over {row['images']} images"
+        )
+        rows.append(row)
     return rows
 
 
@@ -272,8 +309,12 @@ def format_table(rows: Sequence[dict]) -> str:
     """A Table-3-style text table: one line per (dataset, scale), PSNR/SSIM per method.
 
     Datasets of the paper (Set5, Set14, B100, Urban100) also get the paper's bicubic
-    and VDSR columns for comparison.
+    and VDSR columns for comparison. Rows of other degradations than ``clean`` make the
+    degradation table instead: one line per (dataset, scale, method), a column per
+    degradation (bicubic is a line like any method).
     """
+    if any(r.get("degradation", degradation_lib.CLEAN) != degradation_lib.CLEAN for r in rows):
+        return _degradation_table(rows)
     methods = list(dict.fromkeys(r["method"] for r in rows))
     keys = list(dict.fromkeys((r["dataset"], r["scale"]) for r in rows))
     cell = {(r["dataset"], r["scale"], r["method"]): r for r in rows}
@@ -301,9 +342,29 @@ def format_table(rows: Sequence[dict]) -> str:
     return "\n".join(out)
 
 
-def write_rows(path, rows: Sequence[dict]) -> None:
+def _text_table(header: list[str], lines: list[list[str]]) -> list[str]:
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *lines)]
+    fmt = lambda cells: "  ".join(str(c).ljust(w) for c, w in zip(cells, widths)).rstrip()
+    return [fmt(header), fmt(["-" * w for w in widths])] + [fmt(line) for line in lines]
+
+
+def _degradation_table(rows: Sequence[dict]) -> str:
+    degs = list(dict.fromkeys(r["degradation"] for r in rows))
+    keys = list(dict.fromkeys((r["dataset"], r["scale"], r["method"]) for r in rows))
+    cell = {(r["dataset"], r["scale"], r["method"], r["degradation"]): r for r in rows}
+    lines = []
+    for d, s, m in keys:
+        found = [cell.get((d, s, m, g)) for g in degs]
+        lines.append([d, f"x{s}", m] + ["-" if r is None else f"{r['psnr']:.2f}/{r['ssim']:.4f}" for r in found])
+    out = _text_table(["dataset", "scale", "method"] + degs, lines)
+    out.append("(PSNR dB / SSIM on Y, shave = scale; LR: clean = Matlab bicubic (the shipped LR where a set has "
+               "one), jpeg:Q = Matlab bicubic saved as JPEG at quality Q, 4:2:0)")
+    return "\n".join(out)
+
+
+def write_rows(path, rows: Sequence[dict], *, overwrite: bool = True) -> None:
     """Writes ``rows`` as a JSON list to ``path`` atomically (non-finite numbers as null);
-    the folder must exist."""
+    the folder must exist. ``overwrite=False``: FileExistsError when ``path`` exists."""
     path = Path(path)
     directory = path.parent if str(path.parent) else Path(".")
     if not directory.is_dir():
@@ -312,4 +373,8 @@ def write_rows(path, rows: Sequence[dict]) -> None:
         {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in r.items()}
         for r in rows
     ]
+    if not overwrite:
+        with atomic.atomic_path(path, overwrite=False) as tmp:
+            Path(tmp).write_text(json.dumps(clean, indent=2) + "\n", encoding="utf-8")
+        return
     atomic.write_json(path, clean)

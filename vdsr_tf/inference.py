@@ -232,9 +232,10 @@ def make_predictor(model=None, weights=None, backend: str = "keras", precision: 
     Args:
       model: a ``keras.Model`` on (batch, H, W, 1), or an existing predictor (any callable
         float32 (1, h, w, 1) -> (1, h, w, 1), returned as it is); exclusive with ``weights``.
-      weights: a weights file for :func:`vdsr_tf.weights.load_model` (keras backend), or the
-        exported artefact (``.tflite`` file / SavedModel folder) for the other backends.
-        With neither, the keras backend loads the bundled weights into a model of its own.
+      weights: a weights file for :func:`vdsr_tf.weights.load_model` or a bundled set's name
+        (``"paper"``, ``"jpeg"``) (keras backend), or the exported artefact (``.tflite`` file /
+        SavedModel folder) for the other backends.
+        With neither, the keras backend loads the bundled paper weights into a model of its own.
       backend: one of :data:`BACKENDS`.
       precision: one of :data:`INFERENCE_PRECISIONS` (keras backend only; exported files carry their
         own precision).
@@ -269,11 +270,12 @@ def make_predictor(model=None, weights=None, backend: str = "keras", precision: 
         from vdsr_tf import backends  # LiteRT and SavedModel loading only when asked for
 
         return backends.get_predictor(backend, weights)
-    from vdsr_tf.weights import bundled_weights, load_model
+    from vdsr_tf.weights import bundled_name, bundled_weights, load_model
 
-    # The bundled weights by path: a model of this predictor's own (load_model(None) hands
+    # Bundled weights by path: a model of this predictor's own (load_model(None) hands
     # every caller one shared model), checked against the weights card all the same.
-    model = load_model(bundled_weights() if weights is None else weights)
+    name = bundled_name(weights)
+    model = load_model(bundled_weights(name) if name is not None else weights)
     return KerasPredictor(model if precision == "float32" else bfloat16_twin(model))
 
 
@@ -284,39 +286,71 @@ class Upscaler:
     tile=DEFAULT_TILE)`` takes the arguments of :func:`make_predictor` and the tile side of
     :func:`super_resolve` (checked here, against the predictor's halo);
     ``upscaler(img, scale, progress=None)`` is :func:`super_resolve` on one image.
-    ``Upscaler()`` loads the bundled weights into a model of its own.
+    ``Upscaler()`` (no weights, no model) chooses a bundled set per picture as
+    :func:`super_resolve` does (:mod:`vdsr_tf.weight_choice`), each loaded once into a model
+    of its own; :meth:`run` also says which set ran.
     """
 
     def __init__(self, weights=None, *, model=None, backend: str = "keras",
                  precision: str = "float32", tile: int | None = DEFAULT_TILE):
+        self._choosing = weights is None and model is None and backend == "keras"
+        self._precision = precision
+        self._predictors: dict[str, Predictor] = {}
+        self._lock = threading.Lock()
+        self.weights_label = "paper" if self._choosing else _label(weights, model)
         self.predictor: Predictor = make_predictor(model=model, weights=weights, backend=backend,
                                                    precision=precision)
+        if self._choosing:
+            self._predictors["paper"] = self.predictor
         self.halo = halo_for(self.predictor)
         self.tile = _check_tile(tile, self.halo)
 
-    def __call__(self, img, scale, *, progress=None):
+    def _predictor_for(self, source) -> tuple[Predictor, str]:
+        if not self._choosing:
+            return self.predictor, self.weights_label
+        from vdsr_tf import weight_choice
+
+        name, quality = weight_choice.choose(source)
+        with self._lock:
+            if name not in self._predictors:
+                self._predictors[name] = make_predictor(weights=name, precision=self._precision)
+        return self._predictors[name], name if quality is None else f"{name} (JPEG quality {quality})"
+
+    def run(self, img, scale, *, progress=None, source=None):
+        """(result, label of the weights that ran) for one image; ``source`` (default ``img``):
+        the file or PIL image the picture came from, which the choice of weights reads."""
         scale = check_scale(scale)
-        out, spec = _upscale_float(img, scale, self.predictor, self.tile, self.halo, progress)
-        return imageio.restore_image(out, spec, _consume=True)
+        predictor, label = self._predictor_for(img if source is None else source)
+        out, spec = _upscale_float(img, scale, predictor, self.tile, self.halo, progress)
+        return imageio.restore_image(out, spec, _consume=True), label
+
+    def __call__(self, img, scale, *, progress=None):
+        return self.run(img, scale, progress=progress)[0]
+
+
+def _label(weights, model) -> str:
+    if model is not None:
+        return getattr(model, "name", None) or type(model).__name__
+    return os.path.basename(os.fspath(weights)) if isinstance(weights, (str, os.PathLike)) else str(weights)
 
 
 _default_lock = threading.Lock()
 _defaults: dict[tuple, Predictor] = {}
 
 
-def _default_predictor(precision: str) -> Predictor:
-    """The bundled-weights predictor of ``super_resolve(img, scale)``: made once per precision
-    (and per version of the bundled file) on a model of its own that no caller is handed."""
+def _default_predictor(precision: str, name: str = "paper") -> Predictor:
+    """The predictor of bundled set ``name`` for ``super_resolve(img, scale)``: made once per
+    precision (and per version of the bundled file) on a model of its own that no caller is handed."""
     from vdsr_tf.weights import bundled_weights
 
-    path = bundled_weights()
+    path = bundled_weights(name)
     stat = path.stat()
     key = (str(path), stat.st_mtime_ns, stat.st_size, precision)
     with _default_lock:
         if key not in _defaults:
-            for stale in [k for k in _defaults if k[:3] != key[:3]]:
+            for stale in [k for k in _defaults if k[0] == key[0] and k[1:3] != key[1:3]]:
                 del _defaults[stale]
-            _defaults[key] = make_predictor(precision=precision)
+            _defaults[key] = make_predictor(weights=name, precision=precision)
         return _defaults[key]
 
 
@@ -448,9 +482,11 @@ def super_resolve(img, scale, *, model=None, weights=None, tile: int | None = DE
         ceil(H * scale) x ceil(W * scale), as Matlab's imresize.
       model: a ``keras.Model`` (e.g. from :func:`vdsr_tf.build_vdsr` or
         :func:`vdsr_tf.weights.load_model`) or a predictor callable; exclusive with
-        ``weights``. With neither, the bundled weights are used.
-      weights: path to weights (``.weights.h5`` / ``.mat``; or the exported ``.tflite`` /
-        SavedModel for those backends).
+        ``weights``. With neither, a bundled set is chosen for the picture
+        (:mod:`vdsr_tf.weight_choice`): the JPEG-robust ``"jpeg"`` weights for a JPEG file or
+        a PIL image opened from one (up to a measured quality), ``"paper"`` otherwise.
+      weights: ``"paper"`` or ``"jpeg"`` (the bundled sets), or a path to weights
+        (``.weights.h5`` / ``.mat``; or the exported ``.tflite`` / SavedModel for those backends).
       tile: side in pixels (of the upscaled image, halo included) of the square tiles the
         network runs on; None or 0 runs the whole image at once. The halo is
         ``max(20, receptive radius)`` so tiled and whole results agree (to float rounding).
@@ -473,7 +509,9 @@ def super_resolve(img, scale, *, model=None, weights=None, tile: int | None = DE
     """
     check_scale(scale)  # a bad scale fails before any model is loaded
     if model is None and weights is None and backend == "keras" and precision in INFERENCE_PRECISIONS:
-        model = _default_predictor(precision)
+        from vdsr_tf import weight_choice
+
+        model = _default_predictor(precision, weight_choice.choose(img)[0])
         precision = "float32"  # the bundled predictor runs in its own precision
     upscaler = Upscaler(weights, model=model, backend=backend, precision=precision, tile=tile)
     return upscaler(img, scale, progress=progress)

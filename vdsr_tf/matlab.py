@@ -100,6 +100,22 @@ def contributions(in_length: int, out_length: int, scale: float) -> tuple[np.nda
     return weights, idx.astype(np.int64)
 
 
+def resize_matrix(in_length: int, out_length: int) -> np.ndarray:
+    """The dense (out_length, in_length) float64 matrix of Matlab's bicubic resize along one
+    axis to ``out_length`` samples (the factor out / in, as ``imresize(..., output_shape)``).
+
+    ``M @ plane`` resizes the rows of a plane and ``plane @ M.T`` its columns, so a window
+    of a resized image is ``M_r[rows] @ plane @ M_c[cols].T`` without resizing the rest
+    (training cuts patches of freshly degraded images this way). Equal to :func:`imresize`
+    to float rounding (1e-15): the same taps, summed in another order.
+    """
+    in_length, out_length = int(in_length), int(out_length)
+    weights, indices = contributions(in_length, out_length, out_length / in_length)
+    m = np.zeros((out_length, in_length), np.float64)
+    np.add.at(m, (np.repeat(np.arange(out_length), weights.shape[1]), indices.ravel()), weights.ravel())
+    return m
+
+
 def _resolve_sizes(in_hw: tuple[int, int], scale, output_shape) -> tuple[tuple[int, int], tuple[float, float]]:
     if (scale is None) == (output_shape is None):
         raise ValueError("imresize needs exactly one of scale or output_shape")

@@ -21,8 +21,14 @@ Which patches (``sampling``):
   With random crops the drawn grid patch is moved by a uniform offset of up to half a stride
   in each direction (kept inside its plane).
 
+Degradation (``degradation``, a :class:`vdsr_tf.degradation.Mixture`): each row of batch k
+is lossless (the plane's bicubic input, as the paper trains) or JPEG at a quality drawn by
+``Mixture.draw(seed, k)``; a JPEG row compresses its plane's whole LR picture and cuts its
+window of the upscaled Y (:func:`vdsr_tf.degradation.network_input_window`). The target is
+the plane's HR Y either way.
+
 Augmentation: one of the 8 rotations/flips per patch (:func:`dihedral`), the same for input
-and target.
+and target, after the degradation.
 """
 from __future__ import annotations
 
@@ -88,7 +94,16 @@ class BatchSampler:
     """
 
     def __init__(self, ps, *, batch_size: int, seed: int = 0, augment: bool = True, random_crop: bool = False,
-                 sampling: str = "uniform", texture_floor: float = 0.1):
+                 sampling: str = "uniform", texture_floor: float = 0.1, degradation=None):
+        from vdsr_tf import degradation as degradation_lib
+
+        self.mixture = degradation if degradation is not None else degradation_lib.Mixture()
+        if not isinstance(self.mixture, degradation_lib.Mixture):
+            raise TypeError(f"degradation must be a vdsr_tf.degradation.Mixture, got {type(degradation).__name__}")
+        if not self.mixture.is_clean and not ps.has_lr:
+            raise ValueError(f"degradation {self.mixture.name} needs the LR pictures: build the patch set "
+                             "with keep_lr=True")
+        self._window = degradation_lib.network_input_window
         if sampling not in SAMPLINGS:
             raise ValueError(f"sampling must be one of {SAMPLINGS}, got {sampling!r}")
         if not 0 < texture_floor <= 1:
@@ -161,6 +176,13 @@ class BatchSampler:
         flat = base[:, None, None] + self._dr[None, :, None] * w[:, None, None] + self._dr[None, None, :]
         x = ps.inputs[flat][..., None]
         y = ps.targets[flat][..., None].astype(np.float32) / np.float32(255.0)
+        if not self.mixture.is_clean:
+            quality = self.mixture.draw(self.seed, step, self.b)
+            p = ps.patch_size
+            for i in np.flatnonzero(quality):
+                k = int(plane[i])
+                x[i, :, :, 0] = self._window(ps.lr_picture(k), int(quality[i]),
+                                             (int(ps.heights[k]), int(ps.widths[k])), int(top[i]), int(left[i]), p)
         if self.augment:
             code = _rng(self.seed, _FLIP, step).integers(0, 8, size=self.b)
             x, y = dihedral(x, code), dihedral(y, code)

@@ -13,9 +13,15 @@ Supported files (recognised by their content, not their name):
   trailing ``out = 1`` of the last one) and ``bias{1..D}``. MatConvNet convolutions are
   correlations like Keras', so the kernels are used as they are.
 
-The default, ``weights=None``, is the file bundled with the package,
-``vdsr_tf/weights/vdsr_x234.weights.h5``; that model is built once per process and
-shared (see :func:`load_model`).
+Two weight sets are bundled with the package, named by :data:`BUNDLED_NAMES`:
+
+* ``"paper"``: ``vdsr_tf/weights/vdsr_x234.weights.h5``, trained on lossless LR as the
+  paper does (the default, ``weights=None``, of :func:`load_model`);
+* ``"jpeg"``: ``vdsr_tf/weights/vdsr_jpeg.weights.h5``, fine-tuned on LR saved as JPEG
+  files too (issue 21; what :func:`vdsr_tf.super_resolve` picks for JPEG inputs).
+
+A bundled model is built once per process and shared (see :func:`load_model`). A file
+whose path is one of these names is passed as ``./paper``.
 
 Integrity (:mod:`vdsr_tf.integrity`): the bundled file must have the sha256 its card
 ``vdsr_x234.json`` records, and every file's kernels and biases must be finite and within
@@ -35,20 +41,45 @@ import numpy as np
 from vdsr_tf import integrity
 from vdsr_tf.checks import check_int
 
-__all__ = ["BUNDLED_WEIGHTS", "bundled_card_path", "bundled_weights", "load_model"]
+__all__ = ["BUNDLED_NAMES", "BUNDLED_WEIGHTS", "JPEG_WEIGHTS", "bundled_card_path", "bundled_name",
+           "bundled_weights", "is_bundled", "load_model"]
 
 BUNDLED_WEIGHTS = Path(__file__).resolve().parent / "weights" / "vdsr_x234.weights.h5"
+JPEG_WEIGHTS = Path(__file__).resolve().parent / "weights" / "vdsr_jpeg.weights.h5"
+PAPER, JPEG = "paper", "jpeg"
+BUNDLED_NAMES = (PAPER, JPEG)
 
 
-def bundled_weights() -> Path:
-    """:data:`BUNDLED_WEIGHTS`; FileNotFoundError saying how to pass other weights when absent."""
-    if not BUNDLED_WEIGHTS.is_file():
+def _bundled_path(name: str) -> Path:
+    return BUNDLED_WEIGHTS if name == PAPER else JPEG_WEIGHTS  # module globals: tests replace them
+
+
+def bundled_name(weights) -> str | None:
+    """The bundled set ``weights`` names (``"paper"``, ``"jpeg"``; None for the default
+    ``"paper"``), or None when it names none."""
+    if weights is None:
+        return PAPER
+    return weights if isinstance(weights, str) and weights in BUNDLED_NAMES else None
+
+
+def is_bundled(name: str) -> bool:
+    """True when the bundled set ``name`` is shipped in this installation."""
+    return _bundled_path(name).is_file()
+
+
+def bundled_weights(name: str = PAPER) -> Path:
+    """The file of the bundled set ``name``; FileNotFoundError saying how to pass other
+    weights when it is absent, ValueError for an unknown name."""
+    if name not in BUNDLED_NAMES:
+        raise ValueError(f"bundled weights are named {', '.join(map(repr, BUNDLED_NAMES))}, got {name!r}")
+    path = _bundled_path(name)
+    if not path.is_file():
         raise FileNotFoundError(
-            f"no bundled VDSR weights are shipped yet (expected {BUNDLED_WEIGHTS}); pass a file "
-            "with load_model(weights='path/to/file.weights.h5' or '.mat') or the "
+            f"no bundled VDSR weights {name!r} in this installation (expected {path}); "
+            "pass a file with load_model(weights='path/to/file.weights.h5' or '.mat') or the "
             "weights= argument of super_resolve"
         )
-    return BUNDLED_WEIGHTS
+    return path
 
 
 def bundled_card_path(weights: Path | None = None) -> Path:
@@ -85,7 +116,8 @@ def load_model(weights=None, *, depth: int | None = None, filters: int | None = 
 
     Args:
       weights: path (str or os.PathLike) to a Keras ``.weights.h5`` or a MatConvNet
-        ``.mat`` file, or None for the bundled weights.
+        ``.mat`` file, a bundled set's name (``"paper"``, ``"jpeg"``), or None for the
+        bundled ``"paper"`` weights.
       depth, filters: optional checks. The architecture is read from the file; when
         given, these must agree with it (a mismatch raises ValueError).
 
@@ -93,7 +125,7 @@ def load_model(weights=None, *, depth: int | None = None, filters: int | None = 
       A float32 ``keras.Model`` from :func:`vdsr_tf.model.build_vdsr` on
       (batch, H, W, 1) luminance in [0, 1].
 
-    With ``weights=None`` the model is cached: repeated calls return the same object
+    With ``weights=None`` or a bundled name the model is cached: repeated calls return the same object
     (until the bundled file changes), so do not train or modify it; load a file by
     path for a private copy. Explicit paths always build a fresh model.
 
@@ -109,8 +141,9 @@ def load_model(weights=None, *, depth: int | None = None, filters: int | None = 
     for name, value in (("depth", depth), ("filters", filters)):
         if value is not None:
             check_int(value, name, 1)
-    if weights is None:
-        path = bundled_weights()
+    name = bundled_name(weights)
+    if name is not None:
+        path = bundled_weights(name)
         stat = path.stat()
         key = (str(path), stat.st_mtime_ns, stat.st_size, depth, filters)
         with _default_lock:
@@ -118,12 +151,14 @@ def load_model(weights=None, *, depth: int | None = None, filters: int | None = 
             if model is None:
                 _check_bundled(path)
                 model = _load(path, depth, filters)
-                _default_cache.clear()
+                for stale in [k for k in _default_cache if k[0] == key[0]]:
+                    del _default_cache[stale]
                 _default_cache[key] = model
         return model
     if not isinstance(weights, (str, os.PathLike)):
         raise TypeError(
-            f"weights must be None or a path to a .weights.h5 / .mat file, "
+            f"weights must be None, a bundled name ({', '.join(BUNDLED_NAMES)}) or a path to a "
+            ".weights.h5 / .mat file, "
             f"got {type(weights).__name__}: {weights!r}"
         )
     path = Path(weights)
@@ -131,7 +166,7 @@ def load_model(weights=None, *, depth: int | None = None, filters: int | None = 
         raise FileNotFoundError(f"weights file not found: {str(path)!r}")
     if not path.is_file():
         raise ValueError(f"weights path is not a file: {str(path)!r}")
-    if path.resolve() == BUNDLED_WEIGHTS.resolve():
+    if any(path.resolve() == _bundled_path(n).resolve() for n in BUNDLED_NAMES):
         _check_bundled(path)
     return _load(path, depth, filters)
 

@@ -185,7 +185,7 @@ class JaxBackend:
         cfg = self.cfg
         sampler = BatchSampler(patch_set, batch_size=cfg.batch_size, seed=cfg.seed, augment=cfg.augment,
                                random_crop=cfg.random_crop, sampling=cfg.sampling,
-                               texture_floor=cfg.texture_floor)
+                               texture_floor=cfg.texture_floor, degradation=cfg.mixture)
         return _prefetch((sampler.batch(k)[:2] for k in range(start_step, start_step + num_steps)), depth=2)
 
     def eval_model(self, average: bool = False):

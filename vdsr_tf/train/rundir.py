@@ -121,7 +121,7 @@ def model_card(cfg: TrainConfig, *, command, steps: int, train_time_s: float, pa
         "data": {"folders": list(cfg.data), "images": len(patch_set.files),
                  "grid_patches": patch_set.num_patches, "scales": list(cfg.scales),
                  "hr_scales": list(cfg.hr_scales), "patch_size": cfg.patch_size, "stride": cfg.stride,
-                 "sampling": cfg.sampling},
+                 "sampling": cfg.sampling, "degradation": cfg.mixture.name},
         "validation": {"data": cfg.val_data,
                        "metric": "PSNR (dB) / SSIM, Y, shave=scale, vdsr_tf.evaluation.evaluate (docs/protocol.md)",
                        "bicubic": history.get("bicubic"), "bicubic_ssim": history.get("bicubic_ssim"),

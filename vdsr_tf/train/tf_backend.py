@@ -119,7 +119,7 @@ class TFBackend:
         cfg, n_rep = self.cfg, self.replicas
         kw = dict(batch_size=cfg.batch_size, seed=cfg.seed, start_step=start_step, num_steps=num_steps,
                   augment=cfg.augment, random_crop=cfg.random_crop, sampling=cfg.sampling,
-                  texture_floor=cfg.texture_floor)
+                  texture_floor=cfg.texture_floor, degradation=cfg.mixture)
         if n_rep == 1:
             return iter(data_lib.make_dataset(patch_set, **kw))
 

@@ -49,7 +49,8 @@ def load_training_set(cfg: TrainConfig, cache_dir: str):
     t0 = time.time()
     logger.info("preparing %d training images at scales %s", len(files), cfg.scales)
     ps = data_lib.build_patch_set(files, cfg.scales, patch_size=cfg.patch_size, stride=cfg.stride,
-                                  cache_dir=cache_dir, hr_scales=cfg.hr_scales)
+                                  cache_dir=cache_dir, hr_scales=cfg.hr_scales,
+                                  keep_lr=not cfg.mixture.is_clean)
     logger.info("%d patches of %dx%d from %d planes in %.1fs", ps.num_patches, cfg.patch_size, cfg.patch_size,
                 len(ps.offsets), time.time() - t0)
     return ps
@@ -280,6 +281,12 @@ class Trainer:
             self.history["bicubic"] = {str(k): v["psnr"] for k, v in bic.items()}
             self.history["bicubic_ssim"] = {str(k): v["ssim"] for k, v in bic.items()}
             self.folder.save_history(self.history)
+        by_deg = self.history.setdefault("bicubic_by_degradation", {})
+        for deg in cfg.extra_val_degradations:
+            if deg.name not in by_deg:
+                bic = score_on("bicubic", cfg.val_data, cfg.scales, deg)
+                by_deg[deg.name] = {m: {str(k): v[m] for k, v in bic.items()} for m in ("psnr", "ssim")}
+                self.folder.save_history(self.history)
         logger.info("validation on %s; bicubic PSNR %s", cfg.val_data,
                     {k: round(v, 2) for k, v in self.history["bicubic"].items()})
         return cfg.val_data
@@ -301,6 +308,13 @@ class Trainer:
         if self.cfg.ema_decay:
             row["ema"] = scores(True, "val_ema")
             line += "; average: " + "  ".join(f"x{s} {v:.2f} dB" for s, v in row["ema"]["psnr"].items())
+        for deg in self.cfg.extra_val_degradations:  # the weights the run would hand out
+            res = score_on(self.backend.eval_model(average=bool(self.cfg.ema_decay)), folder, self.cfg.scales, deg)
+            row.setdefault("by_degradation", {})[deg.name] = {
+                m: {str(s): v[m] for s, v in res.items()} for m in ("psnr", "ssim")}
+            for metric in ("psnr", "ssim"):
+                scalars.update({f"val_{deg.name.replace(':', '_q')}/{metric}_x{s}": v[metric] for s, v in res.items()})
+            line += f"; {deg.name}: " + "  ".join(f"x{s} {v['psnr']:.2f} dB" for s, v in res.items())
         self.history["val"] = [r for r in self.history["val"] if r["step"] != step]
         self.history["val"].append(row)
         self.folder.save_history(self.history)

@@ -15,15 +15,17 @@ def validation_scales(scales, folder: str | None = None) -> list[int]:
     return out
 
 
-def score_on(model, folder: str, scales) -> dict[int, dict[str, float]]:
+def score_on(model, folder: str, scales, degradation=None) -> dict[int, dict[str, float]]:
     """Mean PSNR/SSIM per scale on a benchmark folder, by the project's evaluation.
 
     ``model``: a keras.Model (any Keras backend), or "bicubic" for the baseline. Uses
     :func:`vdsr_tf.evaluation.evaluate` (super_resolve + metrics.score: the full protocol of
     docs/protocol.md, Huang layout with shipped LR or a plain HR folder), so the numbers are the
-    ones tools/evaluate.py prints. Returns {scale: {"psnr": dB, "ssim": ...}}.
+    ones tools/evaluate.py prints. ``degradation``: a vdsr_tf.degradation.Degradation of the
+    LR (None: lossless). Returns {scale: {"psnr": dB, "ssim": ...}}.
     """
     from vdsr_tf import evaluation
 
-    rows = evaluation.evaluate(folder, validation_scales(scales, folder), weights=model)
+    rows = evaluation.evaluate(folder, validation_scales(scales, folder), weights=model,
+                               degradations=None if degradation is None else (degradation,))
     return {int(r["scale"]): {"psnr": float(r["psnr"]), "ssim": float(r["ssim"])} for r in rows}
