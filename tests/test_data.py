@@ -190,6 +190,33 @@ def test_cache_roundtrip(image_dir, tmp_path, patch_set):
     assert len([f for f in os.listdir(tmp_path) if f.endswith(".npz")]) == 2
 
 
+@pytest.mark.parametrize("damage", ["cut", "garbage", "empty"])
+def test_a_damaged_cache_is_rebuilt_saying_so(image_dir, tmp_path, patch_set, caplog, damage):
+    files = data_lib.list_images(image_dir)
+    data_lib.build_patch_set(files, (2, 3, 4), cache_dir=str(tmp_path))
+    (cache,) = tmp_path.glob("patches_*.npz")
+    raw = cache.read_bytes()
+    cache.write_bytes({"cut": raw[:len(raw) // 2], "garbage": b"garbage" * 100, "empty": b""}[damage])
+    with caplog.at_level("WARNING"):
+        again = data_lib.build_patch_set(files, (2, 3, 4), cache_dir=str(tmp_path))
+    assert any("is damaged" in r.getMessage() and "rebuilding" in r.getMessage() for r in caplog.records)
+    np.testing.assert_array_equal(again.inputs, patch_set.inputs)
+    assert cache.read_bytes() == raw  # rewritten whole
+
+
+def test_cache_keeps_the_lr_pictures_apart(image_dir, tmp_path):
+    files = data_lib.list_images(image_dir)
+    plain = data_lib.build_patch_set(files, (2, 3), cache_dir=str(tmp_path))
+    with_lr = data_lib.build_patch_set(files, (2, 3), cache_dir=str(tmp_path), keep_lr=True)
+    assert not plain.has_lr and with_lr.has_lr and len(list(tmp_path.glob("patches_*.npz"))) == 2
+    again = data_lib.build_patch_set(files, (2, 3), cache_dir=str(tmp_path), keep_lr=True)
+    np.testing.assert_array_equal(again.lr, with_lr.lr)
+    np.testing.assert_array_equal(again.inputs, plain.inputs)
+    for k in range(len(again.offsets)):  # every plane's LR is its HR size over the scale
+        assert again.lr_picture(k).shape[:2] == (again.heights[k] // again.plane_scales[k],
+                                                 again.widths[k] // again.plane_scales[k])
+
+
 def test_too_small_images_are_rejected(tmp_path):
     Image.fromarray(_smooth_image(30, 30, 0)).save(tmp_path / "tiny.png")
     with pytest.raises(ValueError, match="41x41"):

@@ -211,3 +211,30 @@ def test_set5_official_weights_match_the_paper(shared_data):
     for row in evaluation.evaluate(folder, (2, 3, 4), weights):
         paper_psnr, _ = evaluation.PAPER_TABLE3["VDSR"][("Set5", row["scale"])]
         assert abs(row["psnr"] - paper_psnr) < 0.1, row
+
+
+def test_tool_refuses_bad_outputs_and_degradations_before_any_work(tmp_path):
+    plain = _plain(tmp_path)
+    image = sorted(plain.glob("*.png"))[0]
+    before = image.read_bytes()
+    env = dict(os.environ, PYTHONPATH=str(ROOT), TF_CPP_MIN_LOG_LEVEL="2")
+    base = [sys.executable, str(ROOT / "tools" / "evaluate.py"), f"--data={plain}", "--scales=2", "--weights=bicubic"]
+    existing = tmp_path / "old.json"
+    existing.write_text("[]")
+    for extra, message in (([f"--json={image}", "--overwrite"], "input folder"),
+                           ([f"--json={existing}"], "exists; pass --overwrite"),
+                           ([f"--json={tmp_path / 'nodir' / 'x.json'}"], "does not exist"),
+                           ([f"--json={tmp_path}"], "is a folder"),
+                           (["--degradation=jpeg:20-95"], "one fixed setting"),
+                           (["--degradation=webp:50"], "not a degradation")):
+        done = subprocess.run(base + extra, capture_output=True, text=True, env=env, timeout=300)
+        assert done.returncode == 1, (extra, done.stderr)
+        assert message in done.stderr and len(done.stderr.strip().splitlines()) == 1, done.stderr
+        assert "[Plain" not in done.stdout  # refused before the first image
+    assert image.read_bytes() == before and existing.read_text() == "[]"
+    done = subprocess.run(base + [f"--json={existing}", "--overwrite", "--degradation=clean,jpeg:50"],
+                          capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr
+    rows = json.loads(existing.read_text())
+    assert [r["degradation"] for r in rows] == ["clean", "jpeg:50"]
+    assert rows[1]["psnr"] < rows[0]["psnr"]

@@ -529,3 +529,23 @@ def test_train_tool_refuses_bad_runs_in_one_line_writing_nothing(tmp_path, image
     assert not fresh.exists()  # nothing created, nothing written
     assert os.listdir(old_run) == ["config.json"] and (old_run / "config.json").read_text() == old_config
     assert a_file.read_text() == "x"
+
+
+def test_jpeg_training_resumes_exactly_and_validates_per_degradation(tmp_path, image_dir):
+    # The patch set keeps the LR pictures, each batch's JPEG qualities are a function of
+    # (seed, step), so a resumed JPEG run ends where an uninterrupted one does.
+    cfg = TrainConfig(**TINY, steps=10, data=(image_dir,), degradation="clean:0.25,jpeg:20-95",
+                      random_crop=True, val_data=image_dir, val_every=10, val_degradations="jpeg:50")
+    a = Trainer(cfg, str(tmp_path / "a"))
+    assert a.patch_set.has_lr
+    card = a.run()
+    Trainer(cfg.replace(steps=5), str(tmp_path / "b")).run()
+    b = Trainer(cfg, str(tmp_path / "b"))
+    b.run()
+    for va, vb in zip(a.model.trainable_variables, b.model.trainable_variables):
+        np.testing.assert_allclose(va.numpy(), vb.numpy(), rtol=1e-4, atol=1e-6)
+    assert card["data"]["degradation"] == "clean:0.25,jpeg:20-95:0.75"
+    last = card["validation"]["history"][-1]
+    assert set(last["by_degradation"]) == {"jpeg:50"} and set(last["by_degradation"]["jpeg:50"]["psnr"]) == {"2", "3", "4"}
+    bic = json.load(open(tmp_path / "a" / "history.json"))["bicubic_by_degradation"]["jpeg:50"]["psnr"]
+    assert all(bic[s] < card["validation"]["bicubic"][s] for s in bic)  # JPEG LR is worse for bicubic too

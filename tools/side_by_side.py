@@ -2,24 +2,31 @@
 
     python tools/side_by_side.py --hr ../shared/data/benchmark/Set5/image_SRF_3/img_002_SRF_3_HR.png \
         --scale 3 --out docs/side_by_side_x3.png
+A JPEG photo, both bundled sets:
+    python tools/side_by_side.py --hr HR.png --scale 2 --degradation jpeg:50 \
+        --weights paper --weights jpeg --out docs/jpeg_x2.png
 
 The LR image is the Matlab-bicubic downscale of the HR one (or --lr when given, e.g. the
-shipped _LR.png); bicubic and VDSR come from the library's one pipeline.
+shipped _LR.png), saved as a JPEG file first with --degradation jpeg:Q; bicubic and VDSR come
+from the library's one pipeline (vdsr_tf.comparison).
 """
 from __future__ import annotations
 
-import os
+import sys
 
 from absl import app, flags
-
 
 flags.DEFINE_string("hr", None, "HR image file.", required=True)
 flags.DEFINE_string("lr", None, "LR image file (default: Matlab bicubic downscale of --hr).")
 flags.DEFINE_integer("scale", 3, "Integer upscaling factor.")
-flags.DEFINE_string("weights", None, "Weights (default: the bundled weights).")
+flags.DEFINE_string("degradation", "clean", "clean, or jpeg:Q: the LR saved as a JPEG at quality Q "
+                    "(vdsr_tf.degradation; not with --lr).")
+flags.DEFINE_multi_string("weights", None, "paper, jpeg or a weights file; repeat for several panels "
+                          "(default: the weights super_resolve chooses for the LR).")
 flags.DEFINE_list("crop", None, "top,left,size of the square crop in HR pixels (default: centre, 1/3 of the side).")
 flags.DEFINE_integer("zoom", 2, "Nearest-neighbour enlargement of the crops.")
 flags.DEFINE_string("out", None, "Output PNG.", required=True)
+flags.DEFINE_bool("overwrite", False, "Replace an existing --out file.")
 FLAGS = flags.FLAGS
 
 
@@ -27,43 +34,30 @@ def main(argv):
     del argv
     from pathlib import Path
 
-    from PIL import Image, ImageDraw
+    from vdsr_tf import atomic, comparison, degradation, evaluation, imageio
 
-    from vdsr_tf import evaluation, imageio, metrics
-    from vdsr_tf.inference import bicubic_upscale, super_resolve
-
-    s = FLAGS.scale
-    # Read as the evaluation reads a benchmark pair: HR mod-cropped, the LR file (its size
-    # checked against the HR's) or Matlab bicubic; grey stays grey.
-    pair = evaluation.ImagePair(Path(FLAGS.hr).stem, Path(FLAGS.hr), FLAGS.lr and Path(FLAGS.lr))
-    hr, lr = evaluation.read_pair(pair, s)
-    panels = [("bicubic", bicubic_upscale(lr, s)), ("VDSR (vdsr_tf)", super_resolve(lr, s, weights=FLAGS.weights)),
-              ("HR", hr)]
-    h, w = hr.shape[:2]
-    if FLAGS.crop:
-        top, left, size = (int(v) for v in FLAGS.crop)
-    else:
-        size = min(h, w) // 3
-        top, left = (h - size) // 2, (w - size) // 2
-    if top < 0 or left < 0 or size < 8 or top + size > h or left + size > w:
-        raise app.UsageError(f"crop {top},{left},{size} does not fit a {h}x{w} image")
-    hr_y = metrics.scoring_luma(hr)
-    tiles = []
-    for name, img in panels:
-        label = name if img is hr else f"{name} {metrics.psnr(metrics.scoring_luma(img), hr_y, shave=s):.2f} dB"
-        crop = Image.fromarray(img[top:top + size, left:left + size])
-        crop = crop.resize((size * FLAGS.zoom, size * FLAGS.zoom), Image.NEAREST)
-        tile = Image.new("RGB", (crop.width, crop.height + 18), "white")
-        tile.paste(crop, (0, 18))
-        ImageDraw.Draw(tile).text((4, 3), label, fill="black")
-        tiles.append(tile)
-    sheet = Image.new("RGB", (sum(t.width for t in tiles) + 8 * (len(tiles) - 1), tiles[0].height), "white")
-    x = 0
-    for t in tiles:
-        sheet.paste(t, (x, 0))
-        x += t.width + 8
-    imageio.save_image(sheet, FLAGS.out, overwrite=True)
-    print(f"wrote {FLAGS.out} (x{s}, crop {top},{left},{size} of {h}x{w})")
+    try:
+        (deg,) = degradation.parse_list(FLAGS.degradation, "--degradation")
+        if FLAGS.lr and not deg.is_clean:
+            raise ValueError("--degradation compresses the LR made from --hr; give --lr or --degradation, not both")
+        atomic.check_output_path(FLAGS.out, overwrite=FLAGS.overwrite, inputs=[FLAGS.hr, FLAGS.lr], what="--out")
+        s = FLAGS.scale
+        # Read as the evaluation reads a benchmark pair: HR mod-cropped, the LR file (its size
+        # checked against the HR's) or Matlab bicubic; grey stays grey.
+        pair = evaluation.ImagePair(Path(FLAGS.hr).stem, Path(FLAGS.hr), FLAGS.lr and Path(FLAGS.lr))
+        hr, lr = evaluation.read_pair(pair, s)
+        if not deg.is_clean:
+            lr = degradation.make_lr(hr, s, deg, as_file=True)
+        weights = FLAGS.weights or [None]
+        labels = {None: "VDSR (vdsr_tf)", "paper": "VDSR paper weights", "jpeg": "VDSR jpeg weights"}
+        methods = [("bicubic", "bicubic")] + [(labels.get(w, Path(str(w)).name), w) for w in weights]
+        sheet, _ = comparison.side_by_side(hr, lr, s, methods, crop=FLAGS.crop, zoom=FLAGS.zoom)
+        imageio.save_image(sheet, FLAGS.out, overwrite=FLAGS.overwrite)
+    except (OSError, ValueError) as e:
+        print(f"side_by_side: error: {e}", file=sys.stderr)
+        return 1
+    print(f"wrote {FLAGS.out} (x{s}, {deg.name} LR)")
+    return 0
 
 
 if __name__ == "__main__":
