@@ -149,13 +149,17 @@ def plot_history(history: dict, path: str) -> dict[str, list[str]]:
     return plot_runs([("VDSR (ours)", history, 1, 0)], path, xlabel="step")
 
 
-def plot_runs(runs, path: str, *, xlabel: str = "patch passes") -> dict[str, list[str]]:
+def plot_runs(runs, path: str, *, xlabel: str = "patch passes",
+              refs_by_degradation: dict | None = None, reference_label: str = "reference") -> dict[str, list[str]]:
     """One PSNR-per-scale figure of several runs' validation histories, written atomically.
 
     ``runs``: (label, history, x per step, x offset) tuples; a run's point at ``step`` is drawn
     at ``offset + step * x_per_step`` (with x per step = batch size and offset = the patch
     passes behind a warm start, runs that continue one another form one curve). Bicubic and the
-    reference rows come from the first history, as in :func:`plot_history`. Returns
+    reference rows come from the first history, as in :func:`plot_history`. Validation at other
+    degradations (``by_degradation`` rows) is drawn dash-dotted, with bicubic on that LR, and
+    ``refs_by_degradation`` ({degradation: {scale: PSNR}}) adds reference lines
+    labelled ``reference_label``. Returns
     {scale: labels of the lines drawn}.
     """
     import matplotlib
@@ -180,6 +184,18 @@ def plot_runs(runs, path: str, *, xlabel: str = "patch passes") -> dict[str, lis
             if avg:  # the run's weight average (ema_decay), in the same colour
                 ax.plot([p[0] for p in avg], [p[1] for p in avg], "s--", ms=3, c=line.get_color(),
                         label=f"{label}, weight average")
+            for deg in dict.fromkeys(d for r in rows for d in r.get("by_degradation", {})):
+                pts = [(offset + r["step"] * per_step, r["by_degradation"][deg]["psnr"][s]) for r in rows
+                       if s in r.get("by_degradation", {}).get(deg, {}).get("psnr", {})]
+                ax.plot([p[0] for p in pts], [p[1] for p in pts], "^-.", ms=3, c=line.get_color(),
+                        label=f"{label}, {deg} LR")
+        for deg, bic in (first.get("bicubic_by_degradation") or {}).items():
+            if s in bic.get("psnr", {}):  # bicubic on that LR
+                ax.axhline(bic["psnr"][s], ls="-.", c="silver", label=f"bicubic, {deg} LR")
+        for deg, row in (refs_by_degradation or {}).items():
+            if s in row:
+                ax.axhline(row[s], ls=":", c="tab:purple" if deg != "clean" else "tab:blue",
+                           label=f"{reference_label}, {deg} LR")
         bic = (first.get("bicubic") or {}).get(s)
         if bic is not None:
             ax.axhline(bic, ls="--", c="gray", label="bicubic")
