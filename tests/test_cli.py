@@ -246,11 +246,11 @@ def test_tile_counter_for_a_big_image(tmp_path, capsys, weights, monkeypatch):
     from vdsr_tf import cli
 
     monkeypatch.setattr(cli, "_interactive", lambda: True)
-    src = picture(tmp_path / "a.png", size=(40, 40))
+    src = picture(tmp_path / "a.png", size=(60, 60))
     code, err = run(capsys, "upscale", src, "-o", tmp_path / "b.png", "-s", 2, "-w", weights,
-                    "--tile", 60)
+                    "--tile", 80)
     assert code == 0, err
-    assert "tile 1/4" in err and "tile 4/4" in err  # 80x80 output in 60-pixel tiles: 2x2
+    assert "tile 1/4" in err and "tile 4/4" in err  # 120x120 output in 80-pixel tiles: 2x2
     assert err.rstrip().endswith("s)") and "a.png -> " in err
 
 
@@ -258,11 +258,11 @@ def test_tile_lines_off_a_terminal_are_throttled(tmp_path, capsys, weights, monk
     from vdsr_tf import cli
 
     monkeypatch.setattr(cli, "_interactive", lambda: False)
-    src = picture(tmp_path / "a.png", size=(40, 40))
-    code, err = run(capsys, "upscale", src, "-o", tmp_path / "b.png", "-s", 2, "-w", weights, "--tile", 60)
+    src = picture(tmp_path / "a.png", size=(60, 60))
+    code, err = run(capsys, "upscale", src, "-o", tmp_path / "b.png", "-s", 2, "-w", weights, "--tile", 80)
     assert code == 0 and ": tile " not in err and "\r" not in err  # a fast image: one line only
     monkeypatch.setattr(cli, "_PROGRESS_EVERY_S", 0.0)
-    code, err = run(capsys, "upscale", src, "-o", tmp_path / "c.png", "-s", 2, "-w", weights, "--tile", 60)
+    code, err = run(capsys, "upscale", src, "-o", tmp_path / "c.png", "-s", 2, "-w", weights, "--tile", 80)
     assert code == 0 and "\r" not in err
     assert [line.split(": ")[1].split(" (")[0] for line in err.splitlines() if ": tile " in line] == \
         ["tile 1/4", "tile 2/4", "tile 3/4"]  # the last tile is followed by the file's own line

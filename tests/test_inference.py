@@ -101,11 +101,26 @@ def test_model_with_wrong_input_channels():
         super_resolve(image(), 2, model=bad)
 
 
-@pytest.mark.parametrize("tile, error", [(10, ValueError), (40, ValueError), (-5, ValueError),
+@pytest.mark.parametrize("tile, error", [(10, ValueError), (40, ValueError), (41, ValueError), (79, ValueError),
+                                         (-5, ValueError),
                                          (True, TypeError), (64.0, TypeError), ("64", TypeError)])
 def test_bad_tile(tiny, tile, error):
     with pytest.raises(error, match="tile"):
         super_resolve(image(), 2, model=tiny, tile=tile)
+
+
+def test_a_small_tile_is_refused_naming_the_floor_that_bounds_the_overhead(tiny):
+    # 41 was accepted and kept one pixel per tile: 6,400 tiles for a 60x60 input at x2.
+    assert inference.MIN_TILE_HALOS * inference.MIN_HALO == 80
+    with pytest.raises(ValueError, match=r"^tile must be None/0 \(whole image\) or >= 80 \(4 times the 20-pixel "
+                                         r"halo, which keeps tiling under 4x the work of a whole-image run\), got 41$"):
+        inference.Upscaler(model=tiny, tile=41)
+    calls = []
+    up = inference.Upscaler(model=lambda x: calls.append(x.shape) or x, tile=80)
+    up(image((60, 60)), 2)
+    assert len(calls) == 4  # 120x120 output: 2x2 tiles
+    pixels = sum(h * w for _, h, w, _ in calls)
+    assert pixels <= 4 * 120 * 120
 
 
 def test_missing_default_weights_say_how(monkeypatch, tmp_path):
@@ -230,7 +245,7 @@ def test_tile_spans_partition():
 
 @pytest.mark.parametrize("scale", [2, 2.5])
 def test_tiled_equals_whole(tiny, scale):
-    data = image((45, 62, 3), np.float32, seed=3)
+    data = image((70, 70, 3), np.float32, seed=3)
     whole = inference.Upscaler(model=tiny, tile=None)
     calls = []
 
@@ -238,7 +253,7 @@ def test_tiled_equals_whole(tiny, scale):
         calls.append(x.shape)
         return whole.predictor(x)
 
-    tiled = inference.Upscaler(model=counting, tile=48)
+    tiled = inference.Upscaler(model=counting, tile=80)
     assert tiled.halo == inference.MIN_HALO  # a bare callable gets the smallest halo
     np.testing.assert_allclose(tiled(data, scale), whole(data, scale), atol=1e-5, rtol=0)
     assert len(calls) >= 9 and len(set(calls)) == 1  # many tiles, one shape
@@ -246,7 +261,7 @@ def test_tiled_equals_whole(tiny, scale):
 
 def test_tiled_equals_whole_public_api(tiny):
     a = image((40, 50), np.float32, seed=4)
-    np.testing.assert_allclose(super_resolve(a, 2, model=tiny, tile=50),
+    np.testing.assert_allclose(super_resolve(a, 2, model=tiny, tile=80),
                                super_resolve(a, 2, model=tiny, tile=None), atol=1e-5, rtol=0)
 
 
@@ -254,18 +269,18 @@ def test_halo_follows_deep_models():
     deep = build_vdsr(depth=25, filters=2)
     predictor = inference.make_predictor(model=deep)
     assert predictor.receptive_radius == 25
-    a = image((30, 30), np.float32, seed=5)
-    with pytest.raises(ValueError, match="25-pixel halo"):
-        super_resolve(a, 2, model=deep, tile=45)
-    np.testing.assert_allclose(super_resolve(a, 2, model=deep, tile=52),
+    a = image((60, 60), np.float32, seed=5)
+    with pytest.raises(ValueError, match=">= 100 .*25-pixel halo"):
+        super_resolve(a, 2, model=deep, tile=99)
+    np.testing.assert_allclose(super_resolve(a, 2, model=deep, tile=100),
                                super_resolve(a, 2, model=deep, tile=None), atol=1e-5, rtol=0)
 
 
 def test_one_trace_for_many_sizes(tiny):
-    upscaler = inference.Upscaler(model=tiny, tile=45)
+    upscaler = inference.Upscaler(model=tiny, tile=80)
     for hw in [(8, 9), (13, 6), (20, 20)]:
         upscaler(image(hw), 2.5)  # each fits one tile: a whole-image run
-    upscaler(image((40, 40)), 2)  # 80x80: tiled
+    upscaler(image((50, 50)), 2)  # 100x100: tiled
     assert upscaler.predictor.traces == 1
 
 
