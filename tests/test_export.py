@@ -174,6 +174,53 @@ def test_changed_export_is_refused_on_load_and_by_verify_before_measuring(tiny, 
     assert by_name["tflite_float32"]["passed"] is None and not by_name["tflite_float32"]["changed"]
 
 
+def _rewritten_tflite(src, dst, edit):
+    """``src`` with ``edit(model)`` applied to its flatbuffer object tree, written to ``dst``
+    (no manifest beside it): damage placed where it matters, the same on every run."""
+    from tensorflow.lite.tools import flatbuffer_utils
+
+    model = flatbuffer_utils.read_model(str(src))
+    edit(model, model.subgraphs[0])
+    flatbuffer_utils.write_model(model, str(dst))
+    return dst
+
+
+def _tensor(graph, part):
+    return next(t for t in graph.tensors if part in t.name.decode())
+
+
+def test_a_damaged_model_without_a_manifest_fails_in_one_line_naming_it(tiny, tmp_path):
+    out, _, _ = tiny
+    img = np.random.default_rng(5).integers(0, 256, (20, 24, 3), dtype=np.uint8)
+
+    def nan_kernel(model, graph):  # the last conv's kernel: every output pixel NaN
+        buffer = model.buffers[_tensor(graph, "conv_03_1/convolution").buffer]
+        buffer.data = np.frombuffer(np.full(buffer.data.size // 4, np.nan, np.float32).tobytes(), np.uint8)
+
+    lone = _rewritten_tflite(out / "vdsr_float32.tflite", tmp_path / "lone.tflite", nan_kernel)
+    # Before: an all-black picture and exit 0.
+    with pytest.raises(ValueError, match=r"^TFLite model '.*lone\.tflite' returned NaN or inf \(1920 of 1920 values of "
+                                         r"a 40x48 tile\): the network or its file is damaged; restore or re-create it$"):
+        inference.super_resolve(img, 2, weights=lone, backend="tflite")
+
+    def float_bias(model, graph):  # int8 conv with a float32 bias: loads, then XNNPACK refuses
+        next(t for t in graph.tensors if t.type == 2).type = 0  # INT32 -> FLOAT32
+
+    int8 = _rewritten_tflite(out / "vdsr_int8.tflite", tmp_path / "int8.tflite", float_bias)
+    pred = backends.TFLitePredictor(int8)  # loads: the damage shows on the first call
+    with pytest.raises(ValueError, match=r"^'.*int8\.tflite' cannot run \(RuntimeError: .+\); the file is "
+                                         r"damaged or not a model this library wrote: re-export it$") as caught:
+        inference.super_resolve(img, 2, model=pred)
+    assert "\n" not in str(caught.value)  # LiteRT's multi-line text cut to its first line
+
+    sm = tmp_path / "saved_model"
+    shutil.copytree(out / "saved_model", sm)
+    variables = next((sm / "variables").glob("variables.data-*"))
+    variables.write_bytes(variables.read_bytes()[: variables.stat().st_size // 2])
+    with pytest.raises(ValueError, match=r"^'.*saved_model' is not a readable SavedModel: IndexError: Read less bytes"):
+        backends.SavedModelPredictor(sm)  # was: IndexError from the checkpoint reader
+
+
 def test_verify_refuses_other_reference_weights(tiny, tmp_path):
     out, _, _ = tiny
     other = tmp_path / "other.weights.h5"

@@ -123,6 +123,33 @@ def test_a_small_tile_is_refused_naming_the_floor_that_bounds_the_overhead(tiny)
     assert pixels <= 4 * 120 * 120
 
 
+def test_a_predictor_returning_nan_or_inf_is_an_error_naming_it(tmp_path):
+    import keras
+
+    keras.utils.set_random_seed(0)
+    broken = build_vdsr(depth=3, filters=8)
+    kernel = broken.get_layer("conv_03").kernel  # the last conv: no ReLU to hide the NaN
+    kernel.assign(np.where(np.arange(kernel.numpy().size).reshape(kernel.shape) == 5, np.nan, kernel.numpy()))
+    with pytest.raises(ValueError, match=r"^Keras model 'vdsr' returned NaN or inf \(\d+ of 720 values of a 24x30 "
+                                         r"tile\): the network or its file is damaged; restore or re-create it$"):
+        super_resolve(image(), 2, model=broken)  # was: a black picture, no error
+
+    def overflowing(x):
+        return np.where(x > 0.5, np.inf, x).astype(np.float32)
+
+    with pytest.raises(ValueError, match=r"^predictor test_a_predictor.*overflowing returned NaN or inf"):
+        inference.Upscaler(model=overflowing, tile=80)(image((60, 60)), 2)  # checked per tile too
+
+    class Described:
+        description = "my network 'x.bin'"
+
+        def __call__(self, x):
+            return np.full_like(x, np.nan)
+
+    with pytest.raises(ValueError, match=r"^my network 'x\.bin' returned NaN"):
+        super_resolve(image(), 2, model=Described())
+
+
 def test_missing_default_weights_say_how(monkeypatch, tmp_path):
     from vdsr_tf import weights
 

@@ -20,6 +20,10 @@ A file with a ``manifest.json`` beside it that lists it (an export folder) is ch
 against the manifest's sha256 before it is loaded (:func:`vdsr_tf.integrity.check_export`,
 cached): one flipped byte in an int8 model otherwise changes a fifth of the pixels without
 a word. ``verify=False`` skips that, for the exporter measuring files it has just written.
+
+A file that cannot be read or run (damaged, without a manifest to say so) raises ValueError,
+one line naming the file, whatever LiteRT or TensorFlow raised inside: RuntimeError with
+XNNPACK's text, IndexError from a truncated SavedModel, UnicodeDecodeError, tf.errors.
 """
 from __future__ import annotations
 
@@ -43,6 +47,12 @@ DEFAULT_RECEPTIVE_RADIUS = DEPTH
 """Halo used when a file does not say how deep its network is (the paper's depth)."""
 
 _SERVE = "serve"
+
+
+def _first_line(error: BaseException) -> str:
+    """``Type: first line of the message``, for one-line errors about a damaged file."""
+    lines = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {lines[0]}" if lines else type(error).__name__
 
 
 def _check_path(path, what: str, want_dir: bool) -> Path:
@@ -93,10 +103,10 @@ class TFLiteModel:
             raise ValueError(f"num_threads must be a positive int, got {num_threads!r}")
         try:
             self.interpreter = Interpreter(model_path=str(self.path), num_threads=num_threads)
-        except (ValueError, RuntimeError) as e:
-            raise ValueError(f"{str(self.path)!r} is not a readable TFLite model: {e}") from e
-        inputs = self.interpreter.get_input_details()
-        outputs = self.interpreter.get_output_details()
+            inputs = self.interpreter.get_input_details()
+            outputs = self.interpreter.get_output_details()
+        except Exception as e:  # LiteRT's errors on a damaged flatbuffer have no common type
+            raise ValueError(f"{str(self.path)!r} is not a readable TFLite model: {_first_line(e)}") from e
         if len(inputs) != 1 or len(outputs) != 1:
             raise ValueError(f"{str(self.path)!r} has {len(inputs)} inputs and {len(outputs)} "
                              "outputs; expected one of each")
@@ -121,19 +131,29 @@ class TFLiteModel:
                 if len(sig) != x.ndim or any(s != -1 and s != d for s, d in zip(sig, x.shape)):
                     raise ValueError(f"{self.path.name} takes input shape {sig} (-1: any), "
                                      f"got {x.shape}")
-                self.interpreter.resize_tensor_input(self.input_details["index"], x.shape,
-                                                     strict=True)
-                self.interpreter.allocate_tensors()
-                self._shape = x.shape
-            self.interpreter.set_tensor(self.input_details["index"], x)
-            self.interpreter.invoke()
-            return self.interpreter.get_tensor(self.output_details["index"]).copy()
+            try:
+                if self._shape != x.shape:
+                    self.interpreter.resize_tensor_input(self.input_details["index"], x.shape,
+                                                         strict=True)
+                    self.interpreter.allocate_tensors()
+                    self._shape = x.shape
+                self.interpreter.set_tensor(self.input_details["index"], x)
+                self.interpreter.invoke()
+                return self.interpreter.get_tensor(self.output_details["index"]).copy()
+            except Exception as e:  # a damaged model loads, then fails here (XNNPACK's RuntimeError)
+                self._shape = None  # allocate again on the next call
+                raise ValueError(f"{str(self.path)!r} cannot run ({_first_line(e)}); the file is "
+                                 "damaged or not a model this library wrote: re-export it") from e
 
     def op_counts(self) -> dict[str, int]:
         """How many ops of each kind the model holds (e.g. ``{"CONV_2D": 20, ...}``)."""
         counts: dict[str, int] = {}
-        # No public API lists the ops; this private one is stable across TF/LiteRT 2.x.
-        for op in self.interpreter._get_ops_details():
+        try:
+            # No public API lists the ops; this private one is stable across TF/LiteRT 2.x.
+            ops = self.interpreter._get_ops_details()
+        except Exception as e:  # a damaged op table: UnicodeDecodeError, RuntimeError
+            raise ValueError(f"{str(self.path)!r} is not a readable TFLite model: {_first_line(e)}") from e
+        for op in ops:
             counts[op["op_name"]] = counts.get(op["op_name"], 0) + 1
         return counts
 
@@ -157,6 +177,7 @@ class TFLitePredictor:
             raise ValueError(f"{str(self.model.path)!r} takes {np.dtype(self.model.input_dtype).name} "
                              "input; predictors exchange float32 luminance")
         self.path = self.model.path
+        self.description = f"TFLite model {str(self.path)!r}"
         convs = self.model.op_counts().get("CONV_2D", 0)
         self.receptive_radius = convs if convs else DEFAULT_RECEPTIVE_RADIUS
 
@@ -183,8 +204,8 @@ class SavedModelPredictor:
             integrity.check_export(self.path)
         try:
             self._loaded = tf.saved_model.load(str(self.path))
-        except (OSError, ValueError, RuntimeError, tf.errors.OpError) as e:
-            raise ValueError(f"{str(self.path)!r} is not a readable SavedModel: {e}") from e
+        except Exception as e:  # truncated variables give IndexError; parse errors, OpError...
+            raise ValueError(f"{str(self.path)!r} is not a readable SavedModel: {_first_line(e)}") from e
         fn = getattr(self._loaded, _SERVE, None)
         if fn is None:
             fn = self._loaded.signatures.get(_SERVE) or self._loaded.signatures.get("serving_default")
@@ -192,12 +213,18 @@ class SavedModelPredictor:
             raise ValueError(f"{str(self.path)!r} has no {_SERVE!r} endpoint or signature")
         self._fn = fn
         self.receptive_radius = _saved_model_radius(self.path)
+        self.description = f"SavedModel {str(self.path)!r}"
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
-        out = self._fn(_check_input(x, "SavedModelPredictor"))
-        if isinstance(out, dict):
-            out = out.get("output", next(iter(out.values())))
-        return np.asarray(out, dtype=np.float32)
+        x = _check_input(x, "SavedModelPredictor")
+        try:
+            out = self._fn(x)
+            if isinstance(out, dict):
+                out = out.get("output", next(iter(out.values())))
+            return np.asarray(out, dtype=np.float32)
+        except Exception as e:  # tf.errors from a graph that loads but cannot run
+            raise ValueError(f"{str(self.path)!r} cannot run ({_first_line(e)}); the SavedModel is "
+                             "damaged or not one this library wrote: re-export it") from e
 
 
 def _saved_model_radius(path: Path) -> int:

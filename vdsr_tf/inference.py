@@ -23,7 +23,10 @@ any size never retrace). ``backend="tflite"`` and ``backend="saved_model"`` come
 :mod:`vdsr_tf.backends` (``TFLitePredictor(path)``, ``SavedModelPredictor(path)``).
 A predictor may expose ``receptive_radius`` (int): tiles then use a halo of
 ``max(MIN_HALO, receptive_radius)`` pixels, which makes tiled results equal whole-image
-ones (the network's zero padding only reaches ``depth`` pixels into a tile).
+ones (the network's zero padding only reaches ``depth`` pixels into a tile), and
+``description`` (str, e.g. ``"TFLite model 'x.tflite'"``), which errors name it by.
+Every tile the network returns is checked for NaN/inf (a ValueError naming the predictor):
+a damaged file or weights otherwise come out as a black picture without a word.
 :class:`Upscaler` holds one predictor and its tiling for any number of images;
 :func:`super_resolve` is one image through a new one.
 
@@ -59,6 +62,7 @@ __all__ = [
     "check_output_size",
     "check_scale",
     "check_tile",
+    "describe",
     "halo_for",
     "make_predictor",
     "super_resolve",
@@ -182,10 +186,11 @@ class KerasPredictor:
 
     The model runs inside one ``tf.function`` with input signature
     ``(1, None, None, 1)``: traced once, any tile size, no Python per layer. On another
-    Keras backend (JAX) it is the model's plain call.
+    Keras backend (JAX) it is the model's plain call. ``description`` names it in errors
+    (default: the model's name; :func:`make_predictor` gives the weights file).
     """
 
-    def __init__(self, model):
+    def __init__(self, model, description: str | None = None):
         import keras
 
         if not isinstance(model, keras.Model):
@@ -196,6 +201,7 @@ class KerasPredictor:
                              f"{model.input_shape}")
         self.model = model
         self.receptive_radius = receptive_radius(model)
+        self.description = description or f"Keras model {model.name!r}"
 
         def run(x):
             return model(x, training=False)
@@ -285,7 +291,8 @@ def make_predictor(model=None, weights=None, backend: str = "keras", precision: 
     # every caller one shared model), checked against the weights card all the same.
     name = bundled_name(weights)
     model = load_model(bundled_weights(name) if name is not None else weights)
-    return KerasPredictor(model if precision == "float32" else bfloat16_twin(model))
+    described = f"bundled {name!r} weights" if name is not None else f"Keras weights {os.fspath(weights)!r}"
+    return KerasPredictor(model if precision == "float32" else bfloat16_twin(model), described)
 
 
 class Upscaler:
@@ -417,11 +424,25 @@ def _run_network(y: np.ndarray, predictor, tile: int | None, halo: int,
     return out
 
 
+def describe(predictor) -> str:
+    """How errors name a predictor: its ``description``, else its type or function name."""
+    text = getattr(predictor, "description", None)
+    if isinstance(text, str) and text:
+        return text
+    return f"predictor {getattr(predictor, '__qualname__', None) or type(predictor).__name__}"
+
+
 def _call(predictor, y: np.ndarray) -> np.ndarray:
     x = np.ascontiguousarray(y, dtype=np.float32)[None, :, :, None]
     out = np.asarray(predictor(x))
     if out.shape != x.shape:
-        raise ValueError(f"predictor returned shape {out.shape} for input {x.shape}")
+        raise ValueError(f"{describe(predictor)} returned shape {out.shape} for input {x.shape}")
+    # One pass over the tile (cheap next to the network): NaN/inf would be written as black.
+    if not np.isfinite(out).all():
+        bad = int(out.size - np.count_nonzero(np.isfinite(out)))
+        raise ValueError(f"{describe(predictor)} returned NaN or inf ({bad} of {out.size} values of a "
+                         f"{x.shape[1]}x{x.shape[2]} tile): the network or its file is damaged; "
+                         "restore or re-create it")
     return out[0, :, :, 0]
 
 

@@ -29,6 +29,7 @@ class _Recorder:
     def __init__(self, predictor):
         self.predictor = predictor
         self.receptive_radius = getattr(predictor, "receptive_radius", None)
+        self.description = getattr(predictor, "description", None)  # errors name the artefact
         self.output = None
 
     def __call__(self, x):
