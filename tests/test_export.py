@@ -320,6 +320,58 @@ def test_sigterm_during_export_leaves_no_temporaries(tiny, tmp_path):
     assert proc.returncode == 143, proc.stderr[-3000:]
     assert proc.stderr.strip().splitlines()[-1] == "export: terminated"
     assert "temporaries: ['.vdsr_e2e_16x16_x2.tflite." in proc.stderr  # there when it came
-    hidden = [p.name for p in out.iterdir() if p.name.startswith(".")]
-    assert hidden == []  # the temporary SavedModel went with the unwinding
-    assert not (out / "manifest.json").exists()  # an interrupted export claims nothing
+    # The temporary SavedModel went with the unwinding, and so did the folder the export made:
+    # an interrupted export claims nothing.
+    assert not out.exists()
+
+
+def _export_tool(*args, tmp_path):
+    env = dict(os.environ, PYTHONPATH=str(ROOT), TF_CPP_MIN_LOG_LEVEL="3")
+    return subprocess.run([sys.executable, str(ROOT / "tools" / "export.py"), *map(str, args),
+                           "--precisions=", "--e2e_size=none", f"--test_data={tmp_path / 'absent'}"],
+                          capture_output=True, text=True, env=env, timeout=300)
+
+
+def test_export_tool_refuses_a_used_folder_a_file_and_a_bad_weights_file_in_one_line(tiny, tmp_path):
+    """Issue 22, items 1, 9 and 11: --out is never written into unasked, never a file, and a
+    refused export leaves no folder behind."""
+    _, weights, _ = tiny
+    used = tmp_path / "used"
+    used.mkdir()
+    (used / "manifest.json").write_text("mine")
+    proc = _export_tool(f"--out={used}", f"--weights={weights}", tmp_path=tmp_path)
+    assert proc.returncode == 1 and proc.stderr.strip() == (
+        f"export: error: --out '{used}' exists and is not empty; pass --overwrite to write into it "
+        "(files of the same names are replaced)")
+    assert os.listdir(used) == ["manifest.json"] and (used / "manifest.json").read_text() == "mine"
+
+    a_file = tmp_path / "a_file"
+    a_file.write_text("x")
+    proc = _export_tool(f"--out={a_file}", f"--weights={weights}", tmp_path=tmp_path)
+    assert proc.returncode == 1 and proc.stderr.strip() == f"export: error: --out '{a_file}' is a file; give a folder"
+    proc = _export_tool(f"--out={a_file / 'sub'}", f"--weights={weights}", tmp_path=tmp_path)
+    assert proc.returncode == 1 and proc.stderr.strip() == (
+        f"export: error: --out '{a_file / 'sub'}' cannot be made: '{a_file}' is a file")  # was FileExistsError
+
+    bad = tmp_path / "bad.weights.h5"
+    bad.write_bytes(b"not an h5 file" * 10)
+    new = tmp_path / "new" / "exp"
+    proc = _export_tool(f"--out={new}", f"--weights={bad}", tmp_path=tmp_path)
+    assert proc.returncode == 1, proc.stderr[-2000:]
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("export: error: ") and "bad.weights.h5" in lines[0], lines
+    assert not (tmp_path / "new").exists()  # was: an empty folder left behind
+
+
+def test_check_output_folder_refuses_a_read_only_folder(tmp_path, monkeypatch):
+    from vdsr_tf import atomic
+
+    assert atomic.check_output_folder(tmp_path / "a" / "b") == str(tmp_path / "a" / "b")
+    assert atomic.check_output_folder(tmp_path) == str(tmp_path)  # empty: nothing to replace
+    (tmp_path / "x").write_text("")
+    assert atomic.check_output_folder(tmp_path, overwrite=True) == str(tmp_path)
+    # root writes anywhere, so the read-only answer is simulated (a read-only mount gives it to root too)
+    monkeypatch.setattr(atomic.os, "access", lambda path, mode: False)
+    with pytest.raises(ValueError, match=rf"^--out '{tmp_path}/new' cannot be written: '{tmp_path}' is read-only; "
+                                         "give a folder you may write to$"):
+        atomic.check_output_folder(tmp_path / "new", what="--out")

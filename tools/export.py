@@ -4,7 +4,9 @@ Example:
   python tools/export.py --out exports/                       # bundled weights
   python tools/export.py --out /tmp/exp --weights my.weights.h5 --e2e_size 256x256 --e2e_scale 2
 
-Writes into --out (other files there are left alone): saved_model/, vdsr_<precision>.tflite,
+Writes into --out, which must be new or empty unless --overwrite is given (files of the
+same names are then replaced, other files there are left alone; a failed export removes a
+folder it made): saved_model/, vdsr_<precision>.tflite,
 vdsr_e2e_<H>x<W>_x<s>.tflite and manifest.json with the parity and PSNR measured on
 --test_data (Set5; synthetic pictures when absent). int8 is calibrated on patches of
 --calibration_data (the training images; synthetic when absent). See exports/README.md.
@@ -22,7 +24,8 @@ from absl import app, flags, logging
 _SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("out", None, "Output folder.", required=True)
+flags.DEFINE_string("out", None, "Output folder (new or empty, else --overwrite).", required=True)
+flags.DEFINE_bool("overwrite", False, "Write into an existing non-empty --out, replacing files of the same names.")
 flags.DEFINE_string("weights", None, "Weights file (.weights.h5 / .mat); default: the bundled weights.")
 flags.DEFINE_list("precisions", ["float32", "float16", "dynamic_int8", "int8"],
                   "TFLite precisions of the luminance network (also: int16x8, slow on CPU).")
@@ -45,6 +48,13 @@ def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     logging.set_verbosity(logging.WARNING)  # TF's SavedModel writer logs at INFO
+    from vdsr_tf import atomic
+
+    try:  # before TensorFlow is imported: a refusal takes a moment
+        atomic.check_output_folder(FLAGS.out, overwrite=FLAGS.overwrite, what="--out")
+    except ValueError as e:
+        print(f"export: error: {e}", file=sys.stderr)
+        return 1
     from vdsr_tf import export
 
     start = time.perf_counter()
@@ -65,6 +75,10 @@ def main(argv):
         manifest = export.export_all(FLAGS.out, config, progress=say)
     except (ValueError, TypeError, FileNotFoundError) as e:
         print(f"export: error: {e}", file=sys.stderr)
+        return 1
+    except OSError as e:  # a folder that cannot be written after all, a full disk
+        where = f" {e.filename!r}" if e.filename else ""
+        print(f"export: error: cannot write{where}: {e.strerror or e}", file=sys.stderr)
         return 1
     print()
     for art in manifest["artifacts"]:

@@ -191,6 +191,35 @@ def check_output_path(path, *, overwrite: bool = False, inputs=(), what: str = "
     return path
 
 
+def check_output_folder(path, *, overwrite: bool = False, what: str = "output folder") -> str:
+    """Checks, before any work, that a tool may write into the folder ``path``; returns it.
+
+    The folder rule of :func:`check_output_path`, in one-line ValueErrors: ``path`` must not
+    be a file; a folder that exists and holds anything needs ``overwrite`` (files of the same
+    names are then replaced, others left alone); a folder that does not exist must be
+    creatable (its nearest existing parent a writable folder); one that exists, writable.
+    An existing empty folder is accepted: there is nothing in it to replace.
+    """
+    path = os.fspath(path)
+    if os.path.lexists(path) and not os.path.isdir(path):
+        raise ValueError(f"{what} {path!r} is a file; give a folder")
+    if os.path.isdir(path):
+        if os.listdir(path) and not overwrite:
+            raise ValueError(f"{what} {path!r} exists and is not empty; pass --overwrite to write into it "
+                             "(files of the same names are replaced)")
+        target = path
+    else:
+        target = os.path.dirname(os.path.abspath(path))
+        while not os.path.lexists(target):
+            target = os.path.dirname(target)
+        if not os.path.isdir(target):
+            raise ValueError(f"{what} {path!r} cannot be made: {target!r} is a file")
+    if not os.access(target, os.W_OK | os.X_OK):
+        raise ValueError(f"{what} {path!r} cannot be written: {target!r} is read-only; "
+                         "give a folder you may write to")
+    return path
+
+
 def _link_new(tmp: str, path: str) -> None:
     """Puts ``tmp`` at ``path`` unless ``path`` exists (FileExistsError then)."""
     try:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 import numbers
+import shutil
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -74,20 +75,34 @@ def export_all(out_dir, config: ExportConfig | None = None, *,
                progress: Callable[[str], None] | None = None, **fields) -> dict:
     """Writes the SavedModel, the TFLite files and manifest.json into ``out_dir``.
 
-    ``out_dir`` is created; other files in it are left alone. What is written is
+    ``out_dir`` is created (after the weights are read: a bad weights file leaves nothing);
+    other files in it are left alone; when it fails or is interrupted, a folder it created is
+    removed again. What is written is
     ``config`` (default :class:`ExportConfig()`), with any ``fields`` of it given as keywords
     replacing its values (``export_all(out, scales=(2,))``). ``progress`` gets one line per
     step. Returns the manifest (also written to ``out_dir/manifest.json``, last, atomically).
     """
-    from vdsr_tf import data, weights as weights_mod
+    from vdsr_tf import weights as weights_mod
 
     config = dataclasses.replace(config or ExportConfig(), **fields)
     say = progress or (lambda line: None)
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    # The weights are read first: a bad file is refused before the folder exists.
     model = weights_mod.load_model(config.weights)
     info = manifest_mod.weights_info(config.weights, model)
     say(f"weights: {info['source']} {info['file']} ({info['parameters']} parameters)")
+    made = [p for p in (out_dir, *out_dir.parents) if not p.exists()]
+    out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        return _write(out_dir, config, model, info, say)
+    except BaseException:  # a failed or interrupted export leaves no folder it made
+        for folder in made:  # out_dir first, then the parents made for it
+            shutil.rmtree(folder, ignore_errors=True)
+        raise
+
+
+def _write(out_dir: Path, config: ExportConfig, model, info: dict, say) -> dict:
+    from vdsr_tf import data
 
     sm = convert.export_saved_model(model, out_dir / convert.SAVED_MODEL_DIR)
     say(f"wrote {sm}")
