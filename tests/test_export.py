@@ -2,6 +2,7 @@
 import dataclasses
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -375,3 +376,80 @@ def test_check_output_folder_refuses_a_read_only_folder(tmp_path, monkeypatch):
     with pytest.raises(ValueError, match=rf"^--out '{tmp_path}/new' cannot be written: '{tmp_path}' is read-only; "
                                          "give a folder you may write to$"):
         atomic.check_output_folder(tmp_path / "new", what="--out")
+
+
+def _with_manifest(tiny_out, folder, edit):
+    """A copy of the export ``tiny_out`` at ``folder`` whose manifest.json went through ``edit``."""
+    shutil.copytree(tiny_out, folder)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    edit(manifest)
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    return folder
+
+
+def test_verify_fails_on_files_the_manifest_does_not_list(tiny, tmp_path, monkeypatch):
+    """Issue 22, item 4: a folder holding an artefact its manifest does not list fails unmeasured,
+    and a manifest listing nothing is refused (both printed 'all artefacts pass')."""
+    out, _, _ = tiny
+    called = []
+    real_measure = parity.measure
+    monkeypatch.setattr(parity, "measure", lambda *a, **k: called.append(1) or real_measure(*a, **k))
+
+    def drop_int8(manifest):
+        manifest["artifacts"] = [a for a in manifest["artifacts"] if a["name"] != "tflite_int8"]
+
+    folder = _with_manifest(out, tmp_path / "unlisted", drop_int8)
+    (folder / "README.md").write_text("notes")  # documents and hidden names are not artefacts
+    (folder / ".vdsr_float32.tflite.123.abc.tmp").write_bytes(b"")
+    ok, rows = export.verify(folder, scales=(2,))
+    assert not ok and not called
+    bad = [r for r in rows if r["passed"] is False]
+    assert [r["file"] for r in bad] == ["vdsr_int8.tflite"]
+    assert bad[0]["summary"] == ("NOT IN manifest.json: nothing vouches for it (re-export the folder, or move "
+                                 "the file out of it)")
+    assert all(r["passed"] is None for r in rows if r["file"] != "vdsr_int8.tflite")
+
+    empty = _with_manifest(out, tmp_path / "empty", lambda m: m.update(artifacts=[]))
+    with pytest.raises(ValueError, match=r"^'.*empty/manifest\.json' lists no artefacts: it vouches for nothing; "
+                                         r"re-export the folder with tools/export.py$"):
+        export.verify(empty, scales=(2,))
+    env = dict(os.environ, PYTHONPATH=str(ROOT), TF_CPP_MIN_LOG_LEVEL="3")
+    proc = subprocess.run([sys.executable, str(ROOT / "tools" / "verify_export.py"), str(empty), "--scales=2",
+                           f"--test_data={tmp_path / 'absent'}"], capture_output=True, text=True, env=env,
+                          timeout=300)
+    assert proc.returncode == 1 and "all artefacts pass" not in proc.stdout
+    assert proc.stderr.strip().splitlines() == [
+        f"verify_export: error: '{empty}/manifest.json' lists no artefacts: it vouches for nothing; "
+        "re-export the folder with tools/export.py"]
+
+
+@pytest.mark.parametrize("file, says", [
+    ("/", "names the absolute path '/'"),
+    ("../../etc/hostname", "names '../../etc/hostname', which is not inside the export folder"),
+    ("escape", "names 'escape', which is not inside the export folder"),  # a link leading out
+    (".", "names '.', which is not inside the export folder"),
+])
+def test_verify_refuses_manifest_paths_outside_the_folder(tiny, tmp_path, monkeypatch, file, says):
+    """Issue 22, item 10: '/' was hashed until a PermissionError, '../..' hashed a file outside."""
+    out, _, _ = tiny
+    monkeypatch.setattr(integrity, "sha256", lambda path: pytest.fail(f"hashed {path}"))
+
+    def point_away(manifest):
+        manifest["artifacts"][1]["file"] = file
+
+    folder = _with_manifest(out, tmp_path / "away", point_away)
+    (folder / "escape").symlink_to(tmp_path)
+    with pytest.raises(ValueError, match=rf"^'.*away/manifest\.json': artefact 'tflite_float32' {re.escape(says)}"
+                                         r"; an export's files lie inside (its folder|it): re-export the folder "
+                                         r"with tools/export\.py$"):
+        export.verify(folder, scales=(2,))
+
+
+@pytest.mark.parametrize("key", ["name", "file", "kind"])
+def test_verify_refuses_a_manifest_entry_without_a_field_in_one_line(tiny, tmp_path, key):
+    """Issue 22, item 9: an entry without "name" gave KeyError."""
+    out, _, _ = tiny
+    folder = _with_manifest(out, tmp_path / "nameless", lambda m: m["artifacts"][1].pop(key))
+    with pytest.raises(ValueError, match=rf"^'.*nameless/manifest\.json': artefact 2 has no '{key}'; "
+                                         r"re-export the folder with tools/export\.py$"):
+        export.verify(folder, scales=(2,))

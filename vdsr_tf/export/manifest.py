@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import os
 from pathlib import Path
 
 from vdsr_tf import integrity, matlab
@@ -20,6 +21,7 @@ __all__ = [
     "read_manifest",
     "saved_model_entry",
     "tflite_entry",
+    "unlisted_files",
     "weights_info",
 ]
 
@@ -162,8 +164,19 @@ def new_manifest(info: dict, calibration: str | None, limits: dict, artifacts: l
     }
 
 
+_ENTRY_KEYS = ("name", "file", "kind", "format", "precision")  # what verify reads of every entry
+_REEXPORT = "re-export the folder with tools/export.py"
+
+
 def read_manifest(out_dir) -> dict:
-    """Reads and sanity-checks ``out_dir/manifest.json``."""
+    """Reads and sanity-checks ``out_dir/manifest.json``.
+
+    One-line ValueError when it is not JSON or not this library's manifest, lists no
+    artefacts, has an entry without one of ``name``, ``file``, ``kind``, ``format``,
+    ``precision`` (or two entries of one name or file), or names a file that is absolute or
+    lies outside ``out_dir`` (``..``, or a link leading out): an export's files lie inside
+    its folder, and nothing else is ever read or hashed.
+    """
     path = Path(out_dir) / MANIFEST
     if not path.is_file():
         raise FileNotFoundError(f"no {MANIFEST} in {str(Path(out_dir))!r}: run tools/export.py first")
@@ -171,9 +184,46 @@ def read_manifest(out_dir) -> dict:
         manifest = json.loads(path.read_text())
     except json.JSONDecodeError as e:
         raise ValueError(f"{str(path)!r} is not valid JSON: {e}") from e
-    if manifest.get("format") != MANIFEST_FORMAT or "artifacts" not in manifest:
+    if not isinstance(manifest, dict) or manifest.get("format") != MANIFEST_FORMAT or "artifacts" not in manifest:
         raise ValueError(f"{str(path)!r} is not a {MANIFEST_FORMAT} manifest")
+    artifacts = manifest["artifacts"]
+    if not isinstance(artifacts, list) or not artifacts:
+        raise ValueError(f"{str(path)!r} lists no artefacts: it vouches for nothing; {_REEXPORT}")
+    root = Path(out_dir).resolve()
+    seen = {"name": set(), "file": set()}
+    for i, art in enumerate(artifacts, start=1):
+        if not isinstance(art, dict):
+            raise ValueError(f"{str(path)!r}: artefact {i} is not an object; {_REEXPORT}")
+        for key in _ENTRY_KEYS:
+            if not isinstance(art.get(key), str) or not art[key]:
+                raise ValueError(f"{str(path)!r}: artefact {i} has no {key!r}; {_REEXPORT}")
+        for key in ("name", "file"):
+            if art[key] in seen[key]:
+                raise ValueError(f"{str(path)!r}: two artefacts have the {key} {art[key]!r}; {_REEXPORT}")
+            seen[key].add(art[key])
+        file = art["file"]
+        if Path(file).is_absolute():
+            raise ValueError(f"{str(path)!r}: artefact {art['name']!r} names the absolute path {file!r}; "
+                             f"an export's files lie inside its folder: {_REEXPORT}")
+        inside = (root / file).resolve()
+        if inside == root or root not in inside.parents:
+            raise ValueError(f"{str(path)!r}: artefact {art['name']!r} names {file!r}, which is not inside "
+                             f"the export folder; an export's files lie inside it: {_REEXPORT}")
     return manifest
+
+
+def _is_document(name: str) -> bool:
+    return name.upper().startswith(("README", "LICENSE")) or name.lower().endswith((".md", ".txt", ".rst"))
+
+
+def unlisted_files(out_dir, manifest: dict) -> list[str]:
+    """Names in ``out_dir`` that its manifest does not list, sorted: what an export folder
+    must not hold. Not counted: manifest.json, hidden names (temporaries of a writer at work)
+    and documents (README*, LICENSE*, *.md, *.txt, *.rst)."""
+    listed = {Path(art["file"]).parts[0] for art in manifest["artifacts"]}
+    return sorted(name for name in os.listdir(out_dir)
+                  if name != MANIFEST and not name.startswith(".") and not _is_document(name)
+                  and name not in listed)
 
 
 def changed_files(out_dir, manifest: dict) -> dict[str, str]:

@@ -7,7 +7,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from vdsr_tf.export.images import fit_to, measurement_images
-from vdsr_tf.export.manifest import changed_files, read_manifest
+from vdsr_tf.export.manifest import MANIFEST, changed_files, read_manifest, unlisted_files
 
 __all__ = ["DEFAULT_SCALES", "LIMITS", "check", "measure", "verify"]
 
@@ -200,8 +200,10 @@ def verify(out_dir, *, weights=None, test_data=None, scales: Sequence[int] | Non
     """Re-measures every artefact listed in ``out_dir/manifest.json`` against Keras.
 
     Every artefact's sha256 is checked first (seconds): when any differs from the manifest's,
-    nothing is measured (minutes) and the result is returned at once, the changed files
-    failing and the others marked not measured (``passed`` None).
+    or the folder holds a file the manifest does not list (:func:`unlisted_files`), nothing
+    is measured (minutes) and the result is returned at once, the changed and unlisted files
+    failing and the others marked not measured (``passed`` None). A manifest listing nothing,
+    or naming a file outside the folder, is refused (ValueError, :func:`read_manifest`).
 
     Args:
       weights: the reference weights; default: those the manifest names (their sha256
@@ -215,13 +217,20 @@ def verify(out_dir, *, weights=None, test_data=None, scales: Sequence[int] | Non
     say = progress or (lambda line: None)
     manifest = read_manifest(out_dir)
     changed = changed_files(out_dir, manifest)
-    if changed:
-        say(f"{len(changed)} of {len(manifest['artifacts'])} artefacts differ from the manifest: "
-            "not measuring")
+    unlisted = unlisted_files(out_dir, manifest)
+    if changed or unlisted:
+        if changed:
+            say(f"{len(changed)} of {len(manifest['artifacts'])} artefacts differ from the manifest: "
+                "not measuring")
+        if unlisted:
+            say(f"{len(unlisted)} files in the folder are not in its {MANIFEST}: not measuring")
         rows = [{"name": art["name"], "file": art["file"], "passed": False if art["name"] in changed else None,
                  "changed": art["name"] in changed,
                  "summary": changed.get(art["name"], "sha256 matches the manifest; not measured"),
                  "measured": None} for art in manifest["artifacts"]]
+        rows += [{"name": name, "file": name, "passed": False, "changed": True,
+                  "summary": f"NOT IN {MANIFEST}: nothing vouches for it (re-export the folder, or move "
+                             "the file out of it)", "measured": None} for name in unlisted]
         return False, rows
     model = _reference_model(manifest["weights"], weights)
     _, results = measure_and_check(out_dir, manifest, model, test_data,
