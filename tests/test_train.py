@@ -549,3 +549,95 @@ def test_jpeg_training_resumes_exactly_and_validates_per_degradation(tmp_path, i
     assert set(last["by_degradation"]) == {"jpeg:50"} and set(last["by_degradation"]["jpeg:50"]["psnr"]) == {"2", "3", "4"}
     bic = json.load(open(tmp_path / "a" / "history.json"))["bicubic_by_degradation"]["jpeg:50"]["psnr"]
     assert all(bic[s] < card["validation"]["bicubic"][s] for s in bic)  # JPEG LR is worse for bicubic too
+
+
+# ----------------------------------------------------------------------------- damaged checkpoints
+_TOOL_RUN = dict(depth=3, filters=8, batch_size=8, checkpoint_every=5, log_every=50, lr_decay_every=40)
+
+
+@pytest.fixture(scope="module")
+def run_at_10(tmp_path_factory, image_dir, patch_set):
+    """A run folder with ckpt-5 and ckpt-10, made with the settings of _train_cmd."""
+    workdir = tmp_path_factory.mktemp("run_at_10") / "run"
+    cfg = TrainConfig(**_TOOL_RUN, steps=10, data=(image_dir,))
+    Trainer(cfg, str(workdir), patch_set=patch_set).run()
+    return workdir, cfg
+
+
+def _flip_middle_byte(path):
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    path.write_bytes(bytes(data))
+
+
+def _cut_in_half(path):
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+
+
+_DATA_10 = "ckpt-10.data-00000-of-00001"
+_DAMAGE = {
+    "state file garbage": (lambda c: (c / "checkpoint").write_text("garbage\n"), 10,
+                           r"checkpoint state file .*/checkpoints/checkpoint is damaged \(it is not a checkpoint state "
+                           r"file\): resuming from the newest checkpoint in the folder, ckpt-10, and rewriting the "
+                           r"state file$"),
+    "state file deleted": (lambda c: (c / "checkpoint").unlink(), 10, r"is damaged \(it is missing\)"),
+    "state file naming a checkpoint not there": (
+        lambda c: (c / "checkpoint").write_text('model_checkpoint_path: "ckpt-99"\n'), 10,
+        r"is damaged \(it names 'ckpt-99', which is not in the folder\)"),
+    "data truncated": (lambda c: _cut_in_half(c / _DATA_10), 5,
+                       r"^damaged checkpoint ckpt-10 \(IndexError: Read less bytes than requested\) in .*/checkpoints: "
+                       r"resuming from the previous intact checkpoint, ckpt-5 \(step 5\); the damaged files stay "
+                       r"until the run saves over them$"),
+    "data byte flipped": (lambda c: _flip_middle_byte(c / _DATA_10), 5, r"^damaged checkpoint ckpt-10 \(DataLossError: "),
+    "index deleted": (lambda c: (c / "ckpt-10.index").unlink(), 5, r"^damaged checkpoint ckpt-10 \(NotFoundError: "),
+    "index byte flipped": (lambda c: _flip_middle_byte(c / "ckpt-10.index"), 5, r"^damaged checkpoint ckpt-10 \("),
+}
+
+
+@pytest.mark.parametrize("damage", list(_DAMAGE))
+def test_a_damaged_checkpoint_never_restarts_the_run_at_step_0(tmp_path, run_at_10, patch_set, damage, caplog):
+    """Issue 22, items 2 and 7: the run resumes from the newest intact checkpoint, saying so in
+    one line (was: two TensorFlow warnings and step 0 over the old checkpoints, or a traceback)."""
+    import re
+
+    base, cfg = run_at_10
+    workdir = tmp_path / "run"
+    import shutil
+
+    shutil.copytree(base, workdir)
+    edit, step, says = _DAMAGE[damage]
+    edit(workdir / "checkpoints")
+    with caplog.at_level("WARNING"):
+        trainer = Trainer(cfg.replace(steps=15), str(workdir), patch_set=patch_set)
+    assert trainer.current_step == step
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1 and "\n" not in warnings[0] and re.search(says, warnings[0]), warnings
+    trainer.run()
+    import tensorflow as tf
+
+    assert tf.train.latest_checkpoint(str(workdir / "checkpoints")).endswith("ckpt-15")
+    caplog.clear()
+    with caplog.at_level("WARNING"):
+        assert Trainer(cfg.replace(steps=15), str(workdir), patch_set=patch_set).current_step == 15
+    assert not [r for r in caplog.records if r.levelname == "WARNING"]  # the state file is sound again
+
+
+def test_no_intact_checkpoint_stops_the_tool_in_one_line_naming_the_folder(tmp_path, run_at_10, image_dir):
+    import shutil
+
+    base, _ = run_at_10
+    workdir = tmp_path / "run"
+    shutil.copytree(base, workdir)
+    _cut_in_half(workdir / "checkpoints" / _DATA_10)
+    (workdir / "checkpoints" / "ckpt-5.index").unlink()
+    before = {p.name: p.stat().st_mtime_ns for p in workdir.rglob("*") if p.name != "config.json" and "cache" not in p.parts}
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": REPO}
+    proc = subprocess.run(_train_cmd(image_dir, workdir, 15), env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 1, proc.stderr[-3000:]
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last == (f"train.py: error: no checkpoint in '{workdir}/checkpoints' can be restored (ckpt-10: IndexError: "
+                    f"Read less bytes than requested; ckpt-5: NotFoundError: Unsuccessful TensorSliceReader "
+                    f"constructor: Failed to find any matching files for ckpt-5): restore the "
+                    "folder from a copy, or move it away to start again at step 0"), proc.stderr[-3000:]
+    assert "Traceback" not in proc.stderr
+    assert {p.name: p.stat().st_mtime_ns for p in workdir.rglob("*") if p.name != "config.json" and "cache" not in p.parts} == before

@@ -326,3 +326,32 @@ def test_fresh_kernels_are_independent_he_draws_on_both_backends(tmp_path):
             c = np.corrcoef(hidden)
             assert np.abs(c[np.triu_indices(3, 1)]).max() < 0.2, (backend, seed, c)
         assert np.abs(np.corrcoef(d["s0_conv_02"].ravel(), d["s1_conv_02"].ravel())[0, 1]) < 0.2, backend
+
+
+def test_a_damaged_jax_checkpoint_falls_back_then_stops_in_one_line(tmp_path, image_dir):
+    """Issue 22, items 2 and 7 on the JAX path: a flipped byte in the newest ckpt-N.npz gives
+    way to the previous checkpoint (one warning); none readable stops in one line."""
+    work = tmp_path / "run"
+    env = _env()
+    first = subprocess.run(_train_tool(_tiny_args(image_dir, work, 10)), env=env, capture_output=True, text=True,
+                           timeout=300)
+    assert first.returncode == 0, first.stderr[-3000:]
+    newest = work / "checkpoints" / "ckpt-10.npz"
+    data = bytearray(newest.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    newest.write_bytes(bytes(data))
+    again = subprocess.run(_train_tool(_tiny_args(image_dir, work, 12)), env=env, capture_output=True, text=True,
+                           timeout=300)
+    assert again.returncode == 0, again.stderr[-3000:]
+    warned = [line for line in again.stderr.splitlines() if "damaged checkpoint" in line]
+    assert len(warned) == 1 and "damaged checkpoint ckpt-10 (BadZipFile: " in warned[0], again.stderr[-3000:]
+    assert "resuming from the previous intact checkpoint, ckpt-5 (step 5)" in warned[0]
+    assert json.load(open(work / "model_card.json"))["steps"] == 12
+    for ckpt in (work / "checkpoints").glob("ckpt-*.npz"):
+        ckpt.write_bytes(ckpt.read_bytes()[:100])
+    stopped = subprocess.run(_train_tool(_tiny_args(image_dir, work, 20)), env=env, capture_output=True, text=True,
+                             timeout=300)
+    assert stopped.returncode == 1 and "Traceback" not in stopped.stderr, stopped.stderr[-3000:]
+    last = stopped.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"train.py: error: no checkpoint in '{work}/checkpoints' can be restored (ckpt-12: ")
+    assert last.endswith("): restore the folder from a copy, or move it away to start again at step 0")

@@ -38,6 +38,10 @@ def list_checkpoints(folder: str) -> list[tuple[int, str]]:
     return sorted(out)
 
 
+class _Damaged(Exception):
+    """A checkpoint file that cannot be read (its text says why)."""
+
+
 class JaxBackend:
     """Model, optimizer and checkpoint of a JAX run; see :class:`vdsr_tf.train.Trainer`."""
 
@@ -59,11 +63,8 @@ class JaxBackend:
         self.folder = os.path.join(workdir, "checkpoints")
         self._step, self._elapsed = 0, 0.0
         self.averages = None  # the weights' moving average (cfg.ema_decay), per trainable variable
-        latest = list_checkpoints(self.folder)
-        self.restored_from = latest[-1][1] if latest else None
-        if self.restored_from:
-            self._restore(self.restored_from)
-        elif cfg.init_weights:
+        self.restored_from = self._restore_newest_intact()
+        if not self.restored_from and cfg.init_weights:
             recipe.warm_start(self.model, cfg)
         self.state = initial_state(self.model, self.optimizer)
         self._step_fn = make_jax_step(self.model, self.optimizer, cfg)
@@ -96,10 +97,35 @@ class JaxBackend:
         return ([("model/" + v.path, v) for v in self.model.variables]
                 + [("optimizer/" + v.path, v) for v in self.optimizer.variables])
 
+    def _restore_newest_intact(self) -> str | None:
+        """Restores the newest checkpoint that reads; a damaged newer one gives way to it (one
+        warning), and when none reads the run stops in one line: never back to step 0 over them."""
+        tried = []
+        for step, path in reversed(list_checkpoints(self.folder)):
+            try:
+                self._restore(path)
+            except _Damaged as e:  # (a ValueError from _restore is another network: it stops the run)
+                tried.append((step, str(e)))
+            else:
+                if tried:
+                    logger.warning("damaged checkpoint %s in %s: resuming from the previous intact checkpoint, "
+                                   "ckpt-%d (step %d); the damaged files stay until the run saves over them",
+                                   ", ".join(f"ckpt-{s} ({why})" for s, why in tried), self.folder, step, step)
+                return path
+        if tried:
+            damaged = "; ".join(f"ckpt-{s}: {why}" for s, why in tried)
+            raise ValueError(f"no checkpoint in {self.folder!r} can be restored ({damaged}): restore the folder "
+                             "from a copy, or move it away to start again at step 0")
+        return None
+
     def _restore(self, path: str) -> None:
-        with np.load(path) as z:
-            saved = {k: z[k] for k in z.files}
-        step, elapsed = int(saved.pop("__step__")), float(saved.pop("__elapsed__"))
+        try:
+            with np.load(path) as z:
+                saved = {k: z[k] for k in z.files}
+            step, elapsed = int(saved.pop("__step__")), float(saved.pop("__elapsed__"))
+        except Exception as e:  # noqa: BLE001 - BadZipFile, zlib, EOF, a missing key: a damaged file
+            text = str(e).strip().splitlines()
+            raise _Damaged(f"{type(e).__name__}: {text[0][:160] if text else ''}".rstrip(": ")) from e
         averages = {k[len(_AVERAGE):]: saved.pop(k) for k in list(saved) if k.startswith(_AVERAGE)}
         want = self._variables()
         names = [n for n, _ in want]

@@ -2,12 +2,14 @@
 
 Checkpoints are ``tf.train.Checkpoint(step, elapsed, model, optimizer[, ema])`` under
 ``workdir/checkpoints`` (tf.train.CheckpointManager: written to a temporary name, then
-renamed), the layout every run of this project has written.
+renamed), the layout every run of this project has written. A damaged state file or newest
+checkpoint never sends a run back to step 0 (:func:`restore_checkpoint`).
 """
 from __future__ import annotations
 
 import logging
 import os
+import re
 
 from vdsr_tf import atomic
 from vdsr_tf import data as data_lib
@@ -16,6 +18,99 @@ from vdsr_tf.train import recipe
 from vdsr_tf.train.tf_step import is_chief, make_strategy, make_tf_step
 
 logger = logging.getLogger(__name__)
+
+
+_CHECKPOINT_FILE = re.compile(r"^ckpt-(\d+)\.(index|data-\d+-of-\d+)$")
+_STATE_LINE = re.compile(r'^(model_checkpoint_path|all_model_checkpoint_paths): "([^"]*)"$|'
+                         r'^(all_model_checkpoint_timestamps|last_preserved_timestamp): [0-9.eE+-]+$')
+STATE_FILE = "checkpoint"
+
+
+def checkpoint_steps(folder: str) -> list[int]:
+    """Steps N of the ``ckpt-N`` checkpoints with any file (index or data) in ``folder``, oldest first."""
+    if not os.path.isdir(folder):
+        return []
+    return sorted({int(m.group(1)) for m in map(_CHECKPOINT_FILE.match, os.listdir(folder)) if m})
+
+
+def read_state_file(folder: str) -> tuple[int | None, str | None]:
+    """(step of the checkpoint the state file ``folder/checkpoint`` names, None) when it is
+    sound; (None, what is wrong) when it is missing, damaged or names no checkpoint here."""
+    path = os.path.join(folder, STATE_FILE)
+    try:
+        with open(path, encoding="utf-8") as f:
+            lines = [line.strip() for line in f.read().splitlines() if line.strip()]
+    except FileNotFoundError:
+        return None, "it is missing"
+    except (OSError, UnicodeDecodeError) as e:
+        return None, f"it cannot be read ({type(e).__name__})"
+    named = [m.group(2) for m in map(_STATE_LINE.match, lines) if m and m.group(1) == "model_checkpoint_path"]
+    if any(_STATE_LINE.match(line) is None for line in lines) or len(named) != 1:
+        return None, "it is not a checkpoint state file"
+    m = re.fullmatch(r"ckpt-(\d+)", os.path.basename(named[0]))
+    if m is None or int(m.group(1)) not in checkpoint_steps(folder):
+        return None, f"it names {named[0]!r}, which is not in the folder"
+    return int(m.group(1)), None
+
+
+def _why(e: BaseException, folder: str) -> str:
+    text = re.sub(r"\{\{.*?\}\}\s*", "", str(e))  # TF's {{function_node ...}}
+    text = text.replace(os.path.join(folder, ""), "").strip().splitlines()  # the folder is named once
+    return f"{type(e).__name__}: {text[0][:160] if text else ''}".rstrip(": ")
+
+
+def _write_state_file(folder: str, step: int, kept: list[int]) -> None:
+    """The state file CheckpointManager writes, naming ``ckpt-<step>`` and the ``kept`` steps
+    (relative names and the index files' times, as TensorFlow writes it), atomically."""
+    lines = [f'model_checkpoint_path: "ckpt-{step}"']
+    lines += [f'all_model_checkpoint_paths: "ckpt-{s}"' for s in kept]
+    lines += [f"all_model_checkpoint_timestamps: {os.path.getmtime(os.path.join(folder, f'ckpt-{s}.index'))!r}"
+              for s in kept]
+    atomic.write_text(os.path.join(folder, STATE_FILE), "\n".join(lines) + "\n")
+
+
+def restore_checkpoint(folder: str, restore) -> tuple[str | None, bool]:
+    """Restores the run's checkpoint from ``folder`` with ``restore(prefix) -> bool``; returns
+    (the prefix restored or None when the folder holds no checkpoint, what ``restore`` returned).
+
+    The checkpoint the state file names is restored, or the newest in the folder when the state
+    file is missing or damaged (one warning; the state file is rewritten). A checkpoint that
+    cannot be restored (a truncated or changed data file, a missing or damaged index) gives way
+    to the newest intact older one (one warning naming both). When none can be restored: a
+    one-line ValueError naming the folder and the fix; a run never starts again at step 0 over
+    checkpoints it has.
+    """
+    steps = checkpoint_steps(folder)
+    if not steps:
+        return None, False
+    named, state_problem = read_state_file(folder)
+    first = named if named is not None else steps[-1]
+    tried = []
+    for step in [first] + [s for s in reversed(steps) if s < first]:
+        prefix = os.path.join(folder, f"ckpt-{step}")
+        try:
+            result = restore(prefix)
+        except AssertionError as e:  # intact, but another network or optimizer
+            raise ValueError(f"checkpoint {prefix!r} does not match this run's network or optimizer "
+                             f"({_why(e, folder)}): use a new --workdir") from None
+        except Exception as e:  # noqa: BLE001 - every reader error is a damaged checkpoint here
+            tried.append((step, _why(e, folder)))
+            continue
+        if state_problem is not None or tried:
+            _write_state_file(folder, step, [s for s in steps if s <= step and s not in dict(tried)])
+        if tried:
+            damaged = ", ".join(f"ckpt-{s} ({why})" for s, why in tried)
+            logger.warning("damaged checkpoint %s in %s: resuming from the previous intact checkpoint, ckpt-%d "
+                           "(step %d); the damaged files stay until the run saves over them", damaged, folder,
+                           step, step)
+        elif state_problem is not None:
+            logger.warning("checkpoint state file %s is damaged (%s): resuming from the newest checkpoint in the "
+                           "folder, ckpt-%d, and rewriting the state file", os.path.join(folder, STATE_FILE),
+                           state_problem, step)
+        return prefix, result
+    damaged = "; ".join(f"ckpt-{s}: {why}" for s, why in tried)
+    raise ValueError(f"no checkpoint in {folder!r} can be restored ({damaged}): restore the folder from a copy, "
+                     "or move it away to start again at step 0")
 
 
 class TFBackend:
@@ -51,16 +146,21 @@ class TFBackend:
         if not self.is_chief:  # non-chief workers save too (collectives) but to a throwaway dir
             ckpt_dir = os.path.join(workdir, f".worker_{self._task_type}_{self._task_id}_ckpt")
         atomic.remove_stale_checkpoint_temps(ckpt_dir)  # ckpt-N_temp/ of a save killed halfway
-        self.manager = tf.train.CheckpointManager(self.checkpoint, ckpt_dir, max_to_keep=cfg.keep_checkpoints)
-        self.restored_from = self.manager.latest_checkpoint
-        has_average = False
-        if self.restored_from:
-            has_average = any(name.startswith("ema/") for name, _ in tf.train.list_variables(self.restored_from))
+
+        def restore(prefix: str) -> bool:
+            """Restores ``prefix``; whether it holds the weight average."""
+            with_average = any(name.startswith("ema/") for name, _ in tf.train.list_variables(prefix))
             # A run that turns the average on restores a checkpoint without one: its weights
             # and optimizer only. Fail loudly rather than train from scratch on a mismatch.
-            ckpt = self.checkpoint if has_average or not cfg.ema_decay else tf.train.Checkpoint(**state)
-            ckpt.restore(self.restored_from).assert_existing_objects_matched()
-        elif cfg.init_weights:
+            ckpt = self.checkpoint if with_average or not cfg.ema_decay else tf.train.Checkpoint(**state)
+            ckpt.restore(prefix).assert_existing_objects_matched()
+            return with_average
+
+        # Before the manager exists (it reads the state file): the state file is repaired first
+        # when it is damaged, and a damaged newest checkpoint gives way to an older intact one.
+        self.restored_from, has_average = restore_checkpoint(ckpt_dir, restore)
+        self.manager = tf.train.CheckpointManager(self.checkpoint, ckpt_dir, max_to_keep=cfg.keep_checkpoints)
+        if not self.restored_from and cfg.init_weights:
             recipe.warm_start(self.model, cfg)
         if cfg.ema_decay and not has_average:
             for a, v in zip(self.averages.values, self.model.trainable_variables):
