@@ -630,7 +630,7 @@ def test_no_intact_checkpoint_stops_the_tool_in_one_line_naming_the_folder(tmp_p
     shutil.copytree(base, workdir)
     _cut_in_half(workdir / "checkpoints" / _DATA_10)
     (workdir / "checkpoints" / "ckpt-5.index").unlink()
-    before = {p.name: p.stat().st_mtime_ns for p in workdir.rglob("*") if p.name != "config.json" and "cache" not in p.parts}
+    before = {p.name: p.stat().st_mtime_ns for p in workdir.rglob("*")}
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": REPO}
     proc = subprocess.run(_train_cmd(image_dir, workdir, 15), env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 1, proc.stderr[-3000:]
@@ -640,4 +640,105 @@ def test_no_intact_checkpoint_stops_the_tool_in_one_line_naming_the_folder(tmp_p
                     f"constructor: Failed to find any matching files for ckpt-5): restore the "
                     "folder from a copy, or move it away to start again at step 0"), proc.stderr[-3000:]
     assert "Traceback" not in proc.stderr
-    assert {p.name: p.stat().st_mtime_ns for p in workdir.rglob("*") if p.name != "config.json" and "cache" not in p.parts} == before
+    assert {p.name: p.stat().st_mtime_ns for p in workdir.rglob("*")} == before
+
+
+def test_a_refused_run_writes_nothing_so_the_corrected_command_runs(tmp_path, image_dir):
+    """Issue 22, item 11: --init_weights of a depth-3 file with --depth 5 left config.json and
+    cache/ behind, and the corrected command was then refused ('holds a run with depth=5')."""
+    from vdsr_tf import build_vdsr
+
+    d3 = tmp_path / "d3.weights.h5"
+    build_vdsr(depth=3, filters=8).save_weights(d3)
+    fresh, cache = tmp_path / "fresh", tmp_path / "shared_cache"
+    common = [f"--data={image_dir}", f"--workdir={fresh}", f"--init_weights={d3}", "--filters=8", "--val_data=none",
+              "--steps=5", "--batch_size=8", "--log_every=50"]
+    driver = "TOOL = " + repr(os.path.join(REPO, "tools", "train.py")) + "\n" + _TOOL_DRIVER
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": REPO}
+    cases = [common + ["--depth=5"], common + ["--depth=5", f"--cache_dir={cache}"], common + ["--depth=3"]]
+    proc = subprocess.run([sys.executable, "-c", driver, json.dumps(cases)], env=env, capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    (code5, err5), (code5c, err5c), (code3, err3) = json.loads(proc.stdout.strip().splitlines()[-1])
+    for code, err in ((code5, err5), (code5c, err5c)):
+        lines = err.strip().splitlines()
+        assert code == 1 and len(lines) == 1 and lines[0].startswith("train.py: error: ") and "d3.weights.h5" in lines[0], err
+    assert code3 == 0, err3[-3000:]  # was: refused, "holds a run with depth=5"
+    assert not cache.exists()  # the refused run's cache went with it
+    assert json.load(open(fresh / "config.json"))["depth"] == 3
+
+
+# ----------------------------------------------------------------------------- changed settings on resume
+@pytest.mark.parametrize("change, flag, says", [
+    (dict(loss="l1"), "loss", "--loss=l2; this command has --loss=l1"),
+    (dict(patch_size=33, stride=33), "patch_size", "--patch_size=41; this command has --patch_size=33"),
+    (dict(scales=(2.0, 3.0)), "scales", "--scales=2,3,4; this command has --scales=2,3"),
+    (dict(data=("elsewhere",)), "data", "--data={data}; this command has --data=elsewhere"),
+])
+def test_resume_changing_what_the_run_is_is_refused_unless_allowed(tmp_path, patch_set, image_dir, change, flag,
+                                                                     says, caplog):
+    """Issue 22, item 14: --loss, --patch_size, --scales, --data changes were accepted with one INFO line."""
+    import re
+
+    from vdsr_tf import preflight
+
+    cfg = TrainConfig(**TINY, steps=5, data=(image_dir,))
+    workdir = tmp_path / "run"
+    Trainer(cfg, str(workdir), patch_set=patch_set, command="first").run()
+    before = (workdir / "config.json").read_text()
+    changed = cfg.replace(steps=10, **change)
+    message = (rf"^--workdir '{workdir}' holds a run trained with {re.escape(says.format(data=image_dir))}, which makes it another "
+               rf"run: give the run's --{flag}, a new --workdir, or --allow_changed_settings to continue it so \(the "
+               r"change is recorded in its settings history\)$")
+    with pytest.raises(ValueError, match=message):
+        preflight.check_workdir(changed, workdir)
+    with pytest.raises(ValueError, match=message):
+        Trainer(changed, str(workdir), patch_set=patch_set)
+    assert (workdir / "config.json").read_text() == before  # nothing written
+
+    with caplog.at_level("INFO"):
+        preflight.check_workdir(changed, workdir, allow_changed_settings=True)
+        trainer = Trainer(changed, str(workdir), patch_set=patch_set, command="second", allow_changed_settings=True)
+    assert any(r.getMessage().startswith("resuming at step 5 with changed settings") for r in caplog.records)
+    history = json.load(open(workdir / "config.json"))["settings_history"]
+    assert [e["from_step"] for e in history] == [0, 5] and history[0]["command"] == "first"
+    assert history[0]["settings"] == cfg.to_dict()
+    first_value = cfg.to_dict()[flag]
+    assert history[1]["changed"][flag] == [first_value, changed.to_dict()[flag]]
+    assert history[1]["changed"]["steps"] == [5, 10] and history[1]["command"] == "second"
+    card = trainer.run()
+    assert card["settings_history"] == history
+    assert json.load(open(workdir / "model_card.json"))["settings_history"] == history
+
+
+def test_a_changed_precision_is_accepted_and_recorded_and_old_configs_resume(tmp_path, patch_set, image_dir, caplog):
+    """The decision for item 14: --precision is the same model on other hardware (the run scripts pick
+    it per machine), so it is not refused, but it is recorded with an INFO line. A config.json written
+    before the history (no settings_history, fields added since missing) resumes unchanged."""
+    cfg = TrainConfig(**TINY, steps=5, data=(image_dir,))
+    workdir = tmp_path / "run"
+    Trainer(cfg, str(workdir), patch_set=patch_set).run()
+    old = cfg.to_dict()
+    del old["degradation"], old["val_degradations"]  # as runs/vdsr_long/config.json: written before issue 21
+    (workdir / "config.json").write_text(json.dumps(old, indent=2, sort_keys=True) + "\n")
+    with caplog.at_level("INFO"):
+        Trainer(cfg, str(workdir), patch_set=patch_set)  # the same command: no change recorded
+    assert not any("changed settings" in r.getMessage() for r in caplog.records)
+    history = json.load(open(workdir / "config.json"))["settings_history"]
+    assert len(history) == 1 and history[0]["settings"] == old and history[0]["from_step"] == 0
+    assert history[0]["note"].startswith("written before settings were kept per step range")
+
+    caplog.clear()
+    with caplog.at_level("INFO"):
+        Trainer(cfg.replace(precision="mixed_bfloat16"), str(workdir), patch_set=patch_set, command="bf16")
+    lines = [r.getMessage() for r in caplog.records if "changed settings" in r.getMessage()]
+    assert lines == ["resuming at step 5 with changed settings (old, new): {'precision': ('float32', "
+                     "'mixed_bfloat16')}"]
+    saved = json.load(open(workdir / "config.json"))
+    assert saved["precision"] == "mixed_bfloat16"
+    assert saved["settings_history"][1] == {"from_step": 5, "changed": {"precision": ["float32", "mixed_bfloat16"]},
+                                            "command": "bf16"}
+    assert TrainConfig.from_dict(saved) == cfg.replace(precision="mixed_bfloat16")  # the history is no setting
+    # Back to float32 before a step was trained: the two changes cancel out.
+    Trainer(cfg, str(workdir), patch_set=patch_set, command="f32")
+    assert len(json.load(open(workdir / "config.json"))["settings_history"]) == 1

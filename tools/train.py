@@ -83,6 +83,10 @@ flags.DEFINE_integer("val_every", _D.val_every, "Steps between validations (0: e
 flags.DEFINE_string("val_degradations", _D.val_degradations, "Also validate on LR of these degradations, e.g. "
                     "jpeg:75 or jpeg:75,jpeg:50 (the weight average when --ema_decay is on).")
 
+flags.DEFINE_bool("allow_changed_settings", False, "Resume even when --loss, --patch_size, --scales or --data "
+                  "differ from the run's (refused otherwise); config.json and the model card keep the settings "
+                  "each range of steps ran with.")
+
 FLAGS = flags.FLAGS
 
 
@@ -141,7 +145,8 @@ def main(argv):
         raise app.UsageError(str(e))
     from vdsr_tf import preflight
 
-    preflight.check_training_run(cfg, FLAGS.workdir)  # one-line refusals before anything is written
+    # One-line refusals before anything is written.
+    preflight.check_training_run(cfg, FLAGS.workdir, allow_changed_settings=FLAGS.allow_changed_settings)
     command = " ".join(shlex.quote(a) for a in sys.argv)
     # Ctrl-C / SIGTERM: finish the current step, save a checkpoint, exit (a second one kills).
     state = {"stop": False, "trainer": None}
@@ -154,7 +159,8 @@ def main(argv):
 
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, _stop)
-    trainer = state["trainer"] = Trainer(cfg, FLAGS.workdir, command=command, cache_dir=FLAGS.cache_dir)
+    trainer = state["trainer"] = Trainer(cfg, FLAGS.workdir, command=command, cache_dir=FLAGS.cache_dir,
+                                         allow_changed_settings=FLAGS.allow_changed_settings)
     if state["stop"]:
         trainer.request_stop()
     try:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import os
 from typing import Any
 
 PRECISIONS = ("float32", "mixed_bfloat16")
@@ -21,6 +22,14 @@ SAMPLINGS = ("uniform", "texture")
 # Fields that change the shape of what a checkpoint holds: a run may not resume with
 # different values (everything else, e.g. steps or the schedule, may change on resume).
 CHECKPOINT_SHAPING_FIELDS = ("depth", "filters", "optimizer", "residual", "backend")
+
+# Fields whose change makes a resumed run another run (another objective, other patches, other
+# data): refused on resume unless the user says --allow_changed_settings. Other changes
+# (precision, the schedule, validation, ...) are accepted; every change is recorded in the run's
+# settings history (config.json and the model card) except the bookkeeping ones below.
+RUN_DEFINING_FIELDS = ("loss", "patch_size", "scales", "data")
+UNRECORDED_FIELDS = ("log_every", "checkpoint_every", "keep_checkpoints")
+SETTINGS_HISTORY = "settings_history"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -253,11 +262,57 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "TrainConfig":
         known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - known)
+        unknown = sorted(set(d) - known - {SETTINGS_HISTORY})
         if unknown:
             raise ValueError(f"unknown TrainConfig fields {unknown}; allowed: {sorted(known)}")
-        d = dict(d)
+        d = {k: v for k, v in d.items() if k != SETTINGS_HISTORY}  # config.json's history is no setting
         for key in ("data", "scales", "hr_scales"):
             if key in d:
                 d[key] = tuple(d[key])
         return cls(**d)
+
+
+def _comparable(key: str, value):
+    if key == "data" and value is not None:
+        return [os.path.normpath(str(v)) for v in value]
+    if key in ("scales", "hr_scales") and value is not None:
+        return [float(v) for v in value]
+    return value
+
+
+def changed_settings(old: dict, cfg: TrainConfig) -> dict[str, tuple]:
+    """{field: (old value, new value)} of the recorded fields that ``cfg`` changes in a run
+    whose config.json holds ``old``. A field an older config.json lacks counts as its default
+    (the field came later; the run trained as the default says)."""
+    defaults = TrainConfig().to_dict()
+    new = cfg.to_dict()
+    changes = {}
+    for key, value in new.items():
+        before = old.get(key, defaults[key])
+        if key not in UNRECORDED_FIELDS and _comparable(key, before) != _comparable(key, value):
+            changes[key] = (before, value)
+    return changes
+
+
+def _flag_value(value) -> str:
+    if isinstance(value, (list, tuple)):
+        return ",".join(f"{v:g}" if isinstance(v, float) else str(v) for v in value)
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def check_resume(old: dict, cfg: TrainConfig, workdir, *, allow_changed_settings: bool = False) -> dict[str, tuple]:
+    """Refuses, in one line, a resume of the run whose config.json holds ``old`` with a config
+    that changes a :data:`RUN_DEFINING_FIELDS` field (unless ``allow_changed_settings``);
+    returns :func:`changed_settings`. The fields of :data:`CHECKPOINT_SHAPING_FIELDS` are
+    checked by the caller (they can never change)."""
+    changes = changed_settings(old, cfg)
+    if not allow_changed_settings:
+        for key in RUN_DEFINING_FIELDS:
+            if key in changes:
+                before, after = changes[key]
+                raise ValueError(
+                    f"--workdir {os.fspath(workdir)!r} holds a run trained with --{key}={_flag_value(before)}; this "
+                    f"command has --{key}={_flag_value(after)}, which makes it another run: give the run's "
+                    f"--{key}, a new --workdir, or --allow_changed_settings to continue it so (the change is "
+                    "recorded in its settings history)")
+    return changes

@@ -1,9 +1,9 @@
 """Checks a training run's settings against the file system before anything is written.
 
 ``tools/train.py`` calls :func:`check_training_run` before it builds the Trainer, so a bad
-``--workdir``, ``--data``, ``--patch_size`` or a changed ``--depth`` ends in one line naming
-the flag or file, with nothing created or written (the Trainer writes ``config.json`` first
-thing). Every training image is decoded once here (3.1 s for the 291 images, measured with
+``--workdir``, ``--data``, ``--patch_size``, a changed ``--depth`` or (unless allowed) a
+changed ``--loss``/``--patch_size``/``--scales``/``--data`` ends in one line naming the flag or
+file, with nothing created or written (the Trainer, too, refuses before it writes anything). Every training image is decoded once here (3.1 s for the 291 images, measured with
 the machine loaded), so a truncated or corrupt one is named before the run starts, not
 minutes into it.
 """
@@ -16,15 +16,17 @@ import os
 
 from vdsr_tf import data as data_lib
 from vdsr_tf import imageio
-from vdsr_tf.config import CHECKPOINT_SHAPING_FIELDS, TrainConfig
+from vdsr_tf.config import CHECKPOINT_SHAPING_FIELDS, TrainConfig, check_resume
 
 logger = logging.getLogger(__name__)
 
 __all__ = ["check_training_run", "check_workdir", "usable_planes"]
 
 
-def check_workdir(cfg: TrainConfig, workdir) -> None:
-    """Raises ValueError when ``workdir`` is a file or holds a run this config cannot resume."""
+def check_workdir(cfg: TrainConfig, workdir, *, allow_changed_settings: bool = False) -> None:
+    """Raises ValueError when ``workdir`` is a file or holds a run this config cannot resume:
+    another network or optimizer (never), or another loss, patch size, scales or data (unless
+    ``allow_changed_settings``; :func:`vdsr_tf.config.check_resume`)."""
     workdir = os.fspath(workdir)
     if os.path.lexists(workdir) and not os.path.isdir(workdir):
         raise ValueError(f"--workdir {workdir!r} is a file, not a folder")
@@ -42,6 +44,7 @@ def check_workdir(cfg: TrainConfig, workdir) -> None:
         if key in old and old[key] != getattr(cfg, key):
             raise ValueError(f"--workdir {workdir!r} holds a run with {key}={old[key]!r}, this one has "
                              f"--{key}={getattr(cfg, key)!r}: use a new --workdir or the same --{key}")
+    check_resume(old, cfg, workdir, allow_changed_settings=allow_changed_settings)
 
 
 def usable_planes(width: int, height: int, cfg: TrainConfig) -> int:
@@ -57,14 +60,15 @@ def usable_planes(width: int, height: int, cfg: TrainConfig) -> int:
     return count
 
 
-def check_training_run(cfg: TrainConfig, workdir, *, decode: bool = True) -> list[str]:
+def check_training_run(cfg: TrainConfig, workdir, *, decode: bool = True,
+                       allow_changed_settings: bool = False) -> list[str]:
     """Raises ValueError (one line naming the flag, folder or file) if the run cannot start.
 
     Checks the workdir (:func:`check_workdir`), ``--init_weights``, that ``cfg.data`` holds
     images (folders, or luminance archives whose planes are read), that each one decodes (``decode``; else only its header is read) and that at
     least one is large enough for a patch. Writes nothing. Returns the training image files.
     """
-    check_workdir(cfg, workdir)
+    check_workdir(cfg, workdir, allow_changed_settings=allow_changed_settings)
     if cfg.init_weights and not os.path.isfile(cfg.init_weights):
         raise ValueError(f"--init_weights {cfg.init_weights!r} is not a file")
     if not cfg.data:

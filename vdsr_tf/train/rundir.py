@@ -1,6 +1,8 @@
 """The run folder (``workdir``): what a run writes besides its checkpoints, all atomically.
 
-  config.json        the TrainConfig of the run (guarded: a different network cannot resume)
+  config.json        the TrainConfig of the run (guarded: a different network cannot resume, nor
+                     another loss, patch size, scales or data unless allowed), with the settings
+                     history: which settings each range of steps ran with
   history.json       validation PSNR/SSIM per scale and step, plus the bicubic baseline
   budget.json        the step count --max_minutes fixed (so a resumed run keeps it)
   vdsr.weights.h5    final weights (Keras), model_card.json, val_psnr.png (with the
@@ -13,7 +15,7 @@ import logging
 import os
 
 from vdsr_tf import atomic
-from vdsr_tf.config import CHECKPOINT_SHAPING_FIELDS, TrainConfig
+from vdsr_tf.config import CHECKPOINT_SHAPING_FIELDS, SETTINGS_HISTORY, TrainConfig, check_resume
 
 logger = logging.getLogger(__name__)
 
@@ -25,32 +27,70 @@ BUDGET_NAME = "budget.json"
 
 
 class RunFolder:
+    """The run folder ``workdir``; it is created by the first write (a refused run makes none)."""
+
     def __init__(self, workdir: str, cfg: TrainConfig, *, is_chief: bool = True):
         self.path = os.path.abspath(workdir)
         self.cfg = cfg
         self.is_chief = is_chief
-        os.makedirs(self.path, exist_ok=True)
+        self._old = None
+        self._changes = {}
+        self.settings_history: list[dict] = []
 
     def file(self, name: str) -> str:
         return os.path.join(self.path, name)
 
     # ------------------------------------------------------------------ config
-    def check_and_write_config(self) -> None:
-        """Refuses a config whose network/optimizer differs from the run's; records this one."""
+    def check_config(self, *, allow_changed_settings: bool = False) -> None:
+        """Refuses, writing nothing, a config whose network/optimizer differs from the run's,
+        or (unless ``allow_changed_settings``) its loss, patch size, scales or data."""
         path = self.file("config.json")
-        if os.path.exists(path):
-            with open(path, encoding="utf-8") as f:
-                old = json.load(f)
-            for key in CHECKPOINT_SHAPING_FIELDS:
-                if key in old and old[key] != getattr(self.cfg, key):
-                    raise ValueError(
-                        f"{self.path} holds a run with {key}={old[key]!r}; this config has "
-                        f"{key}={getattr(self.cfg, key)!r}: use a new --workdir")
-            changed = {k: (old.get(k), v) for k, v in self.cfg.to_dict().items() if old.get(k) != v}
-            if changed:
-                logger.info("resuming with changed settings (old, new): %s", changed)
+        if not os.path.exists(path):
+            return
+        with open(path, encoding="utf-8") as f:
+            old = json.load(f)
+        for key in CHECKPOINT_SHAPING_FIELDS:
+            if key in old and old[key] != getattr(self.cfg, key):
+                raise ValueError(
+                    f"{self.path} holds a run with {key}={old[key]!r}; this config has "
+                    f"{key}={getattr(self.cfg, key)!r}: use a new --workdir")
+        self._changes = check_resume(old, self.cfg, self.path, allow_changed_settings=allow_changed_settings)
+        self._old = old
+
+    def write_config(self, step: int, command: str | None = None) -> list[dict]:
+        """Records this config in config.json, with the settings history: the settings of
+        step 0 on, then one entry per resume that changed any (``from_step``, ``changed``:
+        {field: [old, new]}, ``command``). Entries past ``step`` (the checkpoint resumed from)
+        are dropped; changes made twice at one step merge. Returns the history."""
+        history = [dict(entry) for entry in (self._old or {}).get(SETTINGS_HISTORY) or []]
+        if self._old is None:
+            history = [{"from_step": int(step), "settings": self.cfg.to_dict(), "command": command}]
+        elif not history:  # a config.json written before the history was kept
+            old = {k: v for k, v in self._old.items() if k != SETTINGS_HISTORY}
+            history = [{"from_step": 0, "settings": old, "command": None,
+                        "note": "written before settings were kept per step range: the settings of the last "
+                                f"command before step {int(step)}"}]
+        history = [entry for entry in history if entry["from_step"] <= step or entry is history[0]]
+        if self._changes:
+            logger.info("resuming at step %d with changed settings (old, new): %s", step, self._changes)
+            changed = {k: [a, b] for k, (a, b) in self._changes.items()}
+            last = history[-1]
+            if len(history) > 1 and last["from_step"] == step:  # changed again before a step was trained
+                merged = dict(last["changed"])
+                for k, (a, b) in changed.items():
+                    merged[k] = [merged[k][0] if k in merged else a, b]
+                last["changed"] = {k: v for k, v in merged.items() if v[0] != v[1]}
+                last["command"] = command
+                if not last["changed"]:
+                    history.pop()
+            else:
+                history.append({"from_step": int(step), "changed": changed, "command": command})
+        self.settings_history = history
         if self.is_chief:
-            atomic.write_text(path, self.cfg.to_json() + "\n")
+            os.makedirs(self.path, exist_ok=True)
+            record = {**self.cfg.to_dict(), SETTINGS_HISTORY: history}
+            atomic.write_text(self.file("config.json"), json.dumps(record, indent=2, sort_keys=True) + "\n")
+        return history
 
     # ------------------------------------------------------------------ history
     def load_history(self, step: int) -> dict:
@@ -98,8 +138,10 @@ class RunFolder:
 
 
 def model_card(cfg: TrainConfig, *, command, steps: int, train_time_s: float, patch_set, history: dict,
-               runtime: dict, budget: dict | None = None) -> dict:
-    """The model card of a finished run (what, on which data, how long, how good)."""
+               runtime: dict, budget: dict | None = None, settings_history: list | None = None) -> dict:
+    """The model card of a finished run (what, on which data, how long, how good; with
+    ``settings_history``, which settings each range of steps ran with: see
+    :meth:`RunFolder.write_config`)."""
     rows = history.get("val") or []
     if cfg.ema_decay:  # the weights file holds the moving average: describe it, not the raw weights
         rows = [{"step": r["step"], **r["ema"]} for r in rows if "ema" in r]
@@ -115,6 +157,7 @@ def model_card(cfg: TrainConfig, *, command, steps: int, train_time_s: float, pa
         "model": "VDSR", "depth": cfg.depth, "filters": cfg.filters, "residual": cfg.residual,
         "config": cfg.to_dict(),
         "command": command,
+        "settings_history": settings_history or [],
         "steps": int(steps),
         "patch_passes": int(steps) * cfg.batch_size,
         "train_time_s": round(float(train_time_s), 1),

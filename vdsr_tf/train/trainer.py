@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import shutil
 import time
 
 from vdsr_tf import data as data_lib
@@ -69,10 +70,13 @@ class Trainer:
         config.data, cached under workdir/cache).
       command: the command line, recorded in the model card.
       cache_dir: where the degraded training planes are cached (default workdir/cache).
+      allow_changed_settings: resume even when the config changes the run's loss, patch size,
+        scales or data (refused otherwise; every change is kept in the settings history).
     """
 
     def __init__(self, config: TrainConfig, workdir: str, *, strategy=None, patch_set=None,
-                 command: str | None = None, cache_dir: str | None = None):
+                 command: str | None = None, cache_dir: str | None = None,
+                 allow_changed_settings: bool = False):
         if not isinstance(config, TrainConfig):
             raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
         self._t_created = time.time()
@@ -90,22 +94,31 @@ class Trainer:
         self.folder = rundir.RunFolder(workdir, config, is_chief=is_chief)
         self.workdir = self.folder.path
         self.is_chief = is_chief
-        self.folder.check_and_write_config()
+        # Every refusal comes before anything is written: the settings, then the checkpoint
+        # (or --init_weights), then the training set; config.json is written last. A refused
+        # run removes the folders it made (a cache it built included).
+        self.folder.check_config(allow_changed_settings=allow_changed_settings)
+        cache_dir = cache_dir or os.path.join(self.workdir, "cache")
+        made = [p for p in (self.workdir, os.path.abspath(cache_dir)) if not os.path.exists(p)]
+        try:
+            if config.backend == "tensorflow":
+                from vdsr_tf.train.tf_backend import TFBackend
 
-        if patch_set is None:
-            patch_set = load_training_set(config, cache_dir or os.path.join(self.workdir, "cache"))
+                self.backend = TFBackend(config, self.workdir, strategy=strategy)
+            else:
+                from vdsr_tf.train.jax_backend import JaxBackend
+
+                self.backend = JaxBackend(config, self.workdir)
+            if patch_set is None:
+                patch_set = load_training_set(config, cache_dir)
+            self.folder.write_config(self.backend.step, command)
+        except Exception:
+            for path in made:
+                shutil.rmtree(path, ignore_errors=True)
+            raise
         self.patch_set = patch_set
         self.steps_per_epoch = data_lib.steps_per_epoch(patch_set, config.batch_size)
         self.val_every = config.val_every or self.steps_per_epoch
-
-        if config.backend == "tensorflow":
-            from vdsr_tf.train.tf_backend import TFBackend
-
-            self.backend = TFBackend(config, self.workdir, strategy=strategy)
-        else:
-            from vdsr_tf.train.jax_backend import JaxBackend
-
-            self.backend = JaxBackend(config, self.workdir)
         self.budget = self.folder.load_budget() if config.max_minutes else None
         if self.budget:  # a resumed --max_minutes run keeps the length it fixed
             self.cfg = self.cfg.replace(**self.budget["schedule"])
@@ -326,7 +339,8 @@ class Trainer:
     def _finish(self) -> dict:
         card = rundir.model_card(self.cfg, command=self.command, steps=self.current_step,
                                  train_time_s=self.backend.elapsed, patch_set=self.patch_set,
-                                 history=self.history, runtime=self.backend.versions(), budget=self.budget)
+                                 history=self.history, runtime=self.backend.versions(), budget=self.budget,
+                                 settings_history=self.folder.settings_history)
         if not self.is_chief:
             self.backend.discard_worker_checkpoints()
             return card
