@@ -581,6 +581,9 @@ _DAMAGE = {
                            r"file\): resuming from the newest checkpoint in the folder, ckpt-10, and rewriting the "
                            r"state file$"),
     "state file deleted": (lambda c: (c / "checkpoint").unlink(), 10, r"is damaged \(it is missing\)"),
+    "state file garbage, an older data file alone": (
+        lambda c: ((c / "checkpoint").write_text("garbage\n"), (c / "ckpt-3.data-00000-of-00001").write_bytes(b"x")),
+        10, r"is damaged \(it is not a checkpoint state file\)"),
     "state file naming a checkpoint not there": (
         lambda c: (c / "checkpoint").write_text('model_checkpoint_path: "ckpt-99"\n'), 10,
         r"is damaged \(it names 'ckpt-99', which is not in the folder\)"),

@@ -97,7 +97,8 @@ def restore_checkpoint(folder: str, restore) -> tuple[str | None, bool]:
             tried.append((step, _why(e, folder)))
             continue
         if state_problem is not None or tried:
-            _write_state_file(folder, step, [s for s in steps if s <= step and s not in dict(tried)])
+            _write_state_file(folder, step, [s for s in steps if s <= step and s not in dict(tried)
+                                             and os.path.exists(os.path.join(folder, f"ckpt-{s}.index"))])
         if tried:
             damaged = ", ".join(f"ckpt-{s} ({why})" for s, why in tried)
             logger.warning("damaged checkpoint %s in %s: resuming from the previous intact checkpoint, ckpt-%d "
