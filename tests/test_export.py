@@ -364,13 +364,18 @@ def test_export_tool_refuses_a_used_folder_a_file_and_a_bad_weights_file_in_one_
     assert not (tmp_path / "new").exists()  # was: an empty folder left behind
 
 
-def test_check_output_folder_refuses_a_read_only_folder(tmp_path, monkeypatch):
+def test_check_output_folder_refuses_a_read_only_folder_and_an_input_folder(tmp_path, monkeypatch):
     from vdsr_tf import atomic
 
     assert atomic.check_output_folder(tmp_path / "a" / "b") == str(tmp_path / "a" / "b")
     assert atomic.check_output_folder(tmp_path) == str(tmp_path)  # empty: nothing to replace
     (tmp_path / "x").write_text("")
     assert atomic.check_output_folder(tmp_path, overwrite=True) == str(tmp_path)
+    (tmp_path / "set").mkdir()  # e.g. --test_data: never written into
+    with pytest.raises(ValueError, match=r"^--out '.*/set/exp' is or lies inside the input folder '.*/set'; "
+                                         r"write it elsewhere$"):
+        atomic.check_output_folder(tmp_path / "set" / "exp", inputs=[tmp_path / "set", None], what="--out",
+                                   overwrite=True)
     # root writes anywhere, so the read-only answer is simulated (a read-only mount gives it to root too)
     monkeypatch.setattr(atomic.os, "access", lambda path, mode: False)
     with pytest.raises(ValueError, match=rf"^--out '{tmp_path}/new' cannot be written: '{tmp_path}' is read-only; "

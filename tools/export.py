@@ -51,7 +51,8 @@ def main(argv):
     from vdsr_tf import atomic
 
     try:  # before TensorFlow is imported: a refusal takes a moment
-        atomic.check_output_folder(FLAGS.out, overwrite=FLAGS.overwrite, what="--out")
+        atomic.check_output_folder(FLAGS.out, overwrite=FLAGS.overwrite, what="--out",
+                                   inputs=[FLAGS.test_data, FLAGS.calibration_data])
     except ValueError as e:
         print(f"export: error: {e}", file=sys.stderr)
         return 1

@@ -191,18 +191,26 @@ def check_output_path(path, *, overwrite: bool = False, inputs=(), what: str = "
     return path
 
 
-def check_output_folder(path, *, overwrite: bool = False, what: str = "output folder") -> str:
+def check_output_folder(path, *, overwrite: bool = False, inputs=(), what: str = "output folder") -> str:
     """Checks, before any work, that a tool may write into the folder ``path``; returns it.
 
     The folder rule of :func:`check_output_path`, in one-line ValueErrors: ``path`` must not
     be a file; a folder that exists and holds anything needs ``overwrite`` (files of the same
     names are then replaced, others left alone); a folder that does not exist must be
     creatable (its nearest existing parent a writable folder); one that exists, writable.
-    An existing empty folder is accepted: there is nothing in it to replace.
+    An existing empty folder is accepted: there is nothing in it to replace. ``path`` must not
+    be, or lie inside, one of the folders in ``inputs`` (whatever ``overwrite`` says).
     """
     path = os.fspath(path)
     if os.path.lexists(path) and not os.path.isdir(path):
         raise ValueError(f"{what} {path!r} is a file; give a folder")
+    real = os.path.realpath(path)
+    for other in inputs:
+        if isinstance(other, (str, os.PathLike)) and os.path.isdir(other):
+            folder = os.path.realpath(other)
+            if real == folder or real.startswith(os.path.join(folder, "")):
+                raise ValueError(f"{what} {path!r} is or lies inside the input folder {os.fspath(other)!r}; "
+                                 "write it elsewhere")
     if os.path.isdir(path):
         if os.listdir(path) and not overwrite:
             raise ValueError(f"{what} {path!r} exists and is not empty; pass --overwrite to write into it "
