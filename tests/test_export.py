@@ -458,3 +458,37 @@ def test_verify_refuses_a_manifest_entry_without_a_field_in_one_line(tiny, tmp_p
     with pytest.raises(ValueError, match=rf"^'.*nameless/manifest\.json': artefact 2 has no '{key}'; "
                                          r"re-export the folder with tools/export\.py$"):
         export.verify(folder, scales=(2,))
+
+
+def test_the_jpeg_set_exports_by_name_into_a_folder_of_its_own(tiny, tmp_path, monkeypatch):
+    """Issue 21, item 7: export.py --weights jpeg; the manifest names the set, verify loads it
+    by that name, and exports/jpeg/ inside exports/ is its own export, not an unlisted file."""
+    import keras
+
+    from vdsr_tf import weights as weights_mod
+    from vdsr_tf.export import manifest as manifest_mod
+
+    out, paper_file, _ = tiny
+    folder = tmp_path / "pkg" / "weights"
+    folder.mkdir(parents=True)
+    keras.utils.set_random_seed(4)
+    for attr, name, source in (("BUNDLED_WEIGHTS", "vdsr_x234", paper_file), ("JPEG_WEIGHTS", "vdsr_jpeg", None)):
+        path = folder / f"{name}.weights.h5"
+        shutil.copyfile(source, path) if source else build_vdsr(depth=3, filters=8).save_weights(path)
+        (folder / f"{name}.json").write_text(json.dumps({"sha256": integrity.sha256(path)}))
+        monkeypatch.setattr(weights_mod, attr, path)
+    monkeypatch.setattr(weights_mod, "_default_cache", {})
+
+    parent = tmp_path / "exports"
+    shutil.copytree(out, parent)
+    config = export.ExportConfig(weights="jpeg", precisions=("float32",), e2e_size=None,
+                                 calibration_count=4, calibration_size=32, scales=(2,))
+    export.export_all(parent / "jpeg", config)
+    info = json.loads((parent / "jpeg" / "manifest.json").read_text())["weights"]
+    assert (info["source"], info["name"], info["file"]) == ("bundled", "jpeg", "vdsr_jpeg.weights.h5")
+    assert info["sha256"] == integrity.sha256(weights_mod.JPEG_WEIGHTS)
+    ok, rows = export.verify(parent / "jpeg", scales=(2,))  # the reference: the jpeg set, by name
+    assert ok and [r["name"] for r in rows] == ["saved_model", "tflite_float32"]
+    assert manifest_mod.unlisted_files(parent, json.loads((parent / "manifest.json").read_text())) == []
+    (parent / "stray").mkdir()  # a folder without a manifest of its own is still unlisted
+    assert manifest_mod.unlisted_files(parent, json.loads((parent / "manifest.json").read_text())) == ["stray"]

@@ -41,15 +41,17 @@ _INTERNAL = {
 def weights_info(weights, model) -> dict:
     """The manifest's ``weights`` entry: where the reference weights came from, their
     sha256 and the network's shape."""
-    from vdsr_tf.weights import BUNDLED_WEIGHTS
+    from vdsr_tf.weights import BUNDLED_WEIGHTS, PAPER, bundled_name, bundled_weights
 
-    if weights is None:
-        path, source = BUNDLED_WEIGHTS, "bundled"
+    name = PAPER if weights is None else bundled_name(weights)
+    if name is not None:
+        path, source = bundled_weights(name), "bundled"
     else:
         path, source = Path(weights), "file"
     convs = [l for l in model.layers if l.__class__.__name__ == "Conv2D"]
     return {
         "source": source,
+        **({"name": name} if name is not None else {}),  # which bundled set ("paper", "jpeg")
         "file": path.name,
         # The bundled file is named relative to the package's parent, so the manifest does not
         # carry this machine's paths.
@@ -218,12 +220,14 @@ def _is_document(name: str) -> bool:
 
 def unlisted_files(out_dir, manifest: dict) -> list[str]:
     """Names in ``out_dir`` that its manifest does not list, sorted: what an export folder
-    must not hold. Not counted: manifest.json, hidden names (temporaries of a writer at work)
-    and documents (README*, LICENSE*, *.md, *.txt, *.rst)."""
+    must not hold. Not counted: manifest.json, hidden names (temporaries of a writer at work),
+    documents (README*, LICENSE*, *.md, *.txt, *.rst) and sub-folders with a manifest of their own."""
     listed = {Path(art["file"]).parts[0] for art in manifest["artifacts"]}
+    # A folder holding its own manifest is another export (exports/jpeg/ inside exports/),
+    # vouched for by that manifest and verified on its own.
     return sorted(name for name in os.listdir(out_dir)
                   if name != MANIFEST and not name.startswith(".") and not _is_document(name)
-                  and name not in listed)
+                  and name not in listed and not os.path.isfile(os.path.join(out_dir, name, MANIFEST)))
 
 
 def changed_files(out_dir, manifest: dict) -> dict[str, str]:

@@ -181,8 +181,9 @@ def _reference_model(info: dict, weights):
     from vdsr_tf import integrity, weights as weights_mod
 
     if weights is None:
-        if info["source"] == "bundled":
-            weights_path, model = weights_mod.BUNDLED_WEIGHTS, weights_mod.load_model()
+        if info["source"] == "bundled":  # manifests before the JPEG set name no set: the paper one
+            name = info.get("name", weights_mod.PAPER)
+            weights_path, model = weights_mod.bundled_weights(name), weights_mod.load_model(name)
         else:
             weights_path = Path(info["path"])
             model = weights_mod.load_model(weights_path)
