@@ -112,3 +112,34 @@ def test_evaluate_scores_the_default_choice_per_column(two_sets, tmp_path):
     header = table.splitlines()[0].split()
     assert header == ["dataset", "scale", "method", "clean", "jpeg:40"]
     assert sum(1 for line in table.splitlines() if line.split()[:3] == ["Plain", "x2", "bicubic"]) == 1
+
+
+def _rows(diffs):
+    """evaluate rows: paper 30 dB everywhere, the JPEG set 30 + diffs[q][cell] at jpeg:q."""
+    rows = []
+    for q, per_cell in diffs.items():
+        for (dataset, scale), d in zip((("Set5", 2), ("Set14", 4)), per_cell):
+            for method, psnr in (("paper", 30.0), ("jpeg", 30.0 + d), ("bicubic", 20.0)):
+                rows.append({"dataset": dataset, "scale": scale, "degradation": f"jpeg:{q}",
+                             "method": method, "psnr": psnr})
+    return rows
+
+
+def test_quality_limit_is_the_last_quality_where_no_cell_loses_more_than_the_tolerance():
+    rows = _rows({50: (1.0, 0.8), 90: (0.3, 0.1), 93: (0.02, -0.04), 94: (0.01, -0.06), 95: (-0.2, -0.1)})
+    rows.append({"dataset": "Set5", "scale": 2, "degradation": "clean", "method": "jpeg", "psnr": 1.0})
+    assert weight_choice.quality_limit(rows) == 93  # q94 loses 0.06 on one cell; lossless rows ignored
+    assert weight_choice.quality_limit(rows, tolerance=0.1) == 94
+    # once a quality fails, higher ones never count again (the choice is a threshold)
+    assert weight_choice.quality_limit(_rows({50: (1.0, 1.0), 75: (-0.5, 0.0), 90: (0.2, 0.2)})) == 50
+    assert weight_choice.quality_limit(_rows({30: (-1.0, 0.0)})) is None
+
+
+def test_the_bundled_limit_is_the_one_the_bundled_jpeg_card_measured():
+    card_path = weights_mod.bundled_card_path(weights_mod.JPEG_WEIGHTS)
+    if not card_path.exists():
+        pytest.skip("this installation ships no JPEG weights")
+    rows = json.loads(card_path.read_text())["evaluation"]["rows"]
+    assert {"jpeg", "paper"} <= {r["method"] for r in rows}
+    # re-bundled weights that move the crossover must move the constant with them
+    assert weight_choice.quality_limit(rows) == weight_choice.JPEG_QUALITY_LIMIT

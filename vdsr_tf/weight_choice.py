@@ -14,11 +14,15 @@ import os
 
 from PIL import Image
 
-__all__ = ["JPEG_QUALITY_LIMIT", "choose", "jpeg_quality"]
+__all__ = ["JPEG_QUALITY_LIMIT", "TOLERANCE_DB", "choose", "jpeg_quality", "quality_limit"]
 
-JPEG_QUALITY_LIMIT = 95
-"""Highest estimated JPEG quality that still gets the JPEG weights (BUILD_NOTES.md, "JPEG
-photos": the table of both sets at q 30-95 that set it)."""
+JPEG_QUALITY_LIMIT = 93
+"""Highest estimated JPEG quality that still gets the JPEG weights: :func:`quality_limit` of
+the bundled JPEG card's evaluation rows (a test keeps the two equal; BUILD_NOTES.md, "JPEG
+photos", has the table that set it)."""
+
+TOLERANCE_DB = 0.05
+"""How far under the paper weights the JPEG weights may be on a cell and still be chosen."""
 
 _JPEG_SIGNATURE = b"\xff\xd8\xff"
 
@@ -51,3 +55,23 @@ def choose(source) -> tuple[str, int | None]:
     if quality is not None and quality <= JPEG_QUALITY_LIMIT and is_bundled(JPEG):
         return JPEG, quality
     return PAPER, quality
+
+
+def quality_limit(rows, jpeg: str = "jpeg", paper: str = "paper",
+                  tolerance: float = TOLERANCE_DB) -> int | None:
+    """The highest JPEG quality q measured in ``rows`` (``tools/evaluate.py --json`` rows with
+    methods ``jpeg`` and ``paper`` at ``jpeg:Q`` degradations) such that at q and at every
+    lower measured quality the JPEG set scores at most ``tolerance`` dB under the paper set on
+    every (dataset, scale) cell; None when even the lowest fails."""
+    psnr = {(r["method"], r["degradation"], r["dataset"], r["scale"]): r["psnr"] for r in rows}
+    cells: dict[int, list[float]] = {}
+    for (method, degradation, dataset, scale), value in psnr.items():
+        if method == jpeg and degradation.startswith("jpeg:") and (paper, degradation, dataset, scale) in psnr:
+            q = int(degradation.split(":", 1)[1])
+            cells.setdefault(q, []).append(value - psnr[(paper, degradation, dataset, scale)])
+    limit = None
+    for q in sorted(cells):
+        if min(cells[q]) < -tolerance:
+            break
+        limit = q
+    return limit
