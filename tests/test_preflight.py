@@ -72,3 +72,23 @@ def test_a_luminance_archive_is_checked_through_its_planes(tmp_path):
     broken.write_bytes(b"not a zip")
     with pytest.raises(ValueError, match="broken.npz"):
         preflight.check_training_run(TrainConfig(data=(str(broken),)), tmp_path / "run")
+
+
+@pytest.mark.parametrize("field, old", [("depth", 5), ("filters", 8), ("optimizer", "adam"), ("residual", False)])
+def test_the_run_guard_is_one_rule_for_preflight_and_the_trainer(tmp_path, field, old):
+    """A changed network or optimizer is refused with one message by the check before the run
+    and by the Trainer's own run folder, --allow_changed_settings or not."""
+    from vdsr_tf.train.rundir import RunFolder
+
+    cfg = TrainConfig(depth=3, filters=4)
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.json").write_text(TrainConfig(depth=3, filters=4).replace(**{field: old}).to_json())
+    messages = []
+    for allow in (False, True):
+        for check in (lambda: preflight.check_workdir(cfg, str(run), allow_changed_settings=allow),
+                      lambda: RunFolder(str(run), cfg).check_config(allow_changed_settings=allow)):
+            with pytest.raises(ValueError, match=rf"holds a run with {field}={old!r}, this one has --{field}=") as e:
+                check()
+            messages.append(str(e.value))
+    assert len(set(messages)) == 1, messages

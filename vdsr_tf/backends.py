@@ -33,6 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
+from vdsr_tf.errors import first_line
 from vdsr_tf.model import DEPTH
 
 __all__ = [
@@ -47,12 +48,6 @@ DEFAULT_RECEPTIVE_RADIUS = DEPTH
 """Halo used when a file does not say how deep its network is (the paper's depth)."""
 
 _SERVE = "serve"
-
-
-def _first_line(error: BaseException) -> str:
-    """``Type: first line of the message``, for one-line errors about a damaged file."""
-    lines = str(error).strip().splitlines()
-    return f"{type(error).__name__}: {lines[0]}" if lines else type(error).__name__
 
 
 def _check_path(path, what: str, want_dir: bool) -> Path:
@@ -106,7 +101,7 @@ class TFLiteModel:
             inputs = self.interpreter.get_input_details()
             outputs = self.interpreter.get_output_details()
         except Exception as e:  # LiteRT's errors on a damaged flatbuffer have no common type
-            raise ValueError(f"{str(self.path)!r} is not a readable TFLite model: {_first_line(e)}") from e
+            raise ValueError(f"{str(self.path)!r} is not a readable TFLite model: {first_line(e)}") from e
         if len(inputs) != 1 or len(outputs) != 1:
             raise ValueError(f"{str(self.path)!r} has {len(inputs)} inputs and {len(outputs)} "
                              "outputs; expected one of each")
@@ -142,7 +137,7 @@ class TFLiteModel:
                 return self.interpreter.get_tensor(self.output_details["index"]).copy()
             except Exception as e:  # a damaged model loads, then fails here (XNNPACK's RuntimeError)
                 self._shape = None  # allocate again on the next call
-                raise ValueError(f"{str(self.path)!r} cannot run ({_first_line(e)}); the file is "
+                raise ValueError(f"{str(self.path)!r} cannot run ({first_line(e)}); the file is "
                                  "damaged or not a model this library wrote: re-export it") from e
 
     def op_counts(self) -> dict[str, int]:
@@ -152,7 +147,7 @@ class TFLiteModel:
             # No public API lists the ops; this private one is stable across TF/LiteRT 2.x.
             ops = self.interpreter._get_ops_details()
         except Exception as e:  # a damaged op table: UnicodeDecodeError, RuntimeError
-            raise ValueError(f"{str(self.path)!r} is not a readable TFLite model: {_first_line(e)}") from e
+            raise ValueError(f"{str(self.path)!r} is not a readable TFLite model: {first_line(e)}") from e
         for op in ops:
             counts[op["op_name"]] = counts.get(op["op_name"], 0) + 1
         return counts
@@ -205,7 +200,7 @@ class SavedModelPredictor:
         try:
             self._loaded = tf.saved_model.load(str(self.path))
         except Exception as e:  # truncated variables give IndexError; parse errors, OpError...
-            raise ValueError(f"{str(self.path)!r} is not a readable SavedModel: {_first_line(e)}") from e
+            raise ValueError(f"{str(self.path)!r} is not a readable SavedModel: {first_line(e)}") from e
         fn = getattr(self._loaded, _SERVE, None)
         if fn is None:
             fn = self._loaded.signatures.get(_SERVE) or self._loaded.signatures.get("serving_default")
@@ -223,7 +218,7 @@ class SavedModelPredictor:
                 out = out.get("output", next(iter(out.values())))
             return np.asarray(out, dtype=np.float32)
         except Exception as e:  # tf.errors from a graph that loads but cannot run
-            raise ValueError(f"{str(self.path)!r} cannot run ({_first_line(e)}); the SavedModel is "
+            raise ValueError(f"{str(self.path)!r} cannot run ({first_line(e)}); the SavedModel is "
                              "damaged or not one this library wrote: re-export it") from e
 
 

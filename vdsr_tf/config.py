@@ -303,15 +303,21 @@ def _flag_value(value) -> str:
 def check_resume(old: dict, cfg: TrainConfig, workdir, *, allow_changed_settings: bool = False) -> dict[str, tuple]:
     """Refuses, in one line, a resume of the run whose config.json holds ``old`` with a config
     that changes a :data:`RUN_DEFINING_FIELDS` field (unless ``allow_changed_settings``);
-    returns :func:`changed_settings`. The fields of :data:`CHECKPOINT_SHAPING_FIELDS` are
-    checked by the caller (they can never change)."""
+    returns :func:`changed_settings`. A :data:`CHECKPOINT_SHAPING_FIELDS` field is refused even
+    with ``allow_changed_settings``: the checkpoints could not be read into another network or
+    optimizer."""
+    workdir = os.fspath(workdir)
+    for key in CHECKPOINT_SHAPING_FIELDS:
+        if key in old and old[key] != getattr(cfg, key):
+            raise ValueError(f"--workdir {workdir!r} holds a run with {key}={old[key]!r}, this one has "
+                             f"--{key}={getattr(cfg, key)!r}: use a new --workdir or the same --{key}")
     changes = changed_settings(old, cfg)
     if not allow_changed_settings:
         for key in RUN_DEFINING_FIELDS:
             if key in changes:
                 before, after = changes[key]
                 raise ValueError(
-                    f"--workdir {os.fspath(workdir)!r} holds a run trained with --{key}={_flag_value(before)}; this "
+                    f"--workdir {workdir!r} holds a run trained with --{key}={_flag_value(before)}; this "
                     f"command has --{key}={_flag_value(after)}, which makes it another run: give the run's "
                     f"--{key}, a new --workdir, or --allow_changed_settings to continue it so (the change is "
                     "recorded in its settings history)")

@@ -16,7 +16,7 @@ import os
 
 from vdsr_tf import data as data_lib
 from vdsr_tf import imageio
-from vdsr_tf.config import CHECKPOINT_SHAPING_FIELDS, TrainConfig, check_resume
+from vdsr_tf.config import TrainConfig, check_resume
 
 logger = logging.getLogger(__name__)
 
@@ -40,10 +40,6 @@ def check_workdir(cfg: TrainConfig, workdir, *, allow_changed_settings: bool = F
         raise ValueError(f"cannot read {path!r} ({e}); use a new --workdir") from e
     if not isinstance(old, dict):
         raise ValueError(f"{path!r} is not a training config; use a new --workdir")
-    for key in CHECKPOINT_SHAPING_FIELDS:
-        if key in old and old[key] != getattr(cfg, key):
-            raise ValueError(f"--workdir {workdir!r} holds a run with {key}={old[key]!r}, this one has "
-                             f"--{key}={getattr(cfg, key)!r}: use a new --workdir or the same --{key}")
     check_resume(old, cfg, workdir, allow_changed_settings=allow_changed_settings)
 
 

@@ -19,8 +19,10 @@ import numpy as np
 
 from vdsr_tf import atomic
 from vdsr_tf.config import TrainConfig
+from vdsr_tf.errors import first_line
 from vdsr_tf.train import recipe
 from vdsr_tf.train.jax_step import initial_state, make_jax_step
+from vdsr_tf.train.resume import Damaged, restore_newest_intact
 
 logger = logging.getLogger(__name__)
 
@@ -36,10 +38,6 @@ def list_checkpoints(folder: str) -> list[tuple[int, str]]:
         if m:
             out.append((int(m.group(1)), path))
     return sorted(out)
-
-
-class _Damaged(Exception):
-    """A checkpoint file that cannot be read (its text says why)."""
 
 
 class JaxBackend:
@@ -98,25 +96,12 @@ class JaxBackend:
                 + [("optimizer/" + v.path, v) for v in self.optimizer.variables])
 
     def _restore_newest_intact(self) -> str | None:
-        """Restores the newest checkpoint that reads; a damaged newer one gives way to it (one
-        warning), and when none reads the run stops in one line: never back to step 0 over them."""
-        tried = []
-        for step, path in reversed(list_checkpoints(self.folder)):
-            try:
-                self._restore(path)
-            except _Damaged as e:  # (a ValueError from _restore is another network: it stops the run)
-                tried.append((step, str(e)))
-            else:
-                if tried:
-                    logger.warning("damaged checkpoint %s in %s: resuming from the previous intact checkpoint, "
-                                   "ckpt-%d (step %d); the damaged files stay until the run saves over them",
-                                   ", ".join(f"ckpt-{s} ({why})" for s, why in tried), self.folder, step, step)
-                return path
-        if tried:
-            damaged = "; ".join(f"ckpt-{s}: {why}" for s, why in tried)
-            raise ValueError(f"no checkpoint in {self.folder!r} can be restored ({damaged}): restore the folder "
-                             "from a copy, or move it away to start again at step 0")
-        return None
+        """Restores the newest checkpoint that reads (vdsr_tf.train.resume): the path, or None
+        when the folder holds none."""
+        paths = dict(list_checkpoints(self.folder))
+        step, _, _ = restore_newest_intact(self.folder, sorted(paths, reverse=True),
+                                           lambda s: self._restore(paths[s]))
+        return None if step is None else paths[step]
 
     def _restore(self, path: str) -> None:
         try:
@@ -124,8 +109,7 @@ class JaxBackend:
                 saved = {k: z[k] for k in z.files}
             step, elapsed = int(saved.pop("__step__")), float(saved.pop("__elapsed__"))
         except Exception as e:  # noqa: BLE001 - BadZipFile, zlib, EOF, a missing key: a damaged file
-            text = str(e).strip().splitlines()
-            raise _Damaged(f"{type(e).__name__}: {text[0][:160] if text else ''}".rstrip(": ")) from e
+            raise Damaged(first_line(e)) from e
         averages = {k[len(_AVERAGE):]: saved.pop(k) for k in list(saved) if k.startswith(_AVERAGE)}
         want = self._variables()
         names = [n for n, _ in want]

@@ -15,7 +15,7 @@ import logging
 import os
 
 from vdsr_tf import atomic
-from vdsr_tf.config import CHECKPOINT_SHAPING_FIELDS, SETTINGS_HISTORY, TrainConfig, check_resume
+from vdsr_tf.config import SETTINGS_HISTORY, TrainConfig, check_resume
 
 logger = logging.getLogger(__name__)
 
@@ -49,11 +49,6 @@ class RunFolder:
             return
         with open(path, encoding="utf-8") as f:
             old = json.load(f)
-        for key in CHECKPOINT_SHAPING_FIELDS:
-            if key in old and old[key] != getattr(self.cfg, key):
-                raise ValueError(
-                    f"{self.path} holds a run with {key}={old[key]!r}; this config has "
-                    f"{key}={getattr(self.cfg, key)!r}: use a new --workdir")
         self._changes = check_resume(old, self.cfg, self.path, allow_changed_settings=allow_changed_settings)
         self._old = old
 

@@ -14,7 +14,9 @@ import re
 from vdsr_tf import atomic
 from vdsr_tf import data as data_lib
 from vdsr_tf.config import TrainConfig
+from vdsr_tf.errors import first_line
 from vdsr_tf.train import recipe
+from vdsr_tf.train.resume import Damaged, restore_newest_intact
 from vdsr_tf.train.tf_step import is_chief, make_strategy, make_tf_step
 
 logger = logging.getLogger(__name__)
@@ -53,12 +55,6 @@ def read_state_file(folder: str) -> tuple[int | None, str | None]:
     return int(m.group(1)), None
 
 
-def _why(e: BaseException, folder: str) -> str:
-    text = re.sub(r"\{\{.*?\}\}\s*", "", str(e))  # TF's {{function_node ...}}
-    text = text.replace(os.path.join(folder, ""), "").strip().splitlines()  # the folder is named once
-    return f"{type(e).__name__}: {text[0][:160] if text else ''}".rstrip(": ")
-
-
 def _write_state_file(folder: str, step: int, kept: list[int]) -> None:
     """The state file CheckpointManager writes, naming ``ckpt-<step>`` and the ``kept`` steps
     (relative names and the index files' times, as TensorFlow writes it), atomically."""
@@ -85,33 +81,26 @@ def restore_checkpoint(folder: str, restore) -> tuple[str | None, bool]:
         return None, False
     named, state_problem = read_state_file(folder)
     first = named if named is not None else steps[-1]
-    tried = []
-    for step in [first] + [s for s in reversed(steps) if s < first]:
+
+    def read(step):
         prefix = os.path.join(folder, f"ckpt-{step}")
         try:
-            result = restore(prefix)
+            return restore(prefix)
         except AssertionError as e:  # intact, but another network or optimizer
             raise ValueError(f"checkpoint {prefix!r} does not match this run's network or optimizer "
-                             f"({_why(e, folder)}): use a new --workdir") from None
+                             f"({first_line(e, folder)}): use a new --workdir") from None
         except Exception as e:  # noqa: BLE001 - every reader error is a damaged checkpoint here
-            tried.append((step, _why(e, folder)))
-            continue
-        if state_problem is not None or tried:
-            _write_state_file(folder, step, [s for s in steps if s <= step and s not in dict(tried)
-                                             and os.path.exists(os.path.join(folder, f"ckpt-{s}.index"))])
-        if tried:
-            damaged = ", ".join(f"ckpt-{s} ({why})" for s, why in tried)
-            logger.warning("damaged checkpoint %s in %s: resuming from the previous intact checkpoint, ckpt-%d "
-                           "(step %d); the damaged files stay until the run saves over them", damaged, folder,
-                           step, step)
-        elif state_problem is not None:
-            logger.warning("checkpoint state file %s is damaged (%s): resuming from the newest checkpoint in the "
-                           "folder, ckpt-%d, and rewriting the state file", os.path.join(folder, STATE_FILE),
-                           state_problem, step)
-        return prefix, result
-    damaged = "; ".join(f"ckpt-{s}: {why}" for s, why in tried)
-    raise ValueError(f"no checkpoint in {folder!r} can be restored ({damaged}): restore the folder from a copy, "
-                     "or move it away to start again at step 0")
+            raise Damaged(first_line(e, folder)) from e
+
+    step, result, damaged = restore_newest_intact(folder, [first] + [s for s in reversed(steps) if s < first], read)
+    if state_problem is not None or damaged:
+        _write_state_file(folder, step, [s for s in steps if s <= step and s not in damaged
+                                         and os.path.exists(os.path.join(folder, f"ckpt-{s}.index"))])
+    if state_problem is not None and not damaged:
+        logger.warning("checkpoint state file %s is damaged (%s): resuming from the newest checkpoint in the "
+                       "folder, ckpt-%d, and rewriting the state file", os.path.join(folder, STATE_FILE),
+                       state_problem, step)
+    return os.path.join(folder, f"ckpt-{step}"), result
 
 
 class TFBackend:
