@@ -308,3 +308,18 @@ def test_sigterm_during_a_write_leaves_no_temporary(tmp_path):
     assert proc.returncode == 143, proc.stderr
     assert proc.stderr.strip() == "vdsr-tf: terminated"
     assert sorted(os.listdir(tmp_path)) == ["a.png"]  # no output, no hidden temporary
+
+
+@pytest.mark.parametrize("output", ["y.png", "y.JPG", "out/y.webp"])
+def test_several_inputs_to_a_file_like_output_are_refused(tmp_path, capsys, output):
+    """`upscale a.jpg b.png -o y.png` was a folder called y.png/; a real folder of that name,
+    or one asked for with a trailing slash, still takes them."""
+    a, b = picture(tmp_path / "a.png"), picture(tmp_path / "b.png", seed=1)
+    (tmp_path / "out").mkdir()
+    code, err = run(capsys, "upscale", a, b, "-o", tmp_path / output, "-s", 2, "--bicubic")
+    assert code == 1 and err.count("\n") == 1, err
+    assert "names an image file, but 2 inputs need a folder" in err
+    assert not (tmp_path / output).exists()
+    code, err = run(capsys, "upscale", a, b, "-o", f"{tmp_path / output}/", "-s", 2, "--bicubic")
+    assert code == 0, err
+    assert sorted(os.listdir(tmp_path / output)) == ["a.png", "b.png"]
