@@ -178,3 +178,20 @@ def test_score_rgb_uses_rounded_y_and_shave():
     assert np.all(ys == np.round(ys))
     assert p == metrics.psnr(ys, yh, shave=2)
     assert s == metrics.ssim(ys, yh, shave=2)
+
+
+@pytest.mark.parametrize("fn", [metrics.psnr, metrics.ssim])
+def test_unit_range_floats_need_their_data_range(fn):
+    """[0, 1] floats scored on the 255 scale gave ~102 dB PSNR silently; now they are refused
+    in one line, and data_range=1.0 scores them as their 0..255 copies score."""
+    hr = _textured() / 255.0
+    sr = np.clip(hr + np.random.default_rng(1).normal(0, 0.02, hr.shape), 0, 1)
+    with pytest.raises(ValueError, match=r"floats in \[0, 1\], but the range is 255: pass data_range=1.0"):
+        fn(sr, hr)
+    assert fn(sr, hr, data_range=1.0) == pytest.approx(fn(sr * 255, hr * 255), abs=1e-9)
+    if fn is metrics.psnr:
+        assert 20 < fn(sr, hr, data_range=1.0) < 50
+    with pytest.raises(ValueError, match="data_range must be a number > 0"):
+        fn(sr, hr, data_range=0)
+    dark = np.zeros((16, 16), np.uint8)  # integer levels are never taken for [0, 1]
+    assert fn(dark, dark + np.uint8(1)) > 0

@@ -33,10 +33,18 @@ _SSIM_K1 = 0.01
 _SSIM_K2 = 0.03
 
 
-def _pair(sr, hr, shave: int) -> tuple[np.ndarray, np.ndarray]:
-    """Validates a pair of luminance planes and returns them shaved, as float64."""
+def _pair(sr, hr, shave: int, data_range) -> tuple[np.ndarray, np.ndarray]:
+    """Validates a pair of luminance planes and returns them shaved, as float64.
+
+    Float planes that all lie in [0, 1] scored with the default range of 255 are refused:
+    they are nearly always [0, 1] images, and their PSNR would be about 48 dB too high,
+    silently (a 0..255 picture that dark is black to the eye)."""
     if isinstance(shave, bool) or not isinstance(shave, (int, np.integer)) or shave < 0:
         raise ValueError(f"shave must be an int >= 0, got {shave!r}")
+    if (isinstance(data_range, bool) or not isinstance(data_range, (int, float, np.integer, np.floating))
+            or not np.isfinite(data_range) or data_range <= 0):
+        raise ValueError(f"data_range must be a number > 0 (255 for 0..255 levels, 1.0 for [0, 1]), "
+                         f"got {data_range!r}")
     arrays = []
     for name, a in (("sr", sr), ("hr", hr)):
         a = np.asarray(a)
@@ -58,21 +66,26 @@ def _pair(sr, hr, shave: int) -> tuple[np.ndarray, np.ndarray]:
     a, b = arrays
     if a.shape != b.shape:
         raise ValueError(f"sr and hr shapes differ: {a.shape} vs {b.shape}")
+    if (data_range == _DATA_RANGE and all(np.issubdtype(np.asarray(x).dtype, np.floating) for x in (sr, hr))
+            and a.size and min(a.min(), b.min()) >= 0 and 0 < max(a.max(), b.max()) <= 1):
+        raise ValueError("sr and hr are floats in [0, 1], but the range is 255: pass data_range=1.0 "
+                         "(or scale them to 0..255)")
     return matlab.shave(a, int(shave)), matlab.shave(b, int(shave))
 
 
-def psnr(sr, hr, *, shave: int = 0) -> float:
-    """Peak signal-to-noise ratio in dB for data range 255 (uint8 luminance levels).
+def psnr(sr, hr, *, shave: int = 0, data_range: float = _DATA_RANGE) -> float:
+    """Peak signal-to-noise ratio in dB, 10 log10(data_range^2 / MSE).
 
-    ``sr``, ``hr``: (H, W) or (H, W, 1) arrays of luminance on the 0..255 scale (any
-    integer or float dtype; computed in float64). ``shave`` pixels are dropped off every
-    border of both first. Returns ``inf`` for identical planes.
+    ``sr``, ``hr``: (H, W) or (H, W, 1) arrays of luminance (any integer or float dtype;
+    computed in float64), on the 0..255 scale unless ``data_range`` says otherwise (1.0 for
+    [0, 1] floats, which the default refuses). ``shave`` pixels are dropped off every border
+    of both first. Returns ``inf`` for identical planes.
     """
-    a, b = _pair(sr, hr, shave)
+    a, b = _pair(sr, hr, shave, data_range)
     mse = np.mean((a - b) ** 2)
     if mse == 0:
         return float("inf")
-    return float(10.0 * np.log10(_DATA_RANGE**2 / mse))
+    return float(10.0 * np.log10(float(data_range) ** 2 / mse))
 
 
 def _gaussian_window() -> np.ndarray:
@@ -90,22 +103,23 @@ def _filter_valid(img: np.ndarray, g: np.ndarray) -> np.ndarray:
     return np.lib.stride_tricks.sliding_window_view(rows, n, axis=1) @ g
 
 
-def ssim(sr, hr, *, shave: int = 0) -> float:
+def ssim(sr, hr, *, shave: int = 0, data_range: float = _DATA_RANGE) -> float:
     """Mean SSIM, Wang et al.'s ``ssim_index`` with its default parameters.
 
     ``sr``, ``hr``: (H, W) or (H, W, 1) luminance on the 0..255 scale (data range
-    L = 255; computed in float64). ``shave`` pixels are dropped off every border first;
+    L = 255; computed in float64), or another range given as ``data_range`` (1.0 for [0, 1]
+    floats, which the default refuses). ``shave`` pixels are dropped off every border first;
     what is left must be at least 11x11 (the window, 'valid' filtering).
     """
-    a, b = _pair(sr, hr, shave)
+    a, b = _pair(sr, hr, shave, data_range)
     if min(a.shape) < _SSIM_WINDOW:
         raise ValueError(
             f"ssim needs at least {_SSIM_WINDOW}x{_SSIM_WINDOW} pixels after shaving, "
             f"got {a.shape[0]}x{a.shape[1]}"
         )
     g = _gaussian_window()
-    c1 = (_SSIM_K1 * _DATA_RANGE) ** 2
-    c2 = (_SSIM_K2 * _DATA_RANGE) ** 2
+    c1 = (_SSIM_K1 * float(data_range)) ** 2
+    c2 = (_SSIM_K2 * float(data_range)) ** 2
     mu1 = _filter_valid(a, g)
     mu2 = _filter_valid(b, g)
     mu1_sq, mu2_sq, mu1_mu2 = mu1 * mu1, mu2 * mu2, mu1 * mu2
