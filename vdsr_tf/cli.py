@@ -62,6 +62,8 @@ def _tile(text: str) -> int:
 
 
 def _build_parser() -> argparse.ArgumentParser:
+    from vdsr_tf import inference  # numpy only: TensorFlow loads later, once a model is needed
+
     parser = _Parser(prog=PROG, description="VDSR super-resolution (Kim et al., CVPR 2016).")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
@@ -79,7 +81,7 @@ def _build_parser() -> argparse.ArgumentParser:
                     help="paper or jpeg (the bundled sets), or a file (.weights.h5 or MatConvNet "
                     ".mat; .tflite or a SavedModel folder with --backend); default: chosen per "
                     "picture (jpeg for JPEG files up to a measured quality, paper otherwise)")
-    up.add_argument("--backend", choices=("keras", "tflite", "saved_model"), default="keras",
+    up.add_argument("--backend", choices=inference.BACKENDS, default="keras",
                     help="how to run the network (default: keras)")
     up.add_argument("--precision", choices=("float32", "bfloat16"), default="float32",
                     help="keras backend: bfloat16 is ~0.02 dB lower PSNR and 1.9x or 0.65x the speed "
@@ -92,7 +94,7 @@ def _build_parser() -> argparse.ArgumentParser:
     up.add_argument("--fail-fast", action="store_true",
                     help="stop at the first file that fails (default: go on, list failures at the end)")
     up.add_argument("--tile", type=_tile, default=None, metavar="N",
-                    help="tile side in output pixels (0 = whole image; default: the library's)")
+                    help=f"tile side in output pixels (0 = whole image; default: {inference.DEFAULT_TILE})")
     up.add_argument("--ext", default=None, metavar="EXT",
                     help="output extension for folder outputs, e.g. png (default: the input's)")
     up.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
@@ -280,15 +282,15 @@ def _upscale_one(args, src: str, dst: str, scale: float, upscaler, progress):
 
 
 def _upscale(args) -> int:
-    _import_tensorflow_quietly()
     from vdsr_tf import inference
 
     scale = inference.check_scale(args.scale)
-    pairs, skipped = _plan(args)
+    pairs, skipped = _plan(args)  # the files first: a refusal or an all-skipped batch needs no TensorFlow
     if skipped and not args.quiet:
         print(f"skipping {skipped} input(s) whose output exists (--skip-existing)", file=sys.stderr)
     if not pairs:
         return 0
+    _import_tensorflow_quietly()
     upscaler = None
     if not args.bicubic:
         # Built once: the model loads and traces once, and a bad --tile fails here, not per file.
