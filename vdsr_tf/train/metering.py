@@ -140,6 +140,7 @@ class Meter:
 
     def __init__(self, writer, *, total_steps: int, batch_size: int, log_every: int):
         self.writer, self.total, self.batch, self.every = writer, total_steps, batch_size, log_every
+        self._first = True  # a run's first step is logged at once: minutes pass before step log_every
         self._reset()
 
     def _reset(self):
@@ -156,15 +157,17 @@ class Meter:
         for k, v in (("loss", loss), ("gnorm", gnorm), ("frac", frac)):
             self.sums[k] += v
         self.n += 1
-        if done % self.every and done != self.total:
+        first, self._first = self._first, False
+        if done % self.every and done != self.total and not first:
             return
         dt = max(time.time() - self.t0, 1e-9)
         pps = self.n * self.batch / dt
         mean = {k: v / self.n for k, v in self.sums.items()}
         logger.info("step %d/%d  loss %.5f  lr %.3g  |g| %.3g  clipped %.1f%%  %.1f patches/s  "
-                    "input wait %.1f%%  ETA %s", done, self.total, mean["loss"], lr, mean["gnorm"],
+                    "input wait %.1f%%  ETA %s%s", done, self.total, mean["loss"], lr, mean["gnorm"],
                     100 * mean["frac"], pps, 100 * self.wait / dt,
-                    format_duration((self.total - done) * dt / self.n))
+                    format_duration((self.total - done) * dt / self.n),
+                    "  (first step: it includes building the step, so the ETA is high)" if first else "")
         self.writer.scalars({"train/loss": mean["loss"], "train/learning_rate": lr,
                              "train/grad_norm": mean["gnorm"], "train/clipped_fraction": mean["frac"],
                              "train/patches_per_s": pps, "train/input_wait_fraction": self.wait / dt}, done)
