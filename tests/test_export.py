@@ -492,3 +492,26 @@ def test_the_jpeg_set_exports_by_name_into_a_folder_of_its_own(tiny, tmp_path, m
     assert manifest_mod.unlisted_files(parent, json.loads((parent / "manifest.json").read_text())) == []
     (parent / "stray").mkdir()  # a folder without a manifest of its own is still unlisted
     assert manifest_mod.unlisted_files(parent, json.loads((parent / "manifest.json").read_text())) == ["stray"]
+
+
+def test_the_bare_litert_example_in_exports_readme_runs_and_matches_super_resolve(tmp_path, monkeypatch):
+    """exports/README.md's bare-LiteRT block, run as written on a small picture, gives what
+    super_resolve gives with the same file (to one grey level: float32 vs float64 colour maths)."""
+    from PIL import Image
+
+    from vdsr_tf import super_resolve
+
+    repo = Path(__file__).resolve().parents[1]
+    text = (repo / "exports" / "README.md").read_text()
+    block = re.search(r"Bare LiteRT.*?```python\n(.*?)```", text, re.S).group(1)
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[0:24, 0:20]
+    base = 128 + 80 * np.sin(xx / 3.0)[..., None] * np.cos(yy / 4.0)[..., None] * np.array([1.0, 0.6, -0.8])
+    Image.fromarray(np.clip(base + rng.normal(0, 8, (24, 20, 3)), 0, 255).astype(np.uint8)).save(tmp_path / "photo.png")
+    model = repo / "exports" / "vdsr_int8.tflite"
+    monkeypatch.chdir(tmp_path)
+    exec(compile(block.replace("exports/vdsr_int8.tflite", str(model)), "exports/README.md", "exec"), {})
+    ours = np.asarray(Image.open(tmp_path / "photo_x2.png"), np.int16)
+    want = np.asarray(super_resolve(str(tmp_path / "photo.png"), 2, backend="tflite", weights=str(model)), np.int16)
+    assert ours.shape == want.shape == (48, 40, 3)
+    assert np.abs(ours - want).max() <= 1 and np.mean(ours == want) > 0.99
