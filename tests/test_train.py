@@ -2,6 +2,7 @@
 import dataclasses
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -745,3 +746,14 @@ def test_a_changed_precision_is_accepted_and_recorded_and_old_configs_resume(tmp
     # Back to float32 before a step was trained: the two changes cancel out.
     Trainer(cfg, str(workdir), patch_set=patch_set, command="f32")
     assert len(json.load(open(workdir / "config.json"))["settings_history"]) == 1
+
+
+def test_the_last_line_gives_validation_psnr_rounded(tmp_path, image_dir):
+    cmd = _train_cmd(image_dir, tmp_path / "run", 6)
+    cmd[cmd.index("--val_data=none")] = f"--val_data={image_dir}"
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": REPO}
+    out = subprocess.run(cmd + ["--val_every=6"], env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    last = out.stdout.strip().splitlines()[-1]
+    assert re.fullmatch(r"done: 6 steps in \d+s; weights .*vdsr\.weights\.h5; val PSNR x2 \d+\.\d\d dB, "
+                        r"x3 \d+\.\d\d dB, x4 \d+\.\d\d dB", last), last

@@ -173,7 +173,8 @@ def main(argv):
         return 130
     final = card["validation"]["final"]
     print(f"done: {card['steps']} steps in {card['train_time_s']:.0f}s; weights "
-          f"{os.path.join(FLAGS.workdir, card['weights'])}" + (f"; val PSNR {final}" if final else ""))
+          f"{os.path.join(FLAGS.workdir, card['weights'])}"
+          + ("; val PSNR " + ", ".join(f"x{s} {db:.2f} dB" for s, db in final.items()) if final else ""))
     return 0
 
 
