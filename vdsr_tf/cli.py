@@ -163,7 +163,7 @@ def _plan(args) -> tuple[list[tuple[str, str]], int]:
                 and os.path.splitext(out)[1].lower() in _readable_extensions()):
             # A new folder named like an image is nearly always a mistyped single-file output.
             raise ValueError(f"output {out!r} names an image file, but {len(inputs)} inputs need a folder: give "
-                             f"a folder (end it with / to make one of that name)")
+                             "a folder (end it with / to make one of that name)")
         pairs = []
         for src in inputs:
             name = os.path.basename(src)
