@@ -2,7 +2,7 @@
 # The JPEG-robust weights (issue 21): the bundled lossless weights fine-tuned on a mix of
 # lossless LR (a quarter of the patches) and LR saved as JPEG at a quality drawn uniformly
 # from 20 to 95 for each patch's picture (the whole LR picture compressed, 4:2:0; see
-# vdsr_tf.degradation), at x2/x3/x4, Adam 1e-4 held constant, with a moving average of the
+# vdsr_tf.core.degradation), at x2/x3/x4, Adam 1e-4 held constant, with a moving average of the
 # weights (the long run's recipe, runs/train_long.sh). Validation: Set5, lossless and q75.
 # Re-running resumes from runs/vdsr_jpeg/checkpoints. It takes the CPU ahead of the
 # lossless long run until its weights are bundled.

@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from vdsr_tf import atomic
+from vdsr_tf.core import atomic
 
 
 def test_write_json_and_permissions(tmp_path):

@@ -5,8 +5,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from vdsr_tf import matlab, metrics, weights
-from vdsr_tf.inference import bicubic_upscale, super_resolve
+from vdsr_tf.core import matlab, metrics
+from vdsr_tf.nn import weights
+from vdsr_tf.infer.upscaler import bicubic_upscale, super_resolve
 
 EXAMPLE = pathlib.Path(__file__).resolve().parents[1] / "docs" / "example.png"
 

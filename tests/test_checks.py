@@ -1,10 +1,10 @@
-"""vdsr_tf.checks: one whole-number check, one message."""
+"""vdsr_tf.core.checks: one whole-number check, one message."""
 import re
 
 import numpy as np
 import pytest
 
-from vdsr_tf.checks import check_int
+from vdsr_tf.core.checks import check_int
 
 
 def test_whole_numbers_pass_as_int():

@@ -1,13 +1,13 @@
-"""Tests for vdsr_tf.data: Y, degradation, patch grid, batches, augmentation, determinism."""
+"""Tests for vdsr_tf.data.patches: Y, degradation, patch grid, batches, augmentation, determinism."""
 import os
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from vdsr_tf import data as data_lib
-from vdsr_tf import matlab
-from vdsr_tf.sampling import BatchSampler, dihedral
+from vdsr_tf.data import patches as data_lib
+from vdsr_tf.core import matlab
+from vdsr_tf.data.sampling import BatchSampler, dihedral
 
 
 def _smooth_image(h, w, seed=0, channels=3):
@@ -261,7 +261,7 @@ def test_count_patches_equals_the_built_patch_set(image_dir, scales, hr_scales, 
 
 
 def test_a_luminance_archive_trains_like_its_folder(image_dir, tmp_path, patch_set):
-    from vdsr_tf.luma_archive import write_luma_archive
+    from vdsr_tf.data.luma_archive import write_luma_archive
 
     files = data_lib.list_images(image_dir)
     archive = str(tmp_path / "train.npz")
@@ -307,7 +307,7 @@ def test_images_too_small_for_a_scale_are_skipped_with_one_counting_warning(tmp_
     Image.fromarray(_smooth_image(90, 90, 0)).save(tmp_path / "big.png")
     Image.fromarray(_smooth_image(43, 43, 1)).save(tmp_path / "small1.png")  # x2: 42x42, x3: 42x42, x4: 40x40
     Image.fromarray(_smooth_image(44, 42, 2)).save(tmp_path / "small2.png")  # x4: 44x40, x3: 42x42
-    with caplog.at_level("WARNING", logger="vdsr_tf.data"):
+    with caplog.at_level("WARNING", logger="vdsr_tf.data.patches"):
         ps = data_lib.build_patch_set(data_lib.list_images(str(tmp_path)), (2, 3, 4))
     warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
     assert len(warnings) == 1, warnings

@@ -1,4 +1,4 @@
-"""vdsr_tf.degradation: the text forms, the JPEG round trip, the 8x8 grid on the picture,
+"""vdsr_tf.core.degradation: the text forms, the JPEG round trip, the 8x8 grid on the picture,
 per-step determinism of JPEG training batches, quality estimation, and evaluation columns."""
 import io
 
@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from vdsr_tf import data as data_lib
-from vdsr_tf import degradation as deg
-from vdsr_tf import matlab
-from vdsr_tf.sampling import BatchSampler
+from vdsr_tf.data import patches as data_lib
+from vdsr_tf.core import degradation as deg
+from vdsr_tf.core import matlab
+from vdsr_tf.data.sampling import BatchSampler
 
 
 def _picture(h, w, seed=0, channels=3):

@@ -1,7 +1,7 @@
-"""vdsr_tf.errors.first_line: a reader's error as ``Type: first line`` for one-line messages."""
+"""vdsr_tf.core.errors.first_line: a reader's error as ``Type: first line`` for one-line messages."""
 import os
 
-from vdsr_tf.errors import first_line
+from vdsr_tf.core.errors import first_line
 
 
 def test_keeps_the_type_and_the_first_line_only():

@@ -9,8 +9,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from vdsr_tf import evaluation, inference, matlab, metrics
-from vdsr_tf.model import build_vdsr
+from vdsr_tf.evaluation import scoring
+from vdsr_tf.infer import upscaler
+from vdsr_tf.core import matlab, metrics
+from vdsr_tf.nn.model import build_vdsr
 
 ROOT = Path(__file__).resolve().parents[1]
 ROW_KEYS = {"dataset", "scale", "degradation", "method", "psnr", "ssim", "images", "seconds_per_image"}
@@ -76,31 +78,31 @@ def _expected(pictures, scale, upscale):
 
 def test_list_pairs_huang_and_plain(tmp_path):
     huang = _huang(tmp_path, drop_lr=("img_002",))
-    pairs = evaluation.list_pairs(huang, 2)
+    pairs = scoring.list_pairs(huang, 2)
     assert [p.name for p in pairs] == ["img_001", "img_002"]
     assert pairs[0].lr.name == "img_001_SRF_2_LR.png"
     assert pairs[1].lr is None  # made by Matlab bicubic
     with pytest.raises(ValueError, match="image_SRF_4"):
-        evaluation.list_pairs(huang, 4)
+        scoring.list_pairs(huang, 4)
     plain = _plain(tmp_path)
-    assert [(p.name, p.lr) for p in evaluation.list_pairs(plain, 3)] == [("img_001", None), ("img_002", None)]
+    assert [(p.name, p.lr) for p in scoring.list_pairs(plain, 3)] == [("img_001", None), ("img_002", None)]
     (tmp_path / "empty").mkdir()
     with pytest.raises(ValueError, match="no test images"):
-        evaluation.list_pairs(tmp_path / "empty", 2)
+        scoring.list_pairs(tmp_path / "empty", 2)
     with pytest.raises(ValueError, match="not found"):
-        evaluation.list_pairs(tmp_path / "missing", 2)
+        scoring.list_pairs(tmp_path / "missing", 2)
     with pytest.raises(ValueError, match="evaluation scale must be an int >= 2, got 1"):
-        evaluation.list_pairs(plain, 1)
+        scoring.list_pairs(plain, 1)
     with pytest.raises(ValueError, match="evaluation scale must be an int >= 2, got 2.5"):
-        evaluation.list_pairs(plain, 2.5)
+        scoring.list_pairs(plain, 2.5)
 
 
 def test_evaluate_both_layouts_bicubic_and_model(tmp_path, tiny_weights):
-    from vdsr_tf.weights import load_model
+    from vdsr_tf.nn.weights import load_model
 
     huang, plain = _huang(tmp_path), _plain(tmp_path)
     lines = []
-    rows = evaluation.evaluate([huang, plain], (2, 3), ["bicubic", tiny_weights], progress=lines.append)
+    rows = scoring.evaluate([huang, plain], (2, 3), ["bicubic", tiny_weights], progress=lines.append)
     assert [(r["dataset"], r["scale"], r["method"]) for r in rows] == [
         (d, s, m) for d in ("Tiny", "Plain") for s in (2, 3) for m in ("bicubic", "tiny")
     ]
@@ -109,9 +111,9 @@ def test_evaluate_both_layouts_bicubic_and_model(tmp_path, tiny_weights):
         assert set(r) == ROW_KEYS
         assert r["images"] == 2 and r["seconds_per_image"] >= 0
         if r["method"] == "bicubic":
-            upscale = inference.bicubic_upscale
+            upscale = upscaler.bicubic_upscale
         else:
-            upscale = lambda lr, s: inference.super_resolve(lr, s, model=model)
+            upscale = lambda lr, s: upscaler.super_resolve(lr, s, model=model)
         p, s = _expected(_pictures(), r["scale"], upscale)
         assert r["psnr"] == pytest.approx(p, abs=1e-9)
         assert r["ssim"] == pytest.approx(s, abs=1e-9)
@@ -123,7 +125,7 @@ def test_evaluate_both_layouts_bicubic_and_model(tmp_path, tiny_weights):
     assert any("[Tiny x2 bicubic] 1/2 img_001" in line for line in lines)
     assert any("mean" in line for line in lines)
     # A keras.Model in memory is scored like its weights file.
-    again = evaluation.evaluate(plain, [2], model)
+    again = scoring.evaluate(plain, [2], model)
     assert again[0]["method"] == model.name
     assert again[0]["psnr"] == pytest.approx(by_key[("Plain", 2, "tiny")]["psnr"], abs=1e-9)
 
@@ -133,15 +135,15 @@ def test_evaluate_rejects_bad_input(tmp_path):
     bad = np.zeros((5, 5, 3), np.uint8)
     Image.fromarray(bad).save(huang / "image_SRF_2" / "img_001_SRF_2_LR.png")
     with pytest.raises(ValueError, match="img_001_SRF_2_LR.png"):
-        evaluation.evaluate(huang, [2], "bicubic")
+        scoring.evaluate(huang, [2], "bicubic")
     with pytest.raises(ValueError, match="image_SRF_3"):
-        evaluation.evaluate(huang, [2, 3], "bicubic")
+        scoring.evaluate(huang, [2, 3], "bicubic")
     with pytest.raises(ValueError, match="at least one"):
-        evaluation.evaluate([], [2], "bicubic")
+        scoring.evaluate([], [2], "bicubic")
     with pytest.raises(ValueError, match="distinct"):
-        evaluation.evaluate(_plain(tmp_path), [2], ["bicubic", "bicubic"])
+        scoring.evaluate(_plain(tmp_path), [2], ["bicubic", "bicubic"])
     with pytest.raises(FileNotFoundError, match="nope.mat"):
-        evaluation.evaluate(_plain(tmp_path, "P2"), [2], tmp_path / "nope.mat")
+        scoring.evaluate(_plain(tmp_path, "P2"), [2], tmp_path / "nope.mat")
 
 
 def test_format_table_and_json(tmp_path):
@@ -153,19 +155,19 @@ def test_format_table_and_json(tmp_path):
         {"dataset": "Mine", "scale": 3, "method": "bicubic", "psnr": float("inf"), "ssim": 1.0,
          "images": 1, "seconds_per_image": 0.02},
     ]
-    table = evaluation.format_table(rows)
+    table = scoring.format_table(rows)
     lines = table.splitlines()
     assert lines[0].split() == ["dataset", "scale", "bicubic", "VDSR_Official", "paper", "bicubic", "paper", "VDSR"]
     assert "33.65/0.9293" in lines[2] and "37.47/0.9579" in lines[2] and "37.53/0.9587" in lines[2]
     assert lines[3].split()[:4] == ["Mine", "x3", "inf/1.0000", "-"]
 
     out = tmp_path / "rows.json"
-    evaluation.write_rows(out, rows)
+    scoring.write_rows(out, rows)
     data = json.loads(out.read_text())
     assert data[0] == rows[0] and data[2]["psnr"] is None
     assert [p.name for p in tmp_path.iterdir()] == ["rows.json"]  # no temp file left
     with pytest.raises(ValueError, match="does not exist"):
-        evaluation.write_rows(tmp_path / "missing" / "rows.json", rows)
+        scoring.write_rows(tmp_path / "missing" / "rows.json", rows)
 
 
 def test_tool_end_to_end(tmp_path):
@@ -188,7 +190,7 @@ def test_tool_end_to_end(tmp_path):
     assert "not found" in bad.stderr
 
 
-PAPER_BICUBIC = evaluation.PAPER_TABLE3["bicubic"]
+PAPER_BICUBIC = scoring.PAPER_TABLE3["bicubic"]
 
 
 @pytest.mark.slow
@@ -196,7 +198,7 @@ def test_set5_bicubic_matches_the_paper(shared_data):
     folder = shared_data / "benchmark" / "Set5"
     if not folder.is_dir():
         pytest.skip(f"{folder} not present")
-    for row in evaluation.evaluate(folder, (2, 3, 4), "bicubic"):
+    for row in scoring.evaluate(folder, (2, 3, 4), "bicubic"):
         paper_psnr, paper_ssim = PAPER_BICUBIC[("Set5", row["scale"])]
         assert abs(row["psnr"] - paper_psnr) < 0.03, row
         assert abs(row["ssim"] - paper_ssim) < 0.002, row
@@ -208,8 +210,8 @@ def test_set5_official_weights_match_the_paper(shared_data):
     weights = shared_data / "weights" / "VDSR_Official.mat"
     if not (folder.is_dir() and weights.is_file()):
         pytest.skip("Set5 or VDSR_Official.mat not present")
-    for row in evaluation.evaluate(folder, (2, 3, 4), weights):
-        paper_psnr, _ = evaluation.PAPER_TABLE3["VDSR"][("Set5", row["scale"])]
+    for row in scoring.evaluate(folder, (2, 3, 4), weights):
+        paper_psnr, _ = scoring.PAPER_TABLE3["VDSR"][("Set5", row["scale"])]
         assert abs(row["psnr"] - paper_psnr) < 0.1, row
 
 

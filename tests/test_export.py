@@ -11,7 +11,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from vdsr_tf import backends, build_vdsr, data, export, inference, integrity
+from vdsr_tf import build_vdsr, export
+from vdsr_tf.infer import runtimes, upscaler
+from vdsr_tf.data import patches as data_lib
+from vdsr_tf.core import integrity
 from vdsr_tf.export import parity
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -62,11 +65,11 @@ def test_manifest_lists_every_artefact_with_measurements(tiny):
 @pytest.mark.parametrize("precision", ["float32", "float16", "dynamic_int8", "int8"])
 def test_tflite_dynamic_shapes_and_parity(tiny, precision):
     out, _, model = tiny
-    pred = backends.TFLitePredictor(out / export.tflite_filename(precision))
+    pred = runtimes.TFLitePredictor(out / export.tflite_filename(precision))
     assert pred.model.shape_signature == (-1, -1, -1, 1)  # batch, H and W dynamic
     assert pred.receptive_radius == 3
     # In-distribution inputs (bicubic-degraded pictures, like the int8 calibration data).
-    patches, _ = data.calibration_patches(None, count=3, size=48, seed=7)
+    patches, _ = data_lib.calibration_patches(None, count=3, size=48, seed=7)
     for x in [patches[0][:, :37, :45], patches[1][:, :16, :16], patches[2][:, 5:42, 2:47]]:
         x = np.ascontiguousarray(x)
         shape = x.shape
@@ -79,7 +82,7 @@ def test_tflite_dynamic_shapes_and_parity(tiny, precision):
 
 def test_saved_model_parity(tiny):
     out, _, model = tiny
-    pred = backends.SavedModelPredictor(out / "saved_model")
+    pred = runtimes.SavedModelPredictor(out / "saved_model")
     assert pred.receptive_radius == 3
     x = np.random.default_rng(1).uniform(0, 1, (1, 29, 33, 1)).astype(np.float32)
     np.testing.assert_allclose(pred(x), model.predict(x, verbose=0), atol=1e-5)
@@ -88,26 +91,26 @@ def test_saved_model_parity(tiny):
 def test_super_resolve_tflite_backend_tiled(tiny):
     out, _, model = tiny
     img = np.random.default_rng(2).integers(0, 256, (40, 44, 3), dtype=np.uint8)
-    ref = inference.super_resolve(img, 2, model=model, tile=None)
+    ref = upscaler.super_resolve(img, 2, model=model, tile=None)
     for backend, path in (("tflite", out / "vdsr_float32.tflite"), ("saved_model", out / "saved_model")):
-        got = inference.super_resolve(img, 2, weights=path, backend=backend, tile=80)
+        got = upscaler.super_resolve(img, 2, weights=path, backend=backend, tile=80)
         assert got.shape == ref.shape and got.dtype == np.uint8
         assert np.max(np.abs(got.astype(int) - ref)) <= 1
 
 
 def test_e2e_model_matches_super_resolve(tiny):
     out, _, model = tiny
-    e2e = backends.TFLiteModel(out / export.e2e_filename(E2E_SIZE, E2E_SCALE))
+    e2e = runtimes.TFLiteModel(out / export.e2e_filename(E2E_SIZE, E2E_SCALE))
     img = np.random.default_rng(4).integers(0, 256, (1, 24, 32, 3), dtype=np.uint8)
     got = e2e(img)
     assert got.shape == (1, 48, 64, 3) and got.dtype == np.uint8
-    ref = inference.super_resolve(img[0], E2E_SCALE, model=model, tile=None)
+    ref = upscaler.super_resolve(img[0], E2E_SCALE, model=model, tile=None)
     diff = np.abs(got[0].astype(int) - ref)
     assert np.mean(diff <= 1) >= 0.999
     with pytest.raises(ValueError, match="input shape"):
         e2e(np.zeros((1, 20, 20, 3), np.uint8))
     with pytest.raises(ValueError, match="end-to-end"):
-        backends.TFLitePredictor(e2e.path)
+        runtimes.TFLitePredictor(e2e.path)
 
 
 def test_verify_passes_then_fails_on_a_damaged_artefact(tiny, tmp_path):
@@ -156,13 +159,13 @@ def test_changed_export_is_refused_on_load_and_by_verify_before_measuring(tiny, 
     _flip_one_byte(damaged / "vdsr_int8.tflite")
     (damaged / "saved_model" / "fingerprint.pb").unlink()
     with pytest.raises(integrity.IntegrityError, match=r"vdsr_int8\.tflite.*sha256.*manifest\.json"):
-        backends.TFLitePredictor(damaged / "vdsr_int8.tflite")
+        runtimes.TFLitePredictor(damaged / "vdsr_int8.tflite")
     with pytest.raises(integrity.IntegrityError, match="saved_model"):
-        backends.SavedModelPredictor(damaged / "saved_model")
+        runtimes.SavedModelPredictor(damaged / "saved_model")
     with pytest.raises(integrity.IntegrityError, match="vdsr_int8"):
-        inference.make_predictor(weights=damaged / "vdsr_int8.tflite", backend="tflite")
-    backends.TFLitePredictor(damaged / "vdsr_float32.tflite")  # an intact neighbour loads
-    backends.TFLitePredictor(damaged / "vdsr_int8.tflite", verify=False)  # opt-out for the exporter
+        upscaler.make_predictor(weights=damaged / "vdsr_int8.tflite", backend="tflite")
+    runtimes.TFLitePredictor(damaged / "vdsr_float32.tflite")  # an intact neighbour loads
+    runtimes.TFLitePredictor(damaged / "vdsr_int8.tflite", verify=False)  # opt-out for the exporter
 
     called = []
     real_measure = parity.measure
@@ -202,16 +205,16 @@ def test_a_damaged_model_without_a_manifest_fails_in_one_line_naming_it(tiny, tm
     # Before: an all-black picture and exit 0.
     with pytest.raises(ValueError, match=r"^TFLite model '.*lone\.tflite' returned NaN or inf \(1920 of 1920 values of "
                                          r"a 40x48 tile\): the network or its file is damaged; restore or re-create it$"):
-        inference.super_resolve(img, 2, weights=lone, backend="tflite")
+        upscaler.super_resolve(img, 2, weights=lone, backend="tflite")
 
     def float_bias(model, graph):  # int8 conv with a float32 bias: loads, then XNNPACK refuses
         next(t for t in graph.tensors if t.type == 2).type = 0  # INT32 -> FLOAT32
 
     int8 = _rewritten_tflite(out / "vdsr_int8.tflite", tmp_path / "int8.tflite", float_bias)
-    pred = backends.TFLitePredictor(int8)  # loads: the damage shows on the first call
+    pred = runtimes.TFLitePredictor(int8)  # loads: the damage shows on the first call
     with pytest.raises(ValueError, match=r"^'.*int8\.tflite' cannot run \(RuntimeError: .+\); the file is "
                                          r"damaged or not a model this library wrote: re-export it$") as caught:
-        inference.super_resolve(img, 2, model=pred)
+        upscaler.super_resolve(img, 2, model=pred)
     assert "\n" not in str(caught.value)  # LiteRT's multi-line text cut to its first line
 
     sm = tmp_path / "saved_model"
@@ -219,7 +222,7 @@ def test_a_damaged_model_without_a_manifest_fails_in_one_line_naming_it(tiny, tm
     variables = next((sm / "variables").glob("variables.data-*"))
     variables.write_bytes(variables.read_bytes()[: variables.stat().st_size // 2])
     with pytest.raises(ValueError, match=r"^'.*saved_model' is not a readable SavedModel: IndexError: Read less bytes"):
-        backends.SavedModelPredictor(sm)  # was: IndexError from the checkpoint reader
+        runtimes.SavedModelPredictor(sm)  # was: IndexError from the checkpoint reader
 
 
 def test_verify_refuses_other_reference_weights(tiny, tmp_path):
@@ -231,7 +234,7 @@ def test_verify_refuses_other_reference_weights(tiny, tmp_path):
 
 
 def test_calibration_patches_synthetic():
-    patches, source = data.calibration_patches(None, count=6, size=24)
+    patches, source = data_lib.calibration_patches(None, count=6, size=24)
     assert len(patches) == 6 and "synthetic" in source
     for p in patches:
         assert p.shape == (1, 24, 24, 1) and p.dtype == np.float32
@@ -284,16 +287,16 @@ def test_argument_errors(tiny, tmp_path):
     with pytest.raises(ValueError, match="precision 'int8' needs representative calibration inputs"):
         export.convert_tflite(out / "saved_model", "int8")
     with pytest.raises(FileNotFoundError):
-        backends.TFLitePredictor(tmp_path / "missing.tflite")
+        runtimes.TFLitePredictor(tmp_path / "missing.tflite")
     with pytest.raises(ValueError, match="SavedModel folder"):
-        backends.SavedModelPredictor(out / "vdsr_float32.tflite")
-    pred = backends.TFLitePredictor(out / "vdsr_float32.tflite")
+        runtimes.SavedModelPredictor(out / "vdsr_float32.tflite")
+    pred = runtimes.TFLitePredictor(out / "vdsr_float32.tflite")
     with pytest.raises(ValueError, match=r"\(1, h, w, 1\)"):
         pred(np.zeros((1, 8, 8, 3), np.float32))
     with pytest.raises(TypeError, match="float"):
         pred(np.zeros((1, 8, 8, 1), np.uint8))
     with pytest.raises(ValueError, match="backend"):
-        backends.get_predictor("onnx", out / "vdsr_float32.tflite")
+        runtimes.get_predictor("onnx", out / "vdsr_float32.tflite")
     with pytest.raises(FileNotFoundError, match="no manifest.json in .*: run tools/export.py first"):
         export.verify(tmp_path)
 
@@ -365,7 +368,7 @@ def test_export_tool_refuses_a_used_folder_a_file_and_a_bad_weights_file_in_one_
 
 
 def test_check_output_folder_refuses_a_read_only_folder_and_an_input_folder(tmp_path, monkeypatch):
-    from vdsr_tf import atomic
+    from vdsr_tf.core import atomic
 
     assert atomic.check_output_folder(tmp_path / "a" / "b") == str(tmp_path / "a" / "b")
     assert atomic.check_output_folder(tmp_path) == str(tmp_path)  # empty: nothing to replace
@@ -465,7 +468,7 @@ def test_the_jpeg_set_exports_by_name_into_a_folder_of_its_own(tiny, tmp_path, m
     by that name, and exports/jpeg/ inside exports/ is its own export, not an unlisted file."""
     import keras
 
-    from vdsr_tf import weights as weights_mod
+    from vdsr_tf.nn import weights as weights_mod
     from vdsr_tf.export import manifest as manifest_mod
 
     out, paper_file, _ = tiny

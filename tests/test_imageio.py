@@ -1,4 +1,4 @@
-"""vdsr_tf.imageio: validation of every accepted input kind, round trips, atomic writes."""
+"""vdsr_tf.core.imageio: validation of every accepted input kind, round trips, atomic writes."""
 import builtins
 import os
 
@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from vdsr_tf import imageio
-from vdsr_tf.imageio import ImageError, ImageNotFoundError, OutputExistsError
+from vdsr_tf.core import imageio
+from vdsr_tf.core.imageio import ImageError, ImageNotFoundError, OutputExistsError
 
 
 def rgb(h=6, w=7, seed=0):
@@ -378,15 +378,15 @@ def test_16bit_rgb_png_written_by_another_encoder_is_read_at_16_bits(tmp_path):
 
 
 def test_16bit_colour_super_resolves_to_16_bits(tmp_path):
-    from vdsr_tf import inference
+    from vdsr_tf.infer import upscaler
 
     arr = deep(h=10, w=12, channels=3)
     path = tmp_path / "deep.png"
     imageio.save_image(arr, path)
-    out = inference.bicubic_upscale(str(path), 2)
+    out = upscaler.bicubic_upscale(str(path), 2)
     assert out.dtype == np.uint16 and out.shape == (20, 24, 3)
     assert np.any(out % 257 != 0)  # not 8-bit values scaled up
-    ref = inference.bicubic_upscale(arr, 2)
+    ref = upscaler.bicubic_upscale(arr, 2)
     np.testing.assert_array_equal(out, ref)
 
 
@@ -449,11 +449,11 @@ def test_image_size_reads_the_header_only(tmp_path):
 
 
 def test_declared_size_refused_before_decoding(tmp_path, recwarn):
-    from vdsr_tf import inference
+    from vdsr_tf.infer import upscaler
 
     path = declared_png(tmp_path / "huge.png", 12000, 9000)
     with pytest.raises(ValueError, match="output would be 18000x24000"):
-        inference.bicubic_upscale(str(path), 2)  # not "truncated": nothing was decoded
+        upscaler.bicubic_upscale(str(path), 2)  # not "truncated": nothing was decoded
     assert not [w for w in recwarn if issubclass(w.category, Image.DecompressionBombWarning)]
 
 
@@ -468,7 +468,7 @@ def test_temporaries_of_a_killed_writer_are_removed_on_the_next_write(tmp_path):
         "import os, signal, sys\n"
         "from PIL import Image\n"
         "import numpy as np\n"
-        "from vdsr_tf import imageio\n"
+        "from vdsr_tf.core import imageio\n"
         "def die(self, fp, *a, **k):\n"
         "    fp.write(b'partial' * 1000); fp.flush(); os.kill(os.getpid(), signal.SIGKILL)\n"
         "Image.Image.save = die\n"
@@ -483,7 +483,7 @@ def test_temporaries_of_a_killed_writer_are_removed_on_the_next_write(tmp_path):
 
 
 def test_temporaries_of_live_writers_are_kept(tmp_path):
-    from vdsr_tf import atomic
+    from vdsr_tf.core import atomic
 
     mine = tmp_path / (atomic.temp_prefix(tmp_path / "x.png") + "abcdefgh.tmp")
     mine.write_bytes(b"in progress")

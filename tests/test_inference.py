@@ -1,12 +1,14 @@
-"""vdsr_tf.inference: kinds in = kinds out, the colour pipeline, scales, tiling, predictors."""
+"""vdsr_tf.infer.upscaler: kinds in = kinds out, the colour pipeline, scales, tiling, predictors."""
 import math
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from vdsr_tf import build_vdsr, imageio, inference, matlab
-from vdsr_tf.inference import bicubic_upscale, super_resolve
+from vdsr_tf import build_vdsr
+from vdsr_tf.core import imageio, matlab
+from vdsr_tf.infer import upscaler
+from vdsr_tf.infer.upscaler import bicubic_upscale, super_resolve
 
 
 @pytest.fixture(scope="module")
@@ -51,9 +53,9 @@ def test_scale_checked_before_anything_else():
 
 
 def test_scale_cap_accepts_limit_and_numpy_numbers(tiny):
-    assert inference.check_scale(np.float32(2.5)) == 2.5
-    assert inference.check_scale(np.int64(3)) == 3.0
-    assert inference.check_scale(inference.MAX_SCALE) == inference.MAX_SCALE
+    assert upscaler.check_scale(np.float32(2.5)) == 2.5
+    assert upscaler.check_scale(np.int64(3)) == 3.0
+    assert upscaler.check_scale(upscaler.MAX_SCALE) == upscaler.MAX_SCALE
 
 
 @pytest.mark.parametrize("hw, scale", [((12, 15), 2), ((12, 15), 3), ((12, 15), 4),
@@ -67,7 +69,7 @@ def test_output_size_is_matlab_ceil(tiny, hw, scale):
 
 
 def test_output_pixel_limit(tiny, monkeypatch):
-    monkeypatch.setattr(inference, "MAX_OUTPUT_PIXELS", 1000)
+    monkeypatch.setattr(upscaler, "MAX_OUTPUT_PIXELS", 1000)
     with pytest.raises(ValueError, match="pixel limit"):
         super_resolve(image((20, 20)), 2, model=tiny)
 
@@ -111,12 +113,12 @@ def test_bad_tile(tiny, tile, error):
 
 def test_a_small_tile_is_refused_naming_the_floor_that_bounds_the_overhead(tiny):
     # 41 was accepted and kept one pixel per tile: 6,400 tiles for a 60x60 input at x2.
-    assert inference.MIN_TILE_HALOS * inference.MIN_HALO == 80
+    assert upscaler.MIN_TILE_HALOS * upscaler.MIN_HALO == 80
     with pytest.raises(ValueError, match=r"^tile must be None/0 \(whole image\) or >= 80 \(4 times the 20-pixel "
                                          r"halo, which keeps tiling under 4x the work of a whole-image run\), got 41$"):
-        inference.Upscaler(model=tiny, tile=41)
+        upscaler.Upscaler(model=tiny, tile=41)
     calls = []
-    up = inference.Upscaler(model=lambda x: calls.append(x.shape) or x, tile=80)
+    up = upscaler.Upscaler(model=lambda x: calls.append(x.shape) or x, tile=80)
     up(image((60, 60)), 2)
     assert len(calls) == 4  # 120x120 output: 2x2 tiles
     pixels = sum(h * w for _, h, w, _ in calls)
@@ -138,7 +140,7 @@ def test_a_predictor_returning_nan_or_inf_is_an_error_naming_it(tmp_path):
         return np.where(x > 0.5, np.inf, x).astype(np.float32)
 
     with pytest.raises(ValueError, match=r"^predictor test_a_predictor.*overflowing returned NaN or inf"):
-        inference.Upscaler(model=overflowing, tile=80)(image((60, 60)), 2)  # checked per tile too
+        upscaler.Upscaler(model=overflowing, tile=80)(image((60, 60)), 2)  # checked per tile too
 
     class Described:
         description = "my network 'x.bin'"
@@ -151,7 +153,7 @@ def test_a_predictor_returning_nan_or_inf_is_an_error_naming_it(tmp_path):
 
 
 def test_missing_default_weights_say_how(monkeypatch, tmp_path):
-    from vdsr_tf import weights
+    from vdsr_tf.nn import weights
 
     monkeypatch.setattr(weights, "BUNDLED_WEIGHTS", tmp_path / "none.weights.h5")
     with pytest.raises(FileNotFoundError, match="weights="):
@@ -259,7 +261,7 @@ def test_uint16_precision_kept(tiny):
 def test_tile_spans_partition():
     for length in range(1, 300, 7):
         for tile in (41, 64, 100, 257):
-            spans = inference.tile_spans(length, tile, 20)
+            spans = upscaler.tile_spans(length, tile, 20)
             assert len({stop - start for start, stop, _, _ in spans}) == 1
             assert spans[0][2] == 0 and spans[-1][3] == length
             for (s, e, k0, k1), nxt in zip(spans, spans[1:] + [None]):
@@ -273,15 +275,15 @@ def test_tile_spans_partition():
 @pytest.mark.parametrize("scale", [2, 2.5])
 def test_tiled_equals_whole(tiny, scale):
     data = image((70, 70, 3), np.float32, seed=3)
-    whole = inference.Upscaler(model=tiny, tile=None)
+    whole = upscaler.Upscaler(model=tiny, tile=None)
     calls = []
 
     def counting(x):
         calls.append(x.shape)
         return whole.predictor(x)
 
-    tiled = inference.Upscaler(model=counting, tile=80)
-    assert tiled.halo == inference.MIN_HALO  # a bare callable gets the smallest halo
+    tiled = upscaler.Upscaler(model=counting, tile=80)
+    assert tiled.halo == upscaler.MIN_HALO  # a bare callable gets the smallest halo
     np.testing.assert_allclose(tiled(data, scale), whole(data, scale), atol=1e-5, rtol=0)
     assert len(calls) >= 9 and len(set(calls)) == 1  # many tiles, one shape
 
@@ -294,7 +296,7 @@ def test_tiled_equals_whole_public_api(tiny):
 
 def test_halo_follows_deep_models():
     deep = build_vdsr(depth=25, filters=2)
-    predictor = inference.make_predictor(model=deep)
+    predictor = upscaler.make_predictor(model=deep)
     assert predictor.receptive_radius == 25
     a = image((60, 60), np.float32, seed=5)
     with pytest.raises(ValueError, match=">= 100 .*25-pixel halo"):
@@ -304,21 +306,21 @@ def test_halo_follows_deep_models():
 
 
 def test_one_trace_for_many_sizes(tiny):
-    upscaler = inference.Upscaler(model=tiny, tile=80)
+    up = upscaler.Upscaler(model=tiny, tile=80)
     for hw in [(8, 9), (13, 6), (20, 20)]:
-        upscaler(image(hw), 2.5)  # each fits one tile: a whole-image run
-    upscaler(image((50, 50)), 2)  # 100x100: tiled
-    assert upscaler.predictor.traces == 1
+        up(image(hw), 2.5)  # each fits one tile: a whole-image run
+    up(image((50, 50)), 2)  # 100x100: tiled
+    assert up.predictor.traces == 1
 
 
 def test_predictors_are_not_shared():
-    from vdsr_tf import weights
+    from vdsr_tf.nn import weights
 
     model = build_vdsr(depth=2, filters=2)
-    first = inference.make_predictor(model=model)
-    assert isinstance(first, inference.Predictor) and first.model is model
-    assert inference.make_predictor(model=model) is not first  # nothing stashed on the model
-    a, b = inference.Upscaler(), inference.Upscaler()  # the bundled weights
+    first = upscaler.make_predictor(model=model)
+    assert isinstance(first, upscaler.Predictor) and first.model is model
+    assert upscaler.make_predictor(model=model) is not first  # nothing stashed on the model
+    a, b = upscaler.Upscaler(), upscaler.Upscaler()  # the bundled weights
     shared = weights.load_model()
     assert a.predictor.model is not b.predictor.model
     assert shared not in (a.predictor.model, b.predictor.model)
@@ -327,9 +329,9 @@ def test_predictors_are_not_shared():
 
 
 def test_min_halo_is_the_paper_network_radius():
-    from vdsr_tf import model as model_lib
+    from vdsr_tf.nn import model as model_lib
 
-    assert inference.MIN_HALO == model_lib.receptive_radius(build_vdsr()) == model_lib.DEPTH
+    assert upscaler.MIN_HALO == model_lib.receptive_radius(build_vdsr()) == model_lib.DEPTH
 
 
 def test_super_resolve_keeps_no_model_alive():
@@ -347,16 +349,17 @@ def test_super_resolve_keeps_no_model_alive():
 # ---------------------------------------------------------------------------- precision
 
 def test_bfloat16_precision_close_to_float32():
-    from vdsr_tf import build_vdsr, inference
+    from vdsr_tf import build_vdsr
+    from vdsr_tf.infer import upscaler
 
     model = build_vdsr(depth=3, filters=8)
     img = np.random.default_rng(11).integers(0, 256, (12, 10, 3), dtype=np.uint8)
-    f32 = inference.super_resolve(img, 2, model=model, tile=None)
-    bf16 = inference.super_resolve(img, 2, model=model, tile=None, precision="bfloat16")
+    f32 = upscaler.super_resolve(img, 2, model=model, tile=None)
+    bf16 = upscaler.super_resolve(img, 2, model=model, tile=None, precision="bfloat16")
     assert bf16.shape == f32.shape and bf16.dtype == np.uint8
     # bfloat16 keeps ~3 significant digits in the hidden layers: a grey level or two at most.
     assert np.abs(bf16.astype(int) - f32.astype(int)).max() <= 3
-    pred = inference.Upscaler(model=model, precision="bfloat16").predictor
+    pred = upscaler.Upscaler(model=model, precision="bfloat16").predictor
     assert pred.model is not model and model.get_layer("conv_01").compute_dtype == "float32"
     assert pred.model.get_layer("conv_01").compute_dtype == "bfloat16"
     assert pred.model.get_layer("conv_03").compute_dtype == "float32"
@@ -369,7 +372,7 @@ def test_bfloat16_precision_close_to_float32():
      "precision='bfloat16' applies to backend='keras'"),
 ])
 def test_bad_precision_rejected(kwargs, message):
-    from vdsr_tf import inference
+    from vdsr_tf.infer import upscaler
 
     with pytest.raises(ValueError, match=message):
-        inference.make_predictor(**kwargs)
+        upscaler.make_predictor(**kwargs)

@@ -1,11 +1,13 @@
-"""What the integrity checks can and cannot see (vdsr_tf.integrity; README, "Damaged files are refused")."""
+"""What the integrity checks can and cannot see (vdsr_tf.core.integrity; README, "Damaged files are refused")."""
 import re
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from vdsr_tf import build_vdsr, inference, weights
+from vdsr_tf import build_vdsr
+from vdsr_tf.infer import upscaler
+from vdsr_tf.nn import weights
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -25,8 +27,8 @@ def test_a_user_weights_file_with_one_layer_scaled_loads_as_the_readme_says(tmp_
     scaled = weights.load_model(tmp_path / "scaled.weights.h5")  # accepted: nothing to tell it from a trained file
     np.testing.assert_allclose(scaled.get_layer("conv_02").get_weights()[0], kernel * factor)
     img = np.random.default_rng(0).integers(0, 256, (24, 24), dtype=np.uint8)
-    a = inference.super_resolve(img, 2, weights=tmp_path / "intact.weights.h5")
-    b = inference.super_resolve(img, 2, weights=tmp_path / "scaled.weights.h5")
+    a = upscaler.super_resolve(img, 2, weights=tmp_path / "intact.weights.h5")
+    b = upscaler.super_resolve(img, 2, weights=tmp_path / "scaled.weights.h5")
     assert not np.array_equal(a, b)  # a different picture, and no error
 
     readme = re.sub(r"\s+", " ", (ROOT / "README.md").read_text())

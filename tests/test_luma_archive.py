@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from vdsr_tf import luma_archive
-from vdsr_tf.data import load_luma
+from vdsr_tf.data import luma_archive
+from vdsr_tf.data.patches import load_luma
 
 
 @pytest.fixture(scope="module")
@@ -79,7 +79,7 @@ def test_reading_needs_no_tensorflow(images, tmp_path):
     path = tmp_path / "luma.npz"
     luma_archive.write_luma_archive(images[:2], path)
     code = ("import sys; sys.modules['tensorflow'] = None\n"  # importing tensorflow now raises
-            "from vdsr_tf.luma_archive import read_luma_archive\n"
+            "from vdsr_tf.data.luma_archive import read_luma_archive\n"
             f"print(len(read_luma_archive({str(path)!r})))")
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     out = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=120)

@@ -4,7 +4,7 @@ import re
 import numpy as np
 import pytest
 
-from vdsr_tf import matlab
+from vdsr_tf.core import matlab
 
 
 def keys(x):
@@ -103,10 +103,12 @@ def test_resize_is_separable_in_order():
 def test_tf_matches_numpy(scale, shape):
     import tensorflow as tf
 
+    from vdsr_tf.nn import matlab_tf
+
     rng = np.random.default_rng(2)
     img = rng.random(shape).astype(np.float32)
     ref = matlab.imresize(img.astype(np.float64), scale)
-    got = matlab.imresize_tf(tf.constant(img), scale).numpy()
+    got = matlab_tf.imresize_tf(tf.constant(img), scale).numpy()
     assert got.shape == ref.shape
     np.testing.assert_allclose(got, ref, atol=1e-5)
 
@@ -114,7 +116,9 @@ def test_tf_matches_numpy(scale, shape):
 def test_tf_dynamic_shapes_and_batch():
     import tensorflow as tf
 
-    fn = tf.function(lambda t: matlab.imresize_tf(t, 3.0),
+    from vdsr_tf.nn import matlab_tf
+
+    fn = tf.function(lambda t: matlab_tf.imresize_tf(t, 3.0),
                      input_signature=[tf.TensorSpec([None, None, None, 1], tf.float32)])
     rng = np.random.default_rng(3)
     for shape in [(2, 11, 7, 1), (1, 5, 13, 1)]:
@@ -148,11 +152,13 @@ def test_ycbcr_round_trip():
 def test_colour_tf_matches_numpy():
     import tensorflow as tf
 
+    from vdsr_tf.nn import matlab_tf
+
     rng = np.random.default_rng(5)
     img = rng.random((4, 7, 3)).astype(np.float32)
-    np.testing.assert_allclose(matlab.rgb2ycbcr_tf(tf.constant(img)).numpy(),
+    np.testing.assert_allclose(matlab_tf.rgb2ycbcr_tf(tf.constant(img)).numpy(),
                                matlab.rgb2ycbcr(img.astype(np.float64)), atol=1e-6)
-    np.testing.assert_allclose(matlab.ycbcr2rgb_tf(tf.constant(img)).numpy(),
+    np.testing.assert_allclose(matlab_tf.ycbcr2rgb_tf(tf.constant(img)).numpy(),
                                matlab.ycbcr2rgb(img.astype(np.float64)), atol=1e-5)
 
 

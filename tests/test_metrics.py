@@ -4,7 +4,7 @@ import math
 import numpy as np
 import pytest
 
-from vdsr_tf import metrics
+from vdsr_tf.core import metrics
 
 C1 = (0.01 * 255) ** 2
 C2 = (0.03 * 255) ** 2

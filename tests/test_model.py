@@ -1,4 +1,4 @@
-"""vdsr_tf.model: parameter count, names, unknown spatial size, residual path, precision policy,
+"""vdsr_tf.nn.model: parameter count, names, unknown spatial size, residual path, precision policy,
 receptive radius, FLOPs and the bfloat16 twin."""
 import numpy as np
 import pytest
@@ -52,7 +52,7 @@ def test_bad_hyperparameters(kwargs, message):
 
 
 def test_network_properties():
-    from vdsr_tf import model as model_lib
+    from vdsr_tf.nn import model as model_lib
 
     assert model_lib.flops_per_pixel(build_vdsr()) == 1_330_626  # the paper's network
     assert model_lib.receptive_radius(build_vdsr(depth=7, filters=4)) == 7

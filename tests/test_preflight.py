@@ -1,11 +1,11 @@
-"""vdsr_tf.preflight: a training run is refused in one line, before anything is written."""
+"""vdsr_tf.train.preflight: a training run is refused in one line, before anything is written."""
 import numpy as np
 import pytest
 from PIL import Image
 
-from vdsr_tf import data as data_lib
-from vdsr_tf import preflight
-from vdsr_tf.config import TrainConfig
+from vdsr_tf.data import patches as data_lib
+from vdsr_tf.train import preflight
+from vdsr_tf.train.config import TrainConfig
 
 
 def _images(folder, sizes):
@@ -60,7 +60,7 @@ def test_init_weights_and_headers_only(tmp_path):
 
 
 def test_a_luminance_archive_is_checked_through_its_planes(tmp_path):
-    from vdsr_tf.luma_archive import write_luma_archive
+    from vdsr_tf.data.luma_archive import write_luma_archive
 
     folder = _images(tmp_path / "imgs", [(60, 50), (30, 30)])
     archive = str(tmp_path / "train.npz")

@@ -1,10 +1,10 @@
-"""Tests for vdsr_tf.sampling: batches as a pure function of (seed, step), texture-weighted draws."""
+"""Tests for vdsr_tf.data.sampling: batches as a pure function of (seed, step), texture-weighted draws."""
 import numpy as np
 import pytest
 
-from vdsr_tf import data as data_lib
-from vdsr_tf import matlab
-from vdsr_tf.sampling import BatchSampler, residual_energy, texture_weights
+from vdsr_tf.data import patches as data_lib
+from vdsr_tf.core import matlab
+from vdsr_tf.data.sampling import BatchSampler, residual_energy, texture_weights
 
 
 def _plane(kind, seed, size=123):

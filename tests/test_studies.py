@@ -1,4 +1,4 @@
-"""Tests for vdsr_tf.studies and tools/ablate.py: every study's grid end to end on a tiny config."""
+"""Tests for vdsr_tf.research.studies and tools/ablate.py: every study's grid end to end on a tiny config."""
 import json
 import os
 import subprocess
@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from vdsr_tf import matlab, studies
-from vdsr_tf.config import TrainConfig
+from vdsr_tf.core import matlab
+from vdsr_tf.research import studies
+from vdsr_tf.train.config import TrainConfig
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

@@ -1,4 +1,4 @@
-"""Tests for vdsr_tf.config and vdsr_tf.train: schedule, clipping, decay, loss, resume, NaN, outputs."""
+"""Tests for vdsr_tf.train.config and vdsr_tf.train: schedule, clipping, decay, loss, resume, NaN, outputs."""
 import dataclasses
 import json
 import os
@@ -14,9 +14,9 @@ import pytest
 from PIL import Image
 
 from conftest import kill_once
-from vdsr_tf import data as data_lib
-from vdsr_tf import matlab
-from vdsr_tf.config import TrainConfig
+from vdsr_tf.data import patches as data_lib
+from vdsr_tf.core import matlab
+from vdsr_tf.train.config import TrainConfig
 from vdsr_tf.train import Trainer, TrainingDiverged, clip_bound, learning_rate_at
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -92,7 +92,7 @@ def _one_step_check(patch_set, *, theta, weight_decay, step, lr_decay_every):
     """Runs make_tf_step at ``step``'s lr and checks w' = w - lr * (clip(g) + wd * w)."""
     import tensorflow as tf
 
-    from vdsr_tf.sampling import BatchSampler
+    from vdsr_tf.data.sampling import BatchSampler
     from vdsr_tf.train import make_tf_step, recipe
 
     cfg = TrainConfig(depth=3, filters=8, batch_size=8, momentum=0.0, theta=theta, weight_decay=weight_decay,
@@ -167,7 +167,7 @@ def test_loss_falls_and_outputs_are_written(tmp_path, patch_set, image_dir):
     assert [r["scale"] for r in table] == [2, 3, 4] and all(r["step"] == 60 for r in table)
     assert all(r["gain_db"] == pytest.approx(r["psnr"] - r["bicubic_psnr"]) and 0 < r["ssim"] <= 1 for r in table)
     # weights load into a fresh model
-    from vdsr_tf.model import build_vdsr
+    from vdsr_tf.nn.model import build_vdsr
 
     m = build_vdsr(depth=3, filters=8)
     m.load_weights(str(tmp_path / "vdsr.weights.h5"))
@@ -262,8 +262,8 @@ _DIST_SCRIPT = textwrap.dedent("""
     import sys, numpy as np, tensorflow as tf
     cpu = tf.config.list_physical_devices("CPU")[0]
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-    from vdsr_tf import data as data_lib
-    from vdsr_tf.config import TrainConfig
+    from vdsr_tf.data import patches as data_lib
+    from vdsr_tf.train.config import TrainConfig
     from vdsr_tf.train import Trainer
     ps = data_lib.build_patch_set(data_lib.list_images(sys.argv[1]), (2.0, 3.0, 4.0))
     # ema_decay: the weight average is updated in cross-replica context, once per mirrored copy.
@@ -300,8 +300,8 @@ _WORKER_SCRIPT = textwrap.dedent("""
     import numpy as np
     from vdsr_tf.train import Trainer, make_strategy
     strategy = make_strategy("multiworker")  # before any other TF op
-    from vdsr_tf import data as data_lib
-    from vdsr_tf.config import TrainConfig
+    from vdsr_tf.data import patches as data_lib
+    from vdsr_tf.train.config import TrainConfig
     ps = data_lib.build_patch_set(data_lib.list_images(data), (2.0, 3.0, 4.0))
     cfg = TrainConfig(depth=3, filters=8, batch_size=8, steps=6, log_every=3, checkpoint_every=3,
                       strategy="multiworker")
@@ -684,7 +684,7 @@ def test_resume_changing_what_the_run_is_is_refused_unless_allowed(tmp_path, pat
     """Issue 22, item 14: --loss, --patch_size, --scales, --data changes were accepted with one INFO line."""
     import re
 
-    from vdsr_tf import preflight
+    from vdsr_tf.train import preflight
 
     cfg = TrainConfig(**TINY, steps=5, data=(image_dir,))
     workdir = tmp_path / "run"

@@ -14,8 +14,8 @@ import pytest
 from PIL import Image
 
 from conftest import kill_once
-from vdsr_tf import matlab
-from vdsr_tf.config import TrainConfig
+from vdsr_tf.core import matlab
+from vdsr_tf.train.config import TrainConfig
 
 pytestmark = pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="jax is not installed (test extra)")
 
@@ -65,8 +65,8 @@ def _tiny_args(image_dir, workdir, steps, *extra):
 
 
 def test_jax_run_without_tensorflow_writes_the_same_artefacts(tmp_path, image_dir):
-    from vdsr_tf.data import list_images
-    from vdsr_tf.luma_archive import write_luma_archive
+    from vdsr_tf.data.patches import list_images
+    from vdsr_tf.data.luma_archive import write_luma_archive
 
     archive = str(tmp_path / "train.npz")  # the training images as a luminance archive (no image decoding)
     write_luma_archive(list_images(image_dir), archive)
@@ -93,7 +93,7 @@ def test_jax_run_without_tensorflow_writes_the_same_artefacts(tmp_path, image_di
     assert scalars[("train/learning_rate", 10)] == pytest.approx(0.1)
     assert scalars[("val/psnr_x2", 10)] == pytest.approx(card["validation"]["final"]["2"], abs=1e-4)
     # the weights load on TensorFlow (this process) through the library's loader
-    from vdsr_tf.weights import load_model
+    from vdsr_tf.nn.weights import load_model
 
     assert load_model(str(work / "vdsr.weights.h5")).count_params() > 0
 
@@ -131,7 +131,7 @@ def test_jax_weight_average_is_checkpointed_resumed_and_shipped(tmp_path, image_
         weights = {k[6:]: z[k] for k in z.files if k.startswith("model/")}
     assert averages and set(averages) == set(weights)
     assert any(not np.array_equal(averages[k], weights[k]) for k in averages)
-    from vdsr_tf.weights import load_model
+    from vdsr_tf.nn.weights import load_model
 
     shipped = load_model(str(work / "vdsr.weights.h5"), depth=3, filters=8)
     for v in shipped.trainable_variables:
@@ -143,8 +143,8 @@ def test_jax_weight_average_is_checkpointed_resumed_and_shipped(tmp_path, image_
 _JAX_STEPS = NO_TF + textwrap.dedent("""
     import json
     import numpy as np
-    from vdsr_tf.config import TrainConfig
-    from vdsr_tf.inference import super_resolve
+    from vdsr_tf.train.config import TrainConfig
+    from vdsr_tf.infer.upscaler import super_resolve
     from vdsr_tf.train import make_jax_step, recipe
     from vdsr_tf.train.jax_step import initial_state
     folder = sys.argv[1]
@@ -173,10 +173,11 @@ def _parity(tmp_path, cfg, lrs):
     """Three steps from the same weights and batches on TF (here) and JAX (a TF-free subprocess)."""
     import tensorflow as tf
 
-    from vdsr_tf.sampling import BatchSampler
-    from vdsr_tf.train import benchmark, make_tf_step, recipe
+    from vdsr_tf.data.sampling import BatchSampler
+    from vdsr_tf.train import make_tf_step, recipe
+    from vdsr_tf.research import train_speed
 
-    ps = benchmark.synthetic_patch_set(num_images=2, size=96)
+    ps = train_speed.synthetic_patch_set(num_images=2, size=96)
     model, opt = recipe.build_model(cfg), recipe.make_optimizer(cfg)
     opt.build(model.trainable_variables)
     model.save_weights(str(tmp_path / "init.weights.h5"))
@@ -245,10 +246,10 @@ def test_a_jax_process_does_not_load_tensorflow_even_where_it_is_installed(image
     code = textwrap.dedent(f"""
         import os, sys
         os.environ["KERAS_BACKEND"] = "jax"
-        from vdsr_tf import data
-        ps = data.build_patch_set(data.list_sources([{image_dir!r}]), (2.0, 3.0))
-        from vdsr_tf.train import benchmark
-        benchmark.synthetic_patch_set(num_images=1, size=64)
+        from vdsr_tf.data import patches
+        ps = patches.build_patch_set(patches.list_sources([{image_dir!r}]), (2.0, 3.0))
+        from vdsr_tf.research import train_speed
+        train_speed.synthetic_patch_set(num_images=1, size=64)
         print(ps.num_patches, "tensorflow" in sys.modules)
     """)
     out = subprocess.run([sys.executable, "-c", code], env=_env(), capture_output=True, text=True, timeout=300)
@@ -260,8 +261,8 @@ def test_a_jax_process_does_not_load_tensorflow_even_where_it_is_installed(image
 def test_ablation_study_runs_on_jax_without_tensorflow(tmp_path, image_dir):
     """tools/ablate.py --backend jax: two cells of the residual study train on a luminance
     archive, are scored on a plain image folder, and leave results, table and plot."""
-    from vdsr_tf.data import list_images
-    from vdsr_tf.luma_archive import write_luma_archive
+    from vdsr_tf.data.patches import list_images
+    from vdsr_tf.data.luma_archive import write_luma_archive
 
     archive = str(tmp_path / "train.npz")
     write_luma_archive(list_images(image_dir), archive)
@@ -292,7 +293,7 @@ def test_ablation_study_runs_on_jax_without_tensorflow(tmp_path, image_dir):
 _FRESH_KERNELS = textwrap.dedent("""
     import keras, numpy as np
     from keras import ops
-    from vdsr_tf.config import TrainConfig
+    from vdsr_tf.train.config import TrainConfig
     from vdsr_tf.train import recipe
     out = {}
     for seed in (0, 1):

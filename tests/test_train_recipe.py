@@ -2,10 +2,10 @@
 import numpy as np
 import pytest
 
-from vdsr_tf import data as data_lib
-from vdsr_tf import matlab
-from vdsr_tf.config import TrainConfig
-from vdsr_tf.model import build_vdsr
+from vdsr_tf.data import patches as data_lib
+from vdsr_tf.core import matlab
+from vdsr_tf.train.config import TrainConfig
+from vdsr_tf.nn.model import build_vdsr
 from vdsr_tf.train import Trainer, learning_rate_at
 
 TINY = dict(depth=3, filters=8, batch_size=4, log_every=5, checkpoint_every=5)

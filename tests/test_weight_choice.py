@@ -1,5 +1,5 @@
 """The two bundled sets by name, and which one a picture gets without weights=
-(vdsr_tf.weight_choice): JPEGs by content up to the measured quality, everything else paper."""
+(vdsr_tf.infer.weight_choice): JPEGs by content up to the measured quality, everything else paper."""
 import io
 import json
 
@@ -7,13 +7,16 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from vdsr_tf import build_vdsr, cli, evaluation, inference, integrity, weight_choice
-from vdsr_tf import weights as weights_mod
+from vdsr_tf import build_vdsr, cli
+from vdsr_tf.evaluation import scoring
+from vdsr_tf.infer import upscaler, weight_choice
+from vdsr_tf.core import integrity
+from vdsr_tf.nn import weights as weights_mod
 
 
 def _picture(h=40, w=36, seed=0):
     rng = np.random.default_rng(seed)
-    from vdsr_tf import matlab
+    from vdsr_tf.core import matlab
 
     small = rng.random((h // 6 + 2, w // 6 + 2, 3))
     return np.clip(matlab.imresize(small, output_shape=(h, w)) * 255, 0, 255).astype(np.uint8)
@@ -33,7 +36,7 @@ def two_sets(monkeypatch, tmp_path):
         monkeypatch.setattr(weights_mod, attr, path)
         paths[attr] = path
     monkeypatch.setattr(weights_mod, "_default_cache", {})
-    monkeypatch.setattr(inference, "_defaults", {})
+    monkeypatch.setattr(upscaler, "_defaults", {})
     return paths
 
 
@@ -73,16 +76,16 @@ def test_super_resolve_default_runs_the_chosen_set(two_sets, tmp_path):
     png = tmp_path / "b.png"
     Image.fromarray(_picture(seed=3)).save(png)
     as_array = lambda img: np.asarray(img)
-    assert np.array_equal(as_array(inference.super_resolve(jpeg, 2)),
-                          as_array(inference.super_resolve(jpeg, 2, weights="jpeg")))
-    assert not np.array_equal(as_array(inference.super_resolve(jpeg, 2)),
-                              as_array(inference.super_resolve(jpeg, 2, weights="paper")))
-    assert np.array_equal(as_array(inference.super_resolve(png, 2)),
-                          as_array(inference.super_resolve(png, 2, weights="paper")))
-    result, label = inference.Upscaler().run(jpeg, 2)
+    assert np.array_equal(as_array(upscaler.super_resolve(jpeg, 2)),
+                          as_array(upscaler.super_resolve(jpeg, 2, weights="jpeg")))
+    assert not np.array_equal(as_array(upscaler.super_resolve(jpeg, 2)),
+                              as_array(upscaler.super_resolve(jpeg, 2, weights="paper")))
+    assert np.array_equal(as_array(upscaler.super_resolve(png, 2)),
+                          as_array(upscaler.super_resolve(png, 2, weights="paper")))
+    result, label = upscaler.Upscaler().run(jpeg, 2)
     assert label == "jpeg (JPEG quality 50)"
-    assert np.array_equal(np.asarray(result), as_array(inference.super_resolve(jpeg, 2, weights="jpeg")))
-    assert inference.Upscaler(weights="jpeg").run(png, 2)[1] == "jpeg"
+    assert np.array_equal(np.asarray(result), as_array(upscaler.super_resolve(jpeg, 2, weights="jpeg")))
+    assert upscaler.Upscaler(weights="jpeg").run(png, 2)[1] == "jpeg"
 
 
 def test_cli_line_names_the_weights(two_sets, tmp_path, capsys):
@@ -102,13 +105,13 @@ def test_evaluate_scores_the_default_choice_per_column(two_sets, tmp_path):
     folder.mkdir()
     for i in range(2):
         Image.fromarray(_picture(48, 44, seed=i)).save(folder / f"im{i}.png")
-    rows = evaluation.evaluate(folder, [2], [None, "paper", "jpeg", "bicubic"], degradations="clean,jpeg:40")
+    rows = scoring.evaluate(folder, [2], [None, "paper", "jpeg", "bicubic"], degradations="clean,jpeg:40")
     cell = {(r["degradation"], r["method"]): r["psnr"] for r in rows}
     assert {d for d, _ in cell} == {"clean", "jpeg:40"}
     assert cell[("clean", "vdsr")] == cell[("clean", "paper")]  # lossless: the paper weights
     assert cell[("jpeg:40", "vdsr")] == cell[("jpeg:40", "jpeg")]  # a JPEG: the JPEG weights
     assert cell[("jpeg:40", "bicubic")] < cell[("clean", "bicubic")]
-    table = evaluation.format_table(rows)
+    table = scoring.format_table(rows)
     header = table.splitlines()[0].split()
     assert header == ["dataset", "scale", "method", "clean", "jpeg:40"]
     assert sum(1 for line in table.splitlines() if line.split()[:3] == ["Plain", "x2", "bicubic"]) == 1

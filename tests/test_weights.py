@@ -3,9 +3,9 @@ import numpy as np
 import pytest
 import scipy.io
 
-from vdsr_tf import weights as weights_mod
-from vdsr_tf.model import build_vdsr
-from vdsr_tf.weights import load_model
+from vdsr_tf.nn import weights as weights_mod
+from vdsr_tf.nn.model import build_vdsr
+from vdsr_tf.nn.weights import load_model
 
 
 def _random_model(depth=3, filters=8, seed=0, residual=True):
@@ -104,7 +104,7 @@ def _bundle(monkeypatch, tmp_path):
     """A tiny model bundled in tmp_path with a card recording its sha256, as bundle_weights does."""
     import json
 
-    from vdsr_tf import integrity
+    from vdsr_tf.core import integrity
 
     path = tmp_path / "vdsr_x234.weights.h5"
     _random_model().save_weights(str(path))
@@ -123,7 +123,7 @@ def test_bundled_card_records_the_shipped_files_hash():
 
 
 def test_damaged_bundled_weights_are_refused_naming_the_file(monkeypatch, tmp_path):
-    from vdsr_tf import integrity
+    from vdsr_tf.core import integrity
 
     path = _bundle(monkeypatch, tmp_path)
     data = bytearray(path.read_bytes())
@@ -136,7 +136,7 @@ def test_damaged_bundled_weights_are_refused_naming_the_file(monkeypatch, tmp_pa
 
 
 def test_bundled_weights_without_a_recorded_hash_are_refused(monkeypatch, tmp_path):
-    from vdsr_tf import integrity
+    from vdsr_tf.core import integrity
 
     path = _bundle(monkeypatch, tmp_path)
     (tmp_path / "vdsr_x234.json").write_text("{}")
@@ -147,7 +147,7 @@ def test_bundled_weights_without_a_recorded_hash_are_refused(monkeypatch, tmp_pa
 def test_sha256_is_cached_by_size_and_mtime(tmp_path):
     import os
 
-    from vdsr_tf import integrity
+    from vdsr_tf.core import integrity
 
     path = tmp_path / "f.bin"
     path.write_bytes(b"abc")
@@ -180,7 +180,7 @@ def test_impossible_weight_magnitudes_are_refused(tmp_path, value):
 
 
 def test_weights_just_under_the_bound_load(tmp_path):
-    from vdsr_tf import integrity
+    from vdsr_tf.core import integrity
 
     model = _random_model()
     bias = model.get_layer("conv_01").get_weights()

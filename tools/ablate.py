@@ -7,7 +7,7 @@
 Every cell trains for --budget patch passes with the trainer (the rest of the recipe from the
 flags below), then is scored on --eval_data. Re-running the same command resumes: finished
 cells are skipped and an interrupted cell continues from its checkpoint. Writes
-<out>/results.json, <out>/<study>.md and <out>/<study>.png. The grids live in vdsr_tf.studies.
+<out>/results.json, <out>/<study>.md and <out>/<study>.png. The grids live in vdsr_tf.research.studies.
 --backend jax trains the cells with Keras on JAX (no TensorFlow imported); on a GPU machine
 tools/gpu_ablate.sh runs this with the carried archive and Set5.
 """
@@ -24,8 +24,8 @@ _REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if _REPO not in sys.path:  # run from a checkout without `pip install -e .` (a GPU machine)
     sys.path.insert(0, _REPO)
 
-from vdsr_tf import studies  # noqa: E402
-from vdsr_tf.config import BACKENDS, PRECISIONS, TrainConfig  # noqa: E402
+from vdsr_tf.research import studies  # noqa: E402
+from vdsr_tf.train.config import BACKENDS, PRECISIONS, TrainConfig  # noqa: E402
 
 _SHARED = os.path.normpath(os.path.join(_REPO, "..", "shared", "data"))
 
@@ -56,7 +56,7 @@ def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     # Keras picks its backend once, when first imported: set it before anything imports keras
-    # (vdsr_tf.studies and vdsr_tf.config do not).
+    # (vdsr_tf.research.studies and vdsr_tf.train.config do not).
     os.environ["KERAS_BACKEND"] = FLAGS.backend
     import importlib.util
 

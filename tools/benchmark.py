@@ -1,6 +1,6 @@
 """Speed and memory of vdsr_tf, by section (not timed tests: numbers for BUILD_NOTES.md).
 
-Flags in, vdsr_tf.benchmarks (which measures) out, tables printed here.
+Flags in, vdsr_tf.research.speed (which measures) out, tables printed here.
 
 Example:
   python tools/benchmark.py --sections=inference --json bench.json
@@ -10,10 +10,10 @@ Example:
 Sections (registered in SECTIONS at the bottom):
   inference  Upscaler latency at --inference_scale for each --inference_sizes input
              (square RGB uint8), as seconds per output megapixel and achieved GFLOP/s, the
-             FLOPs counted exactly from the model's layers (vdsr_tf.model.flops_per_pixel,
+             FLOPs counted exactly from the model's layers (vdsr_tf.nn.model.flops_per_pixel,
              1,330,626 per output pixel for VDSR); tiling overhead (default tile vs whole
              image, same picture); peak RSS of a fresh process upscaling an
-             --inference_rss_size input (a `python -m vdsr_tf.benchmarks` child: its
+             --inference_rss_size input (a `python -m vdsr_tf.research.speed` child: its
              VmHWM, else getrusage(RUSAGE_CHILDREN).ru_maxrss).
   training   patches/s of the full training step (the Trainer's backend step fed by its input,
              loss fetched every step) for each --training_backends (tensorflow, jax; each in
@@ -41,7 +41,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from absl import app, flags
 
-from vdsr_tf import benchmarks
+from vdsr_tf.research import speed
 
 FLAGS = flags.FLAGS
 flags.DEFINE_list("sections", ["inference"], "Sections to run, comma-separated.")
@@ -81,7 +81,7 @@ def _log(line=""):
 
 
 def inference_section():
-    r = benchmarks.inference(
+    r = speed.inference(
         weights=FLAGS.weights, sizes=[int(s) for s in FLAGS.inference_sizes], scale=FLAGS.inference_scale,
         precisions=FLAGS.inference_precisions, repeats=FLAGS.inference_repeats, tile=FLAGS.inference_tile,
         overhead_size=FLAGS.inference_overhead_size, rss_size=FLAGS.inference_rss_size, progress=_log)
@@ -109,7 +109,7 @@ def inference_section():
 
 
 def training_section():
-    r = benchmarks.training(
+    r = speed.training(
         backends=FLAGS.training_backends, precisions=FLAGS.training_precisions, steps=FLAGS.training_steps,
         batch_size=FLAGS.training_batch_size, depth=FLAGS.training_depth, filters=FLAGS.training_filters,
         pipeline_batches=FLAGS.training_pipeline_batches, data=FLAGS.training_data, progress=_log)
@@ -129,7 +129,7 @@ def training_section():
 def backends_section():
     if FLAGS.backends_update_manifest and not FLAGS.backends_dir:
         raise app.UsageError("--backends_update_manifest needs --backends_dir")
-    r = benchmarks.exported_backends(
+    r = speed.exported_backends(
         folder=FLAGS.backends_dir, weights=FLAGS.weights, size=FLAGS.backends_size, scale=FLAGS.backends_scale,
         repeats=FLAGS.backends_repeats, threads=FLAGS.backends_threads, calibration_data=FLAGS.training_data,
         progress=_log)
@@ -152,7 +152,7 @@ def backends_section():
         _log(f"[backends] int8 TFLite vs float32 Keras (network): {int8[0]['speedup_vs_keras_float32']:.2f}x "
              f"wall, {int8[0]['cpu_speedup_vs_keras_float32']:.2f}x CPU time (aim: >= 3x)")
     if FLAGS.backends_update_manifest:
-        benchmarks.store_in_manifest(FLAGS.backends_dir, r)
+        speed.store_in_manifest(FLAGS.backends_dir, r)
         _log(f"[backends] figures written to {FLAGS.backends_dir}/manifest.json")
     return r
 
@@ -187,7 +187,7 @@ def main(argv):
     for name in FLAGS.sections:
         results[name] = SECTIONS[name]()
     if FLAGS.json:
-        from vdsr_tf import atomic
+        from vdsr_tf.core import atomic
 
         atomic.write_json(FLAGS.json, results)
         _log(f"wrote {FLAGS.json}")
@@ -195,6 +195,6 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    from vdsr_tf.atomic import exits_cleanly_on_signals
+    from vdsr_tf.core.atomic import exits_cleanly_on_signals
 
     app.run(exits_cleanly_on_signals(main, "benchmark"))

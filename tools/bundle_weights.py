@@ -7,7 +7,7 @@ Copies ``<workdir>/vdsr.weights.h5`` to the bundled set ``--name`` (paper:
 ``vdsr_tf/weights/vdsr_x234.weights.h5``; jpeg: ``vdsr_jpeg.weights.h5``) and writes the card
 beside it (``vdsr_x234.json``, ``vdsr_jpeg.json``): the run's model card (config, steps, data, time, validation)
 plus the exact command, the evaluation rows of ``tools/evaluate.py --json``, a note and the
-weights' sha256 (checked by ``vdsr_tf.weights.load_model`` on every load). Both files are written
+weights' sha256 (checked by ``vdsr_tf.nn.weights.load_model`` on every load). Both files are written
 atomically; the weights are checked to load before anything is replaced.
 """
 from __future__ import annotations
@@ -31,9 +31,9 @@ FLAGS = flags.FLAGS
 
 def main(argv):
     del argv
-    from vdsr_tf import atomic, integrity
-    from vdsr_tf import weights as weights_mod
-    from vdsr_tf.weights import bundled_card_path, load_model
+    from vdsr_tf.core import atomic, integrity
+    from vdsr_tf.nn import weights as weights_mod
+    from vdsr_tf.nn.weights import bundled_card_path, load_model
 
     target = weights_mod.BUNDLED_WEIGHTS if FLAGS.name == "paper" else weights_mod.JPEG_WEIGHTS
     if target.exists() and not FLAGS.overwrite:

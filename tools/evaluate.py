@@ -11,7 +11,7 @@ JPEG inputs, a column per degradation, the two bundled sets and bicubic as rows:
 images (LR made with the Matlab bicubic); repeat the flag or separate folders by commas.
 --weights: paper or jpeg (the bundled sets), a .weights.h5 / .mat file, or "bicubic"; repeat
 for several methods; default: the weights super_resolve chooses for each picture.
-All logic lives in vdsr_tf.evaluation.
+All logic lives in vdsr_tf.evaluation.scoring.
 """
 import os
 import sys
@@ -26,7 +26,7 @@ flags.DEFINE_list("scales", ["2", "3", "4"], "Integer scales, comma-separated.")
 flags.DEFINE_multi_string("weights", None, 'paper, jpeg, a weights file or "bicubic"; repeatable. '
                           "Default: the weights super_resolve chooses per picture.")
 flags.DEFINE_string("degradation", "clean", "LR columns: clean and/or jpeg:Q, comma-separated "
-                    "(e.g. clean,jpeg:90,jpeg:75,jpeg:50,jpeg:30; vdsr_tf.degradation).")
+                    "(e.g. clean,jpeg:90,jpeg:75,jpeg:50,jpeg:30; vdsr_tf.core.degradation).")
 flags.DEFINE_string("json", None, "Write the rows to this JSON file (atomically).")
 flags.DEFINE_bool("overwrite", False, "Replace an existing --json file.")
 
@@ -41,7 +41,8 @@ def _split_folders(values):
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-    from vdsr_tf import atomic, degradation, evaluation
+    from vdsr_tf.core import atomic, degradation
+    from vdsr_tf.evaluation import scoring
 
     try:
         scales = [int(s) for s in FLAGS.scales]
@@ -54,20 +55,20 @@ def main(argv):
         if FLAGS.json:  # before any work: a bad path must not cost a whole evaluation
             atomic.check_output_path(FLAGS.json, overwrite=FLAGS.overwrite, inputs=folders + list(weights),
                                      what="--json")
-        rows = evaluation.evaluate(folders, scales, weights, degradations=degradations,
+        rows = scoring.evaluate(folders, scales, weights, degradations=degradations,
                                    progress=lambda line: print(line, flush=True))
     except (OSError, ValueError, TypeError) as e:
         print(f"evaluate: error: {e}", file=sys.stderr)
         return 1
     print()
-    print(evaluation.format_table(rows))
+    print(scoring.format_table(rows))
     if FLAGS.json:
-        evaluation.write_rows(FLAGS.json, rows, overwrite=FLAGS.overwrite)
+        scoring.write_rows(FLAGS.json, rows, overwrite=FLAGS.overwrite)
         print(f"wrote {FLAGS.json}")
     return 0
 
 
 if __name__ == "__main__":
-    from vdsr_tf.atomic import exits_cleanly_on_signals
+    from vdsr_tf.core.atomic import exits_cleanly_on_signals
 
     app.run(exits_cleanly_on_signals(main, "evaluate"))

@@ -48,7 +48,7 @@ def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     logging.set_verbosity(logging.WARNING)  # TF's SavedModel writer logs at INFO
-    from vdsr_tf import atomic
+    from vdsr_tf.core import atomic
 
     try:  # before TensorFlow is imported: a refusal takes a moment
         atomic.check_output_folder(FLAGS.out, overwrite=FLAGS.overwrite, what="--out",
@@ -89,6 +89,6 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    from vdsr_tf.atomic import exits_cleanly_on_signals
+    from vdsr_tf.core.atomic import exits_cleanly_on_signals
 
     app.run(exits_cleanly_on_signals(main, "export"))

@@ -1,4 +1,4 @@
-"""Make a luminance archive (vdsr_tf.luma_archive) of HR training image folders.
+"""Make a luminance archive (vdsr_tf.data.luma_archive) of HR training image folders.
 
     python tools/make_luma_archive.py --data ../shared/data/train --out gpu_carry/train_luma.npz
 
@@ -23,8 +23,8 @@ FLAGS = flags.FLAGS
 
 def main(argv):
     del argv
-    from vdsr_tf.data import list_images
-    from vdsr_tf.luma_archive import write_luma_archive
+    from vdsr_tf.data.patches import list_images
+    from vdsr_tf.data.luma_archive import write_luma_archive
 
     start = time.perf_counter()
     try:

@@ -38,7 +38,7 @@ def _load(folder):
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-    from vdsr_tf import atomic
+    from vdsr_tf.core import atomic
     from vdsr_tf.train import plot_runs
 
     try:

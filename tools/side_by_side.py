@@ -8,7 +8,7 @@ A JPEG photo, both bundled sets:
 
 The LR image is the Matlab-bicubic downscale of the HR one (or --lr when given, e.g. the
 shipped _LR.png), saved as a JPEG file first with --degradation jpeg:Q; bicubic and VDSR come
-from the library's one pipeline (vdsr_tf.comparison).
+from the library's one pipeline (vdsr_tf.evaluation.comparison).
 """
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ flags.DEFINE_string("hr", None, "HR image file.", required=True)
 flags.DEFINE_string("lr", None, "LR image file (default: Matlab bicubic downscale of --hr).")
 flags.DEFINE_integer("scale", 3, "Integer upscaling factor.")
 flags.DEFINE_string("degradation", "clean", "clean, or jpeg:Q: the LR saved as a JPEG at quality Q "
-                    "(vdsr_tf.degradation; not with --lr).")
+                    "(vdsr_tf.core.degradation; not with --lr).")
 flags.DEFINE_multi_string("weights", None, "paper, jpeg or a weights file; repeat for several panels "
                           "(default: the weights super_resolve chooses for the LR).")
 flags.DEFINE_list("crop", None, "top,left,size of the square crop in HR pixels (default: centre, 1/3 of the side).")
@@ -34,7 +34,8 @@ def main(argv):
     del argv
     from pathlib import Path
 
-    from vdsr_tf import atomic, comparison, degradation, evaluation, imageio
+    from vdsr_tf.core import atomic, degradation, imageio
+    from vdsr_tf.evaluation import comparison, scoring
 
     try:
         (deg,) = degradation.parse_list(FLAGS.degradation, "--degradation")
@@ -44,8 +45,8 @@ def main(argv):
         s = FLAGS.scale
         # Read as the evaluation reads a benchmark pair: HR mod-cropped, the LR file (its size
         # checked against the HR's) or Matlab bicubic; grey stays grey.
-        pair = evaluation.ImagePair(Path(FLAGS.hr).stem, Path(FLAGS.hr), FLAGS.lr and Path(FLAGS.lr))
-        hr, lr = evaluation.read_pair(pair, s)
+        pair = scoring.ImagePair(Path(FLAGS.hr).stem, Path(FLAGS.hr), FLAGS.lr and Path(FLAGS.lr))
+        hr, lr = scoring.read_pair(pair, s)
         if not deg.is_clean:
             lr = degradation.make_lr(hr, s, deg, as_file=True)
         weights = FLAGS.weights or [None]
@@ -61,6 +62,6 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    from vdsr_tf.atomic import exits_cleanly_on_signals
+    from vdsr_tf.core.atomic import exits_cleanly_on_signals
 
     app.run(exits_cleanly_on_signals(main, "side_by_side"))

@@ -20,7 +20,7 @@ from absl import app, flags
 
 _REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-from vdsr_tf.config import (BACKENDS, LOSSES, LR_SCHEDULES, OPTIMIZERS, PRECISIONS, SAMPLINGS,
+from vdsr_tf.train.config import (BACKENDS, LOSSES, LR_SCHEDULES, OPTIMIZERS, PRECISIONS, SAMPLINGS,
                             STRATEGIES, TrainConfig)
 
 _D = TrainConfig()
@@ -41,10 +41,10 @@ flags.DEFINE_integer("stride", _D.stride, "Patch grid stride.")
 flags.DEFINE_bool("random_crop", _D.random_crop, "Random crops instead of the stride grid.")
 flags.DEFINE_bool("augment", _D.augment, "Random rotation/flip.")
 flags.DEFINE_enum("sampling", _D.sampling, SAMPLINGS, "uniform, or texture: patches drawn more often the more "
-                  "bicubic residual energy they hold (with a floor; see vdsr_tf.sampling).")
+                  "bicubic residual energy they hold (with a floor; see vdsr_tf.data.sampling).")
 flags.DEFINE_float("texture_floor", _D.texture_floor, "Texture sampling: relative weight of a flat patch (0, 1].")
 flags.DEFINE_string("degradation", _D.degradation, "LR degradation mix: clean (the paper), or terms clean[:SHARE], "
-                    "jpeg:Q[:SHARE], jpeg:LO-HI[:SHARE], e.g. clean:0.25,jpeg:20-95 (vdsr_tf.degradation).")
+                    "jpeg:Q[:SHARE], jpeg:LO-HI[:SHARE], e.g. clean:0.25,jpeg:20-95 (vdsr_tf.core.degradation).")
 flags.DEFINE_integer("depth", _D.depth, "Number of conv layers.")
 flags.DEFINE_integer("filters", _D.filters, "Filters per hidden conv layer.")
 flags.DEFINE_bool("residual", _D.residual, "Output = input + network (VDSR); --noresidual: the plain baseline.")
@@ -126,7 +126,7 @@ def main(argv):
     hr_scales = _numbers("hr_scales", FLAGS.hr_scales)
     steps, decay_every = FLAGS.steps, FLAGS.lr_decay_every
     if FLAGS.epochs is not None or FLAGS.lr_decay_epochs is not None:
-        from vdsr_tf import data as data_lib
+        from vdsr_tf.data import patches as data_lib
 
         patches = data_lib.count_patches(data_lib.list_sources(data), scales, patch_size=FLAGS.patch_size,
                                          stride=FLAGS.stride, hr_scales=hr_scales)
@@ -143,7 +143,7 @@ def main(argv):
                              for f in dataclasses.fields(TrainConfig)})
     except ValueError as e:
         raise app.UsageError(str(e))
-    from vdsr_tf import preflight
+    from vdsr_tf.train import preflight
 
     # One-line refusals before anything is written.
     preflight.check_training_run(cfg, FLAGS.workdir, allow_changed_settings=FLAGS.allow_changed_settings)

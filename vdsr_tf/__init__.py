@@ -9,14 +9,14 @@ pay for, or print, TensorFlow's start-up until a name that needs it is touched.
 import importlib
 
 _PUBLIC = {
-    "Upscaler": "vdsr_tf.inference",
-    "bicubic_upscale": "vdsr_tf.inference",
-    "build_vdsr": "vdsr_tf.model",
-    "evaluate": "vdsr_tf.evaluation",
-    "load_model": "vdsr_tf.weights",
-    "psnr": "vdsr_tf.metrics",
-    "ssim": "vdsr_tf.metrics",
-    "super_resolve": "vdsr_tf.inference",
+    "Upscaler": "vdsr_tf.infer.upscaler",
+    "bicubic_upscale": "vdsr_tf.infer.upscaler",
+    "build_vdsr": "vdsr_tf.nn.model",
+    "evaluate": "vdsr_tf.evaluation.scoring",
+    "load_model": "vdsr_tf.nn.weights",
+    "psnr": "vdsr_tf.core.metrics",
+    "ssim": "vdsr_tf.core.metrics",
+    "super_resolve": "vdsr_tf.infer.upscaler",
 }
 __all__ = sorted(_PUBLIC)
 __version__ = "0.1.0"

@@ -62,7 +62,7 @@ def _tile(text: str) -> int:
 
 
 def _build_parser() -> argparse.ArgumentParser:
-    from vdsr_tf import inference  # numpy only: TensorFlow loads later, once a model is needed
+    from vdsr_tf.infer import upscaler  # numpy only: TensorFlow loads later, once a model is needed
 
     parser = _Parser(prog=PROG, description="VDSR super-resolution (Kim et al., CVPR 2016).")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
@@ -81,7 +81,7 @@ def _build_parser() -> argparse.ArgumentParser:
                     help="paper or jpeg (the bundled sets), or a file (.weights.h5 or MatConvNet "
                     ".mat; .tflite or a SavedModel folder with --backend); default: chosen per "
                     "picture (jpeg for JPEG files up to a measured quality, paper otherwise)")
-    up.add_argument("--backend", choices=inference.BACKENDS, default="keras",
+    up.add_argument("--backend", choices=upscaler.BACKENDS, default="keras",
                     help="how to run the network (default: keras)")
     up.add_argument("--precision", choices=("float32", "bfloat16"), default="float32",
                     help="keras backend: bfloat16 is ~0.02 dB lower PSNR and 1.9x or 0.65x the speed "
@@ -94,7 +94,7 @@ def _build_parser() -> argparse.ArgumentParser:
     up.add_argument("--fail-fast", action="store_true",
                     help="stop at the first file that fails (default: go on, list failures at the end)")
     up.add_argument("--tile", type=_tile, default=None, metavar="N",
-                    help=f"tile side in output pixels (0 = whole image; default: {inference.DEFAULT_TILE})")
+                    help=f"tile side in output pixels (0 = whole image; default: {upscaler.DEFAULT_TILE})")
     up.add_argument("--ext", default=None, metavar="EXT",
                     help="output extension for folder outputs, e.g. png (default: the input's)")
     up.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
@@ -145,7 +145,7 @@ def _expand_inputs(patterns: list[str]) -> tuple[list[str], bool]:
 def _plan(args) -> tuple[list[tuple[str, str]], int]:
     """(input, output) pairs, all checked before anything is computed or written, and how
     many were dropped by --skip-existing."""
-    from vdsr_tf import imageio
+    from vdsr_tf.core import imageio
 
     inputs, many = _expand_inputs(args.inputs)
     out = args.output
@@ -265,16 +265,17 @@ def _named(src: str, error: BaseException) -> str:
     return text if src in text else f"{src}: {text}"
 
 
-def _upscale_one(args, src: str, dst: str, scale: float, upscaler, progress):
-    from vdsr_tf import imageio, inference
+def _upscale_one(args, src: str, dst: str, scale: float, engine, progress):
+    from vdsr_tf.core import imageio
+    from vdsr_tf.infer import upscaler
 
     width, height = imageio.image_size(src)  # declared size, checked before decoding
-    inference.check_output_size(height, width, scale)
+    upscaler.check_output_size(height, width, scale)
     image = imageio.read_pixels(src)
     if args.bicubic:
-        result, label = inference.bicubic_upscale(image, scale), "bicubic"
+        result, label = upscaler.bicubic_upscale(image, scale), "bicubic"
     else:
-        result, label = upscaler.run(image, scale, progress=progress, source=src)
+        result, label = engine.run(image, scale, progress=progress, source=src)
     imageio.save_image(result, dst, overwrite=args.overwrite, **_save_params(dst))
     size_in = (image.shape[1], image.shape[0]) if hasattr(image, "shape") else image.size
     size_out = (result.shape[1], result.shape[0]) if hasattr(result, "shape") else result.size
@@ -282,20 +283,20 @@ def _upscale_one(args, src: str, dst: str, scale: float, upscaler, progress):
 
 
 def _upscale(args) -> int:
-    from vdsr_tf import inference
+    from vdsr_tf.infer import upscaler
 
-    scale = inference.check_scale(args.scale)
+    scale = upscaler.check_scale(args.scale)
     pairs, skipped = _plan(args)  # the files first: a refusal or an all-skipped batch needs no TensorFlow
     if skipped and not args.quiet:
         print(f"skipping {skipped} input(s) whose output exists (--skip-existing)", file=sys.stderr)
     if not pairs:
         return 0
     _import_tensorflow_quietly()
-    upscaler = None
+    engine = None
     if not args.bicubic:
         # Built once: the model loads and traces once, and a bad --tile fails here, not per file.
-        upscaler = inference.Upscaler(args.weights, backend=args.backend, precision=args.precision,
-                                      tile=inference.DEFAULT_TILE if args.tile is None else args.tile)
+        engine = upscaler.Upscaler(args.weights, backend=args.backend, precision=args.precision,
+                                   tile=upscaler.DEFAULT_TILE if args.tile is None else args.tile)
     for folder in sorted({os.path.dirname(dst) for _, dst in pairs}):
         if folder:
             os.makedirs(folder, exist_ok=True)  # only now: every check has passed
@@ -307,7 +308,7 @@ def _upscale(args) -> int:
         t0 = time.perf_counter()
         progress = _TileProgress(f"[{i}/{total}] {src}:", interactive and not args.quiet)
         try:
-            (w, h), (ow, oh), label = _upscale_one(args, src, dst, scale, upscaler,
+            (w, h), (ow, oh), label = _upscale_one(args, src, dst, scale, engine,
                                                    None if args.quiet else progress)
         except Exception as e:  # noqa: BLE001 -- one bad file must not end the batch
             if args.fail_fast or total == 1 or os.environ.get("VDSR_TF_DEBUG"):
@@ -338,7 +339,7 @@ def _one_line(error: BaseException) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Runs the command line; returns the exit status (the console script exits with it)."""
-    from vdsr_tf import atomic
+    from vdsr_tf.core import atomic
 
     parser = _build_parser()
     try:

@@ -17,7 +17,7 @@
 ``vdsr_e2e_<H>x<W>_x<s>.tflite``
     The whole protocol pipeline for one input size: uint8 RGB (1, H, W, 3) in, uint8 RGB
     (1, ceil(sH), ceil(sW), 3) out. Inside the graph: /255, Matlab ``rgb2ycbcr``
-    (:func:`vdsr_tf.matlab.rgb2ycbcr_tf`), Matlab bicubic (:func:`vdsr_tf.matlab.imresize_tf`
+    (:func:`vdsr_tf.core.matlab_tf.rgb2ycbcr_tf`), Matlab bicubic (:func:`vdsr_tf.core.matlab_tf.imresize_tf`
     with static sizes, so its tap tables are constants: GATHER/MUL/ADD), the network on Y,
     ``ycbcr2rgb_tf``, x255, round half up, clip, uint8: what :func:`vdsr_tf.super_resolve`
     computes with float32 network maths.

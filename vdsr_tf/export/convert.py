@@ -16,7 +16,7 @@ from typing import Sequence
 
 import numpy as np
 
-from vdsr_tf import atomic, matlab
+from vdsr_tf.core import atomic
 
 __all__ = [
     "EXTRA_PRECISIONS",
@@ -136,12 +136,12 @@ def export_saved_model(model, path) -> Path:
 
     Input ``input``: float32 (batch, H, W, 1), H and W dynamic; output ``output``.
     A small JSON in ``assets.extra/`` (ignored by TensorFlow) records the receptive
-    radius for :class:`vdsr_tf.backends.SavedModelPredictor`'s tiling halo.
+    radius for :class:`vdsr_tf.infer.runtimes.SavedModelPredictor`'s tiling halo.
     The folder is written next to ``path`` and moved into place when complete.
     """
     import tensorflow as tf
 
-    from vdsr_tf.model import receptive_radius
+    from vdsr_tf.nn.model import receptive_radius
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -246,17 +246,19 @@ def build_e2e_function(model, size: tuple[int, int], scale: float):
     """
     import tensorflow as tf
 
-    from vdsr_tf.inference import check_scale
+    from vdsr_tf.nn import matlab_tf
+
+    from vdsr_tf.infer.upscaler import check_scale
 
     h, w = parse_size(size)
     scale = check_scale(scale)
 
     def pipeline(rgb):
         x = tf.cast(rgb, tf.float32) / 255.0
-        ycc = matlab.rgb2ycbcr_tf(x)
-        up = matlab.imresize_tf(ycc, scale)  # (1, H', W', 3), constant tap tables
+        ycc = matlab_tf.rgb2ycbcr_tf(x)
+        up = matlab_tf.imresize_tf(ycc, scale)  # (1, H', W', 3), constant tap tables
         y = model(up[..., :1], training=False)
-        out = matlab.ycbcr2rgb_tf(tf.concat([y, up[..., 1:]], axis=-1))
+        out = matlab_tf.ycbcr2rgb_tf(tf.concat([y, up[..., 1:]], axis=-1))
         out = tf.floor(tf.clip_by_value(out * 255.0, 0.0, 255.0) + 0.5)
         return {"output": tf.cast(out, tf.uint8)}
 

@@ -7,8 +7,8 @@ import shutil
 from pathlib import Path
 from typing import Callable, Sequence
 
-from vdsr_tf import atomic
-from vdsr_tf.checks import check_int
+from vdsr_tf.core import atomic
+from vdsr_tf.core.checks import check_int
 from vdsr_tf.export import convert, manifest as manifest_mod, parity
 
 __all__ = ["ExportConfig", "export_all"]
@@ -28,7 +28,7 @@ class ExportConfig:
     """What :func:`export_all` writes and measures; checked when made.
 
     Attributes:
-      weights: weights file for :func:`vdsr_tf.weights.load_model`; None: the bundled ones.
+      weights: weights file for :func:`vdsr_tf.nn.weights.load_model`; None: the bundled ones.
       precisions: TFLite precisions of the luminance network
         (:data:`~vdsr_tf.export.convert.LUMA_PRECISIONS`, plus "int16x8" on request).
       e2e_size: (H, W) or "HxW" input of the end-to-end model (stored as (H, W)); None skips it.
@@ -55,7 +55,7 @@ class ExportConfig:
     measure_parity: bool = True
 
     def __post_init__(self):
-        from vdsr_tf.inference import check_scale
+        from vdsr_tf.infer.upscaler import check_scale
 
         precisions = _tuple_of(self.precisions, "precisions", str)
         for p in precisions:
@@ -82,7 +82,7 @@ def export_all(out_dir, config: ExportConfig | None = None, *,
     replacing its values (``export_all(out, scales=(2,))``). ``progress`` gets one line per
     step. Returns the manifest (also written to ``out_dir/manifest.json``, last, atomically).
     """
-    from vdsr_tf import weights as weights_mod
+    from vdsr_tf.nn import weights as weights_mod
 
     config = dataclasses.replace(config or ExportConfig(), **fields)
     say = progress or (lambda line: None)
@@ -102,7 +102,7 @@ def export_all(out_dir, config: ExportConfig | None = None, *,
 
 
 def _write(out_dir: Path, config: ExportConfig, model, info: dict, say) -> dict:
-    from vdsr_tf import data
+    from vdsr_tf.data import patches
 
     sm = convert.export_saved_model(model, out_dir / convert.SAVED_MODEL_DIR)
     say(f"wrote {sm}")
@@ -112,7 +112,7 @@ def _write(out_dir: Path, config: ExportConfig, model, info: dict, say) -> dict:
         representative = None
         if precision in ("int8", "int16x8"):
             if calibration is None:
-                calibration = data.calibration_patches(
+                calibration = patches.calibration_patches(
                     config.calibration_data, count=config.calibration_count,
                     size=config.calibration_size, scales=config.scales)
                 say(f"calibration: {calibration[1]}")

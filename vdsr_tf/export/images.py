@@ -7,7 +7,7 @@ from typing import Iterable
 
 import numpy as np
 
-from vdsr_tf import matlab
+from vdsr_tf.core import matlab
 
 __all__ = ["fit_to", "measurement_images"]
 
@@ -17,19 +17,20 @@ def measurement_images(data=None, scales: Iterable[int] = (2, 3, 4), *, syntheti
     """(scale, name, HR uint8, LR uint8) tuples for measuring, and a description.
 
     ``data``: a benchmark folder (Huang layout or plain HR images), listed by
-    :func:`vdsr_tf.evaluation.list_pairs` and read by :func:`vdsr_tf.evaluation.read_pair`
+    :func:`vdsr_tf.evaluation.scoring.list_pairs` and read by :func:`vdsr_tf.evaluation.scoring.read_pair`
     (LR made with Matlab bicubic when absent; a shipped LR of the wrong size refused).
-    When None or missing, small synthetic RGB pictures (:func:`vdsr_tf.data.synthetic_luma`
+    When None or missing, small synthetic RGB pictures (:func:`vdsr_tf.data.patches.synthetic_luma`
     per channel) are used.
     """
-    from vdsr_tf import data as data_mod, evaluation
+    from vdsr_tf.data import patches as data_mod
+    from vdsr_tf.evaluation import scoring
 
     scales = [int(s) for s in scales]
     out = []
     if data is not None and Path(data).is_dir():
         for s in scales:
-            for pair in evaluation.list_pairs(data, s):
-                out.append((s, pair.name, *evaluation.read_pair(pair, s)))
+            for pair in scoring.list_pairs(data, s):
+                out.append((s, pair.name, *scoring.read_pair(pair, s)))
         return out, Path(data).resolve().name
     for s in scales:
         for i in range(synthetic_count):

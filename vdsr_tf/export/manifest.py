@@ -8,7 +8,7 @@ import json
 import os
 from pathlib import Path
 
-from vdsr_tf import integrity, matlab
+from vdsr_tf.core import integrity, matlab
 from vdsr_tf.export.convert import SAVED_MODEL_DIR, SERVE
 
 __all__ = [
@@ -41,7 +41,7 @@ _INTERNAL = {
 def weights_info(weights, model) -> dict:
     """The manifest's ``weights`` entry: where the reference weights came from, their
     sha256 and the network's shape."""
-    from vdsr_tf.weights import BUNDLED_WEIGHTS, PAPER, bundled_name, bundled_weights
+    from vdsr_tf.nn.weights import BUNDLED_WEIGHTS, PAPER, bundled_name, bundled_weights
 
     name = PAPER if weights is None else bundled_name(weights)
     if name is not None:
@@ -75,10 +75,10 @@ def _luma_out(shape) -> list[dict]:
 
 
 def _tflite_model(path: Path):
-    from vdsr_tf import backends
+    from vdsr_tf.infer import runtimes
 
     # verify=False: the files are read before their manifest exists (it is written last).
-    return backends.TFLiteModel(path, num_threads=1, verify=False)
+    return runtimes.TFLiteModel(path, num_threads=1, verify=False)
 
 
 def saved_model_entry() -> dict:

@@ -44,13 +44,14 @@ def _mean_by_scale(values: dict[int, list[float]]) -> dict[str, float]:
 def _run_luma(predictor, images) -> tuple[dict[int, list[float]], list[np.ndarray]]:
     """Protocol PSNR per scale of ``predictor`` on ``images`` (whole-image super_resolve),
     and the network's output on each."""
-    from vdsr_tf import inference, metrics
+    from vdsr_tf.infer import upscaler
+    from vdsr_tf.core import metrics
 
     psnrs: dict[int, list[float]] = {}
     outputs = []
     for s, name, hr, lr in images:
         rec = _Recorder(predictor)
-        sr = inference.super_resolve(lr, s, model=rec, tile=None)
+        sr = upscaler.super_resolve(lr, s, model=rec, tile=None)
         psnrs.setdefault(s, []).append(metrics.score(sr, hr, shave=s)[0])
         outputs.append(rec.output)
     return psnrs, outputs
@@ -68,11 +69,11 @@ def measure(out_dir, manifest: dict, model, images, *, progress: Callable[[str],
 
     Returns {artefact name: measured dict} (an ``error`` key when it could not run).
     """
-    from vdsr_tf import backends, inference
+    from vdsr_tf.infer import runtimes, upscaler
 
     say = progress or (lambda line: None)
     out_dir = Path(out_dir)
-    keras_pred = inference.KerasPredictor(model)
+    keras_pred = upscaler.KerasPredictor(model)
     keras_psnr, refs = _run_luma(keras_pred, images)
     ref_psnr = _mean_by_scale(keras_psnr)
     say(f"keras: PSNR {_fmt_scales(ref_psnr)}")
@@ -86,7 +87,7 @@ def measure(out_dir, manifest: dict, model, images, *, progress: Callable[[str],
                 backend = "saved_model" if art["format"] == "tf_saved_model" else "tflite"
                 # verify=False: the exporter measures files it has just written (their
                 # manifest comes last), and verify() has checked every hash before this.
-                predictor = backends.get_predictor(backend, path, verify=False)
+                predictor = runtimes.get_predictor(backend, path, verify=False)
                 psnrs, outputs = _run_luma(predictor, images)
                 diff = max(float(np.max(np.abs(out - ref))) for out, ref in zip(outputs, refs))
                 art_psnr = _mean_by_scale(psnrs)
@@ -105,18 +106,18 @@ def measure(out_dir, manifest: dict, model, images, *, progress: Callable[[str],
 
 
 def _measure_e2e(path: Path, art: dict, keras_pred, images) -> dict:
-    from vdsr_tf import backends, inference
+    from vdsr_tf.infer import runtimes, upscaler
 
     size = tuple(art["inputs"][0]["shape"][1:3])
     scale = float(art["scale"])
-    e2e = backends.TFLiteModel(path, verify=False)
+    e2e = runtimes.TFLiteModel(path, verify=False)
     within, total, worst = 0, 0, 0
     # The LR pictures made for the model's own scale when there are some, else all of them.
     own = [im for im in images if im[0] == scale] or list(images)
     for s, name, hr, lr in own:
         img = fit_to(lr, size)
         out = e2e(img[None])[0].astype(np.int16)
-        ref = inference.super_resolve(img, scale, model=keras_pred, tile=None).astype(np.int16)
+        ref = upscaler.super_resolve(img, scale, model=keras_pred, tile=None).astype(np.int16)
         if out.shape != ref.shape:
             raise ValueError(f"end-to-end output {out.shape} != super_resolve {ref.shape}")
         d = np.abs(out - ref)
@@ -178,7 +179,8 @@ def measure_and_check(out_dir, manifest: dict, model, test_data, scales,
 
 def _reference_model(info: dict, weights):
     """The Keras model ``verify`` compares with, and its sha256 checked against the manifest's."""
-    from vdsr_tf import integrity, weights as weights_mod
+    from vdsr_tf.core import integrity
+    from vdsr_tf.nn import weights as weights_mod
 
     if weights is None:
         if info["source"] == "bundled":  # manifests before the JPEG set name no set: the paper one

@@ -2,7 +2,7 @@
 
 The parts, one file each (see trainer.py's docstring for the map): schedule, recipe, the
 two steps (``make_tf_step``, ``make_jax_step``) and their backends, the run folder,
-metering, validation, benchmarks. Names load on first use, so importing this package pulls
+metering, validation. Names load on first use, so importing this package pulls
 in neither TensorFlow nor JAX (the JAX path must run where TensorFlow is absent).
 """
 import importlib
@@ -25,10 +25,6 @@ _PUBLIC = {
     "WEIGHTS_NAME": "vdsr_tf.train.rundir",
     "MODEL_CARD_NAME": "vdsr_tf.train.rundir",
     "PLOT_NAME": "vdsr_tf.train.rundir",
-    "synthetic_patch_set": "vdsr_tf.train.benchmark",
-    "benchmark_pipeline": "vdsr_tf.train.benchmark",
-    "benchmark_sampler": "vdsr_tf.train.benchmark",
-    "benchmark_step": "vdsr_tf.train.benchmark",
 }
 __all__ = sorted(_PUBLIC)
 

@@ -3,7 +3,7 @@
 Checkpoints are ``workdir/checkpoints/ckpt-<step>.npz`` holding every model and optimizer
 variable (by path, checked on restore), the weights' moving average when the run keeps one
 (``ema/<path>``), the step and the training time. Each is written to a
-temporary name and renamed (vdsr_tf.atomic), so a ``kill -9`` leaves the previous one
+temporary name and renamed (vdsr_tf.core.atomic), so a ``kill -9`` leaves the previous one
 intact; the newest ``keep_checkpoints`` are kept.
 """
 from __future__ import annotations
@@ -17,9 +17,9 @@ import queue
 
 import numpy as np
 
-from vdsr_tf import atomic
-from vdsr_tf.config import TrainConfig
-from vdsr_tf.errors import first_line
+from vdsr_tf.core import atomic
+from vdsr_tf.train.config import TrainConfig
+from vdsr_tf.core.errors import first_line
 from vdsr_tf.train import recipe
 from vdsr_tf.train.jax_step import initial_state, make_jax_step
 from vdsr_tf.train.resume import Damaged, restore_newest_intact
@@ -190,7 +190,7 @@ class JaxBackend:
 
     def batches(self, patch_set, start_step: int, num_steps: int):
         """Batches of steps start_step.. from the numpy sampler, prepared one ahead in a thread."""
-        from vdsr_tf.sampling import BatchSampler
+        from vdsr_tf.data.sampling import BatchSampler
 
         cfg = self.cfg
         sampler = BatchSampler(patch_set, batch_size=cfg.batch_size, seed=cfg.seed, augment=cfg.augment,

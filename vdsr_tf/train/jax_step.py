@@ -5,7 +5,7 @@ imports no TensorFlow.
 """
 from __future__ import annotations
 
-from vdsr_tf.config import TrainConfig
+from vdsr_tf.train.config import TrainConfig
 from vdsr_tf.train import recipe
 
 

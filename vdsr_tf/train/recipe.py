@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import logging
 
-from vdsr_tf.config import TrainConfig
+from vdsr_tf.train.config import TrainConfig
 from vdsr_tf.train.schedule import learning_rate_at
 
 logger = logging.getLogger(__name__)
@@ -31,7 +31,7 @@ def build_model(cfg: TrainConfig):
     """The VDSR of ``cfg`` (depth, filters, residual, precision), with the last layer zeroed if asked."""
     import numpy as np
 
-    from vdsr_tf.model import build_vdsr
+    from vdsr_tf.nn.model import build_vdsr
 
     model = build_vdsr(depth=cfg.depth, filters=cfg.filters, residual=cfg.residual,
                        dtype_policy="mixed_bfloat16" if cfg.precision == "mixed_bfloat16" else None)
@@ -43,7 +43,7 @@ def build_model(cfg: TrainConfig):
 
 def warm_start(model, cfg: TrainConfig) -> None:
     """Copies ``cfg.init_weights`` into ``model`` (read and checked by the library's loader)."""
-    from vdsr_tf.weights import load_model
+    from vdsr_tf.nn.weights import load_model
 
     src = load_model(cfg.init_weights, depth=cfg.depth, filters=cfg.filters)
     for i in range(1, cfg.depth + 1):

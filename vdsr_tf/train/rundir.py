@@ -14,8 +14,8 @@ import json
 import logging
 import os
 
-from vdsr_tf import atomic
-from vdsr_tf.config import SETTINGS_HISTORY, TrainConfig, check_resume
+from vdsr_tf.core import atomic
+from vdsr_tf.train.config import SETTINGS_HISTORY, TrainConfig, check_resume
 
 logger = logging.getLogger(__name__)
 
@@ -161,7 +161,7 @@ def model_card(cfg: TrainConfig, *, command, steps: int, train_time_s: float, pa
                  "hr_scales": list(cfg.hr_scales), "patch_size": cfg.patch_size, "stride": cfg.stride,
                  "sampling": cfg.sampling, "degradation": cfg.mixture.name},
         "validation": {"data": cfg.val_data,
-                       "metric": "PSNR (dB) / SSIM, Y, shave=scale, vdsr_tf.evaluation.evaluate (docs/protocol.md)",
+                       "metric": "PSNR (dB) / SSIM, Y, shave=scale, vdsr_tf.evaluation.scoring.evaluate (docs/protocol.md)",
                        "bicubic": history.get("bicubic"), "bicubic_ssim": history.get("bicubic_ssim"),
                        "table": table,
                        "history": history.get("val", []),

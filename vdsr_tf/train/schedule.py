@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 
-from vdsr_tf.config import TrainConfig
+from vdsr_tf.train.config import TrainConfig
 
 
 def learning_rate_at(cfg: TrainConfig, step: int) -> float:

@@ -11,10 +11,10 @@ import logging
 import os
 import re
 
-from vdsr_tf import atomic
-from vdsr_tf import data as data_lib
-from vdsr_tf.config import TrainConfig
-from vdsr_tf.errors import first_line
+from vdsr_tf.core import atomic
+from vdsr_tf.data import patches as data_lib
+from vdsr_tf.train.config import TrainConfig
+from vdsr_tf.core.errors import first_line
 from vdsr_tf.train import recipe
 from vdsr_tf.train.resume import Damaged, restore_newest_intact
 from vdsr_tf.train.tf_step import is_chief, make_strategy, make_tf_step

@@ -12,7 +12,7 @@ It only orchestrates; the parts live next to it:
 
 The run restores the newest checkpoint in ``workdir`` on start, so running the same command
 again after a crash (even ``kill -9``) continues at the same step, learning rate and data
-position (batches come from vdsr_tf.sampling, a pure function of (seed, step)).
+position (batches come from vdsr_tf.data.sampling, a pure function of (seed, step)).
 """
 from __future__ import annotations
 
@@ -22,8 +22,8 @@ import os
 import shutil
 import time
 
-from vdsr_tf import data as data_lib
-from vdsr_tf.config import TrainConfig
+from vdsr_tf.data import patches as data_lib
+from vdsr_tf.train.config import TrainConfig
 from vdsr_tf.train import rundir
 from vdsr_tf.train.metering import Meter
 from vdsr_tf.train.schedule import fit_to_budget, learning_rate_at
@@ -66,7 +66,7 @@ class Trainer:
       strategy: an explicit tf.distribute strategy (TensorFlow backend; default: built from
         config.strategy). MultiWorkerMirroredStrategy must exist before any other TF op runs
         in the process: build it first (make_strategy) when you also build a patch_set yourself.
-      patch_set: an already built :class:`vdsr_tf.data.PatchSet` (default: built from
+      patch_set: an already built :class:`vdsr_tf.data.patches.PatchSet` (default: built from
         config.data, cached under workdir/cache).
       command: the command line, recorded in the model card.
       cache_dir: where the degraded training planes are cached (default workdir/cache).

@@ -1,4 +1,4 @@
-"""Validation during training: the project's evaluation (vdsr_tf.evaluation) on a benchmark folder."""
+"""Validation during training: the project's evaluation (vdsr_tf.evaluation.scoring) on a benchmark folder."""
 from __future__ import annotations
 
 import os
@@ -19,13 +19,13 @@ def score_on(model, folder: str, scales, degradation=None) -> dict[int, dict[str
     """Mean PSNR/SSIM per scale on a benchmark folder, by the project's evaluation.
 
     ``model``: a keras.Model (any Keras backend), or "bicubic" for the baseline. Uses
-    :func:`vdsr_tf.evaluation.evaluate` (super_resolve + metrics.score: the full protocol of
+    :func:`vdsr_tf.evaluation.scoring.evaluate` (super_resolve + metrics.score: the full protocol of
     docs/protocol.md, Huang layout with shipped LR or a plain HR folder), so the numbers are the
-    ones tools/evaluate.py prints. ``degradation``: a vdsr_tf.degradation.Degradation of the
+    ones tools/evaluate.py prints. ``degradation``: a vdsr_tf.core.degradation.Degradation of the
     LR (None: lossless). Returns {scale: {"psnr": dB, "ssim": ...}}.
     """
-    from vdsr_tf import evaluation
+    from vdsr_tf.evaluation import scoring
 
-    rows = evaluation.evaluate(folder, validation_scales(scales, folder), weights=model,
+    rows = scoring.evaluate(folder, validation_scales(scales, folder), weights=model,
                                degradations=None if degradation is None else (degradation,))
     return {int(r["scale"]): {"psnr": float(r["psnr"]), "ssim": float(r["ssim"])} for r in rows}

@@ -2,7 +2,7 @@
 
 What a person looks at instead of a table (docs/side_by_side_x3.png, docs/jpeg_x2.png). Each
 panel is labelled with the method and its PSNR on the whole image (Y, shave = scale, as
-:mod:`vdsr_tf.evaluation` scores).
+:mod:`vdsr_tf.evaluation.scoring` scores).
 """
 from __future__ import annotations
 
@@ -30,8 +30,8 @@ def side_by_side(hr: np.ndarray, lr, scale: int, methods, *, crop=None, zoom: in
     """
     from PIL import Image, ImageDraw
 
-    from vdsr_tf import metrics
-    from vdsr_tf.inference import bicubic_upscale, super_resolve
+    from vdsr_tf.core import metrics
+    from vdsr_tf.infer.upscaler import bicubic_upscale, super_resolve
 
     h, w = hr.shape[:2]
     if crop is None:

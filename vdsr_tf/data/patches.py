@@ -2,24 +2,23 @@
 
 Stages (docs/protocol.md, "Training protocol"):
 
-1. :func:`load_luma` reads an HR image with the library's one reader (``imageio.read_pixels``)
+1. :func:`vdsr_tf.data.luma.load_luma` reads an HR image with the library's one reader (``imageio.read_pixels``)
    and takes Matlab's Y (``matlab.luma_uint8``: ``rgb2ycbcr`` on uint8, rounded; single-channel
    images are used as they are).
 2. :func:`degrade` mod-crops it to the scale and makes the network input with
-   ``matlab.imresize_tf`` (down by 1/s, then up to the HR size): the same bicubic the
+   ``matlab_tf.imresize_tf`` (down by 1/s, then up to the HR size): the same bicubic the
    evaluation and inference use, so training sees exactly the test-time degradation.
 3. :func:`build_patch_set` does 1-2 once for every image and scale and keeps the result in
    memory (and optionally in an ``.npz`` cache on disk): later epochs, and resumed runs,
    do no resizing at all.
-4. :func:`make_dataset` feeds tf.data from :class:`vdsr_tf.sampling.BatchSampler` (numpy,
+4. :func:`make_dataset` feeds tf.data from :class:`vdsr_tf.data.sampling.BatchSampler` (numpy,
    shared with the JAX path): the stride-41 grid patches of all scales shuffled together
    (so every batch mixes scales), random crops, or texture-weighted draws, with random
    rotation/flip. Every batch is a pure function of (seed, step), so a resumed run (on
    either backend) sees exactly the batches an uninterrupted run would have seen.
 
 :func:`calibration_patches` (int8 export calibration) cuts network inputs with the same
-:func:`degrade`, from the training images or from :func:`synthetic_luma` pictures. The module
-is one pipeline from files to batches, which is why it runs past 400 lines.
+:func:`degrade`, from the training images or from :func:`synthetic_luma` pictures.
 """
 from __future__ import annotations
 
@@ -34,7 +33,9 @@ from typing import Sequence
 
 import numpy as np
 
-from vdsr_tf import atomic, imageio, matlab
+from vdsr_tf.core import atomic, imageio, matlab
+from vdsr_tf.data.luma import load_luma, load_uint8
+from vdsr_tf.data.luma_archive import read_luma_archive
 
 logger = logging.getLogger(__name__)
 
@@ -60,7 +61,7 @@ def list_images(folders) -> list[str]:
 
 
 def is_luma_archive(path) -> bool:
-    """True for a luminance archive file (vdsr_tf.luma_archive) given as training data."""
+    """True for a luminance archive file (vdsr_tf.data.luma_archive) given as training data."""
     return os.path.isfile(path) and os.fspath(path).lower().endswith(".npz")
 
 
@@ -87,62 +88,14 @@ def source_sizes(sources) -> list[tuple[int, int]]:
     """(height, width) of every training image in ``sources`` (see :func:`list_sources`),
     from the file headers or the archive planes, without decoding image files (an EXIF
     rotation swaps the sides, which leaves the patch count alone)."""
-    from vdsr_tf import imageio
-
     sizes = []
     for path in sources:
         if is_luma_archive(path):
-            from vdsr_tf.luma_archive import read_luma_archive
-
             sizes.extend(y.shape for _, y in read_luma_archive(path))
         else:
             width, height = imageio.image_size(path)
             sizes.append((height, width))
     return sizes
-
-
-def load_uint8(path: str) -> np.ndarray:
-    """Reads an image file as the training data takes it: uint8 (H, W) grey or (H, W, 3) RGB.
-
-    The file is read by :func:`vdsr_tf.imageio.read_pixels` (EXIF orientation applied; 16-bit
-    colour kept, then rounded to 8 bits like Matlab's im2uint8, as 16-bit grey is); modes it
-    refuses (CMYK, YCbCr, ...) are refused here too. Grey stays grey; alpha is dropped;
-    palette, bilevel and grey+alpha go through RGB.
-    Raises a one-line ValueError naming the file when it is missing, unreadable, truncated,
-    corrupt or of a refused mode.
-    """
-    from vdsr_tf import imageio
-
-    name = os.fspath(path)
-    try:
-        pixels = imageio.read_pixels(name)
-        if isinstance(pixels, np.ndarray):  # 16-bit RGB(A)
-            arr = _im2uint8(pixels)
-        else:
-            imageio.check_mode(pixels.mode, f"image file {name!r}")
-            if pixels.mode in ("L", "RGB", "RGBA"):
-                arr = np.asarray(pixels)
-            elif pixels.mode.startswith("I;16") or pixels.mode == "I":
-                arr = _im2uint8(np.asarray(pixels))
-            else:
-                arr = np.asarray(pixels.convert("RGB"))
-    except ValueError as e:  # imageio.ImageError included; its messages name the file already
-        reason = str(e).removeprefix(f"cannot read image file {name!r}: ")
-        raise ValueError(f"cannot read training image {name!r}: {reason}") from None
-    if arr.ndim == 3 and arr.shape[-1] == 1:
-        arr = arr[..., 0]
-    return np.ascontiguousarray(arr[..., :3] if arr.ndim == 3 else arr)
-
-
-def load_luma(path: str) -> np.ndarray:
-    """The Matlab Y channel of an image file (:func:`load_uint8`), uint8 (H, W):
-    ``matlab.luma_uint8`` (``rgb2ycbcr`` on uint8, rounded); grey is used as it is."""
-    return matlab.luma_uint8(load_uint8(path))
-
-
-def _im2uint8(a: np.ndarray) -> np.ndarray:
-    """16-bit values to 8 bits, rounding like Matlab's im2uint8."""
-    return np.floor(np.clip(a.astype(np.float64) / 257.0, 0, 255) + 0.5).astype(np.uint8)
 
 
 def _tensorflow_for_degradation():
@@ -162,7 +115,7 @@ def degrade(y: np.ndarray, scale: float) -> tuple[np.ndarray, np.ndarray]:
 
     ``y``: uint8 (H, W). Integer scales mod-crop first (as the paper's generate_train.m);
     fractional scales keep the full size. Target = the (cropped) Y as float32 in [0, 1];
-    input = imresize(imresize(target, 1/s), [H, W]) with :func:`matlab.imresize_tf`,
+    input = imresize(imresize(target, 1/s), [H, W]) with :func:`matlab_tf.imresize_tf`,
     float32, not rounded (the authors' training code keeps it in double). Without
     TensorFlow, or with Keras on another backend (the JAX path), the numpy
     :func:`matlab.imresize` does the same resize (equal to 2e-6). Returns
@@ -182,8 +135,10 @@ def degrade(y: np.ndarray, scale: float) -> tuple[np.ndarray, np.ndarray]:
     if tf is None:
         lr = matlab.imresize(target.astype(np.float64), 1.0 / scale)
         return matlab.imresize(lr, output_shape=(h, w)).astype(np.float32), target
-    lr = matlab.imresize_tf(tf.constant(target), 1.0 / scale)
-    up = matlab.imresize_tf(lr, output_shape=(h, w))
+    from vdsr_tf.nn import matlab_tf
+
+    lr = matlab_tf.imresize_tf(tf.constant(target), 1.0 / scale)
+    up = matlab_tf.imresize_tf(lr, output_shape=(h, w))
     return up.numpy().astype(np.float32), target
 
 
@@ -461,8 +416,6 @@ def build_patch_set(files, scales, *, patch_size: int = 41, stride: int = 41,
     entries = []  # (name, Y plane or None: read from the file when degraded)
     for f in files:
         if is_luma_archive(f):
-            from vdsr_tf.luma_archive import read_luma_archive
-
             entries.extend((f"{f}:{name}", y) for name, y in read_luma_archive(f))
         else:
             entries.append((f, None))
@@ -506,16 +459,16 @@ def make_dataset(ps: PatchSet, *, batch_size: int = 64, seed: int = 0, start_ste
 
     Each element is (x, y) (plus the per-row scale if ``with_scale``): x, y float32
     (B, P, P, 1) in [0, 1] (x the bicubic input, y the HR target), made by
-    :class:`vdsr_tf.sampling.BatchSampler` (the JAX path calls the same sampler directly), so
+    :class:`vdsr_tf.data.sampling.BatchSampler` (the JAX path calls the same sampler directly), so
     the batch of a step depends only on (seed, step), never on where the run started.
-    ``degradation``: a :class:`vdsr_tf.degradation.Mixture` (None: lossless, the paper).
+    ``degradation``: a :class:`vdsr_tf.core.degradation.Mixture` (None: lossless, the paper).
     For distribution, ``num_slices`` splits each global batch into equal row blocks and
     the dataset yields, per step, the blocks in ``slice_ids`` one after another (what
     ``distribute_datasets_from_function`` hands round-robin to the local replicas).
     """
     import tensorflow as tf
 
-    from vdsr_tf.sampling import BatchSampler
+    from vdsr_tf.data.sampling import BatchSampler
 
     if batch_size % num_slices:
         raise ValueError(f"batch_size {batch_size} is not divisible by {num_slices} replicas")

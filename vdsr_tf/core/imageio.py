@@ -5,7 +5,7 @@ which turns a PIL image, a numpy array or a file path into one float32 (H, W, C)
 [0, 1] plus an :class:`ImageSpec` that remembers how the caller gave it, so that
 :func:`restore_image` can hand the result back in the same form. Nothing here imports
 TensorFlow. Every image kind the library takes or gives (PIL modes, array dtypes, 16-bit
-colour files) is handled here and nowhere else, which is why the module runs past 400 lines.
+colour files) is handled here and nowhere else.
 
 Accepted inputs
 ---------------
@@ -65,7 +65,7 @@ import warnings
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from vdsr_tf import atomic
+from vdsr_tf.core import atomic
 
 __all__ = [
     "ImageError",

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from vdsr_tf import matlab
+from vdsr_tf.core import matlab
 
 __all__ = ["psnr", "ssim", "scoring_luma", "score"]
 
@@ -136,7 +136,7 @@ def scoring_luma(img) -> np.ndarray:
     """The luminance the paper scores: Matlab ``rgb2ycbcr`` Y of a uint8 image, rounded.
 
     ``img``: uint8 (H, W), (H, W, 1) or (H, W, 3) RGB. RGB goes through
-    :func:`vdsr_tf.matlab.rgb2ycbcr` on uint8 (integer Y in 16..235); grey is returned
+    :func:`vdsr_tf.core.matlab.rgb2ycbcr` on uint8 (integer Y in 16..235); grey is returned
     raw. Returns float64 (H, W) on the 0..255 scale.
     """
     return matlab.luma_uint8(img).astype(np.float64)

@@ -7,7 +7,7 @@ backends) costs no TensorFlow start-up.
 """
 from __future__ import annotations
 
-from vdsr_tf.checks import check_int
+from vdsr_tf.core.checks import check_int
 
 DEPTH = 20
 """The paper's depth: 20 3x3 convolutions, so an output pixel sees DEPTH pixels each way

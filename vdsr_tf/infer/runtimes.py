@@ -1,6 +1,6 @@
 """Predictors for exported VDSR networks: TFLite (LiteRT) and TensorFlow SavedModel.
 
-A *predictor* (see :mod:`vdsr_tf.inference`) is a callable taking float32 numpy
+A *predictor* (see :mod:`vdsr_tf.infer.upscaler`) is a callable taking float32 numpy
 (1, h, w, 1) bicubic-upscaled luminance in [0, 1] and returning the super-resolved
 luminance of the same shape and dtype. ``super_resolve(..., backend="tflite",
 weights="exports/vdsr_int8.tflite")`` reaches these classes through
@@ -17,7 +17,7 @@ The end-to-end models (uint8 RGB in and out, fixed size) are not predictors; run
 them with :class:`TFLiteModel`.
 
 A file with a ``manifest.json`` beside it that lists it (an export folder) is checked
-against the manifest's sha256 before it is loaded (:func:`vdsr_tf.integrity.check_export`,
+against the manifest's sha256 before it is loaded (:func:`vdsr_tf.core.integrity.check_export`,
 cached): one flipped byte in an int8 model otherwise changes a fifth of the pixels without
 a word. ``verify=False`` skips that, for the exporter measuring files it has just written.
 
@@ -33,8 +33,8 @@ from pathlib import Path
 
 import numpy as np
 
-from vdsr_tf.errors import first_line
-from vdsr_tf.model import DEPTH
+from vdsr_tf.core.errors import first_line
+from vdsr_tf.nn.model import DEPTH
 
 __all__ = [
     "DEFAULT_RECEPTIVE_RADIUS",
@@ -87,7 +87,7 @@ class TFLiteModel:
     def __init__(self, path, *, num_threads: int | None = None, verify: bool = True):
         from ai_edge_litert.interpreter import Interpreter
 
-        from vdsr_tf import integrity
+        from vdsr_tf.core import integrity
 
         self.path = _check_path(path, "TFLite model", want_dir=False)
         if verify:
@@ -167,7 +167,7 @@ class TFLitePredictor:
         if len(sig) != 4 or sig[-1] != 1 or sig[1] != -1 or sig[2] != -1:
             raise ValueError(f"{str(self.model.path)!r} is not a luminance network with dynamic "
                              f"height and width (input shape {sig}); end-to-end RGB models run "
-                             "with vdsr_tf.backends.TFLiteModel")
+                             "with vdsr_tf.infer.runtimes.TFLiteModel")
         if self.model.input_dtype != np.float32:
             raise ValueError(f"{str(self.model.path)!r} takes {np.dtype(self.model.input_dtype).name} "
                              "input; predictors exchange float32 luminance")
@@ -192,7 +192,7 @@ class SavedModelPredictor:
     def __init__(self, path, *, verify: bool = True):
         import tensorflow as tf
 
-        from vdsr_tf import integrity
+        from vdsr_tf.core import integrity
 
         self.path = _check_path(path, "SavedModel", want_dir=True)
         if verify:

@@ -14,9 +14,9 @@ import logging
 import math
 import os
 
-from vdsr_tf import data as data_lib
-from vdsr_tf import imageio
-from vdsr_tf.config import TrainConfig, check_resume
+from vdsr_tf.data import patches as data_lib
+from vdsr_tf.core import imageio
+from vdsr_tf.train.config import TrainConfig, check_resume
 
 logger = logging.getLogger(__name__)
 
@@ -26,7 +26,7 @@ __all__ = ["check_training_run", "check_workdir", "usable_planes"]
 def check_workdir(cfg: TrainConfig, workdir, *, allow_changed_settings: bool = False) -> None:
     """Raises ValueError when ``workdir`` is a file or holds a run this config cannot resume:
     another network or optimizer (never), or another loss, patch size, scales or data (unless
-    ``allow_changed_settings``; :func:`vdsr_tf.config.check_resume`)."""
+    ``allow_changed_settings``; :func:`vdsr_tf.train.config.check_resume`)."""
     workdir = os.fspath(workdir)
     if os.path.lexists(workdir) and not os.path.isdir(workdir):
         raise ValueError(f"--workdir {workdir!r} is a file, not a folder")
@@ -45,7 +45,7 @@ def check_workdir(cfg: TrainConfig, workdir, *, allow_changed_settings: bool = F
 
 def usable_planes(width: int, height: int, cfg: TrainConfig) -> int:
     """How many (hr_scale, scale) planes of a width x height image hold one patch, computed
-    from the size alone the way :mod:`vdsr_tf.data` crops them."""
+    from the size alone the way :mod:`vdsr_tf.data.patches` crops them."""
     count = 0
     for hs in cfg.hr_scales:
         h, w = (height, width) if hs == 1.0 else (math.ceil(height * hs), math.ceil(width * hs))

@@ -1,7 +1,7 @@
 """Luminance archive: a training set's Matlab Y planes in one compressed ``.npz`` file.
 
 The training images as PNG are too big to travel with the repository to a GPU machine, and
-training only ever reads their Matlab Y plane (``data.load_luma``). An archive keeps exactly
+training only ever reads their Matlab Y plane (``vdsr_tf.data.luma.load_luma``). An archive keeps exactly
 those uint8 planes, so training from it is bit-identical to training from the image folders,
 and reading it needs numpy alone (no TensorFlow, no PIL).
 
@@ -25,7 +25,8 @@ import zlib
 
 import numpy as np
 
-from vdsr_tf import atomic
+from vdsr_tf.core import atomic
+from vdsr_tf.data.luma import load_luma
 
 FORMAT = "vdsr_tf.luma_archive/2"
 _FORMAT_RAW = "vdsr_tf.luma_archive/1"
@@ -65,8 +66,6 @@ def write_luma_archive(files, path, *, progress=None) -> dict:
     {"images", "pixels", "bytes"}. Raises ValueError (one line) for an empty list, a missing
     or unreadable image, or a ``path`` not ending in ``.npz``.
     """
-    from vdsr_tf.data import load_luma
-
     files = [os.fspath(f) for f in files]
     path = os.fspath(path)
     if not files:

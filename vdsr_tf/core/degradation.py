@@ -34,7 +34,7 @@ import re
 import numpy as np
 from PIL import Image
 
-from vdsr_tf import matlab
+from vdsr_tf.core import matlab
 
 __all__ = [
     "CLEAN",
@@ -271,7 +271,7 @@ def network_input_window(lr: np.ndarray, quality: int, out_hw: tuple[int, int], 
     made from the uint8 LR picture ``lr`` saved as a JPEG at ``quality`` (0: lossless).
 
     The whole picture is compressed (the block grid sits on the picture, not on the window);
-    only the window is converted to Y and bicubic-upscaled (:func:`vdsr_tf.matlab.resize_matrix`),
+    only the window is converted to Y and bicubic-upscaled (:func:`vdsr_tf.core.matlab.resize_matrix`),
     equal to cropping the full ``imresize(lr_luma(...), out_hw)`` to float rounding.
     Returns float32 (size, size).
     """

@@ -13,8 +13,8 @@ borders (and PIL/OpenCV YCbCr is a different colour space), which costs 0.3 to
   dimension with the smaller scale first (height first on ties).
 * ``rgb2ycbcr`` / ``ycbcr2rgb``: ITU-R BT.601 studio swing, Y in [16, 235].
 
-Each function exists in numpy (float64 maths) and, where training or exported
-graphs need it, as TensorFlow ops (float32) that agree to 1e-5 on [0, 1] data.
+Everything here is numpy (float64 maths). The TensorFlow twins that exported graphs need
+live in :mod:`vdsr_tf.nn.matlab_tf` and agree with these to 1e-5 on [0, 1] data.
 """
 from __future__ import annotations
 
@@ -173,81 +173,6 @@ def imresize(img: np.ndarray, scale: float | None = None, *, output_shape=None) 
     return x.astype(img.dtype)
 
 
-def imresize_tf(img, scale: float | None = None, *, output_shape=None):
-    """TensorFlow-ops version of :func:`imresize` for float data.
-
-    Args:
-      img: float tensor (H, W), (H, W, C) or (N, H, W, C); H and W may be
-        unknown at trace time (tf.data), in which case the tap tables are
-        computed at run time by the same numpy code (via ``tf.numpy_function``).
-        With static H and W the tables are graph constants, so the op exports
-        to SavedModel and TFLite (GATHER, MUL, ADD).
-      scale: a python float; or output_shape: (height, width) python ints.
-    Returns float32 with the input's rank.
-    """
-    import tensorflow as tf
-
-    x = tf.convert_to_tensor(img)
-    if not x.dtype.is_floating:
-        raise TypeError(f"imresize_tf expects a float tensor, got {x.dtype.name}")
-    x = tf.cast(x, tf.float32)
-    rank = x.shape.rank
-    if rank not in (2, 3, 4):
-        raise ValueError(f"imresize_tf expects rank 2, 3 or 4, got shape {x.shape}")
-    if rank == 2:
-        x4 = x[None, :, :, None]
-    elif rank == 3:
-        x4 = x[None]
-    else:
-        x4 = x
-    hw_axes = (1, 2)
-    static_hw = [x4.shape[a] for a in hw_axes]
-    if scale is not None and output_shape is not None or scale is None and output_shape is None:
-        raise ValueError("imresize_tf needs exactly one of scale or output_shape")
-    if scale is not None:
-        s = _check_scale(scale)
-        scales = (s, s)
-    else:
-        out_hw = tuple(int(v) for v in output_shape)
-        if None in static_hw:
-            raise ValueError("imresize_tf with output_shape needs a static input height and width")
-        scales = (out_hw[0] / static_hw[0], out_hw[1] / static_hw[1])
-
-    for dim in _dimension_order(scales):
-        axis = hw_axes[dim]
-        s = scales[dim]
-        n = x4.shape[axis]
-        if n is not None:
-            out_len = out_hw[dim] if output_shape is not None else output_length(n, s)
-            weights, indices = contributions(n, out_len, s)
-            weights = tf.constant(weights, tf.float32)
-            indices = tf.constant(indices, tf.int32)
-        else:
-            n_dyn = tf.shape(x4)[axis]
-
-            def _table(length, s=s):
-                w, i = contributions(int(length), output_length(int(length), s), s)
-                return w.astype(np.float32), i.astype(np.int32)
-
-            weights, indices = tf.numpy_function(_table, [n_dyn], [tf.float32, tf.int32], stateful=False)
-            taps = int(math.ceil(_KERNEL_WIDTH / min(s, 1.0))) + 2
-            weights.set_shape([None, taps])
-            indices.set_shape([None, taps])
-        bshape = [1, 1, 1, 1]
-        bshape[axis] = -1
-        out = None
-        for k in range(weights.shape[1]):
-            term = tf.gather(x4, indices[:, k], axis=axis) * tf.reshape(weights[:, k], bshape)
-            out = term if out is None else out + term
-        x4 = out
-
-    if rank == 2:
-        return x4[0, :, :, 0]
-    if rank == 3:
-        return x4[0]
-    return x4
-
-
 def _as_float_rgb(img: np.ndarray, name: str) -> tuple[np.ndarray, bool]:
     img = np.asarray(img)
     if img.ndim < 1 or img.shape[-1] != 3:
@@ -302,24 +227,6 @@ def ycbcr2rgb(img: np.ndarray) -> np.ndarray:
     if is_uint8:
         return _to_uint8(rgb * 255.0)
     return rgb.astype(np.asarray(img).dtype)
-
-
-def rgb2ycbcr_tf(img):
-    """TensorFlow :func:`rgb2ycbcr` for float32 RGB in [0, 1], channels last."""
-    import tensorflow as tf
-
-    x = tf.cast(img, tf.float32)
-    m = tf.constant(_YCBCR_MATRIX.T / 255.0, tf.float32)
-    return tf.tensordot(x, m, axes=[[-1], [0]]) + tf.constant(_YCBCR_OFFSET / 255.0, tf.float32)
-
-
-def ycbcr2rgb_tf(img):
-    """TensorFlow :func:`ycbcr2rgb` for float32 YCbCr in [0, 1], channels last; unclipped."""
-    import tensorflow as tf
-
-    x = tf.cast(img, tf.float32) - tf.constant(_YCBCR_OFFSET / 255.0, tf.float32)
-    m = tf.constant(255.0 * _RGB_MATRIX.T, tf.float32)
-    return tf.tensordot(x, m, axes=[[-1], [0]])
 
 
 def _check_int(value, name: str, minimum: int) -> int:

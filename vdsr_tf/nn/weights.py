@@ -1,6 +1,6 @@
 """Loading VDSR weights: Keras ``.weights.h5`` files and the authors' MatConvNet ``.mat``.
 
-``load_model(weights)`` returns a ready :func:`vdsr_tf.model.build_vdsr` model whose
+``load_model(weights)`` returns a ready :func:`vdsr_tf.nn.model.build_vdsr` model whose
 depth and width are read from the file, so a user never states them by hand.
 
 Supported files (recognised by their content, not their name):
@@ -23,7 +23,7 @@ Two weight sets are bundled with the package, named by :data:`BUNDLED_NAMES`:
 A bundled model is built once per process and shared (see :func:`load_model`). A file
 whose path is one of these names is passed as ``./paper``.
 
-Integrity (:mod:`vdsr_tf.integrity`): the bundled file must have the sha256 its card
+Integrity (:mod:`vdsr_tf.core.integrity`): the bundled file must have the sha256 its card
 ``vdsr_x234.json`` records, and every file's kernels and biases must be finite and within
 ``integrity.MAX_ABS_WEIGHT`` (16; trained VDSRs stay under 2), so a damaged file is refused
 with one line naming it instead of producing garbage.
@@ -38,14 +38,14 @@ from pathlib import Path
 
 import numpy as np
 
-from vdsr_tf import integrity
-from vdsr_tf.checks import check_int
+from vdsr_tf.core import integrity
+from vdsr_tf.core.checks import check_int
 
 __all__ = ["BUNDLED_NAMES", "BUNDLED_WEIGHTS", "JPEG_WEIGHTS", "bundled_card_path", "bundled_name",
            "bundled_weights", "is_bundled", "load_model"]
 
-BUNDLED_WEIGHTS = Path(__file__).resolve().parent / "weights" / "vdsr_x234.weights.h5"
-JPEG_WEIGHTS = Path(__file__).resolve().parent / "weights" / "vdsr_jpeg.weights.h5"
+BUNDLED_WEIGHTS = Path(__file__).resolve().parent.parent / "weights" / "vdsr_x234.weights.h5"
+JPEG_WEIGHTS = Path(__file__).resolve().parent.parent / "weights" / "vdsr_jpeg.weights.h5"
 PAPER, JPEG = "paper", "jpeg"
 BUNDLED_NAMES = (PAPER, JPEG)
 
@@ -122,7 +122,7 @@ def load_model(weights=None, *, depth: int | None = None, filters: int | None = 
         given, these must agree with it (a mismatch raises ValueError).
 
     Returns:
-      A float32 ``keras.Model`` from :func:`vdsr_tf.model.build_vdsr` on
+      A float32 ``keras.Model`` from :func:`vdsr_tf.nn.model.build_vdsr` on
       (batch, H, W, 1) luminance in [0, 1].
 
     With ``weights=None`` or a bundled name the model is cached: repeated calls return the same object
@@ -134,7 +134,7 @@ def load_model(weights=None, *, depth: int | None = None, filters: int | None = 
       TypeError: ``weights`` is not a path.
       ValueError: the file is not a supported format, or its tensors do not form a
         VDSR network (or disagree with ``depth`` / ``filters``); the message names
-        the file. :class:`vdsr_tf.integrity.IntegrityError` (a ValueError): the bundled
+        the file. :class:`vdsr_tf.core.integrity.IntegrityError` (a ValueError): the bundled
         file's sha256 differs from its card's, or weights are NaN/inf or beyond
         ``integrity.MAX_ABS_WEIGHT``.
     """
@@ -280,7 +280,7 @@ def _read_matconvnet(path: Path) -> list[tuple[np.ndarray, np.ndarray]]:
 
 def _build(path, layers, residual, depth, filters):
     """Checks the tensors form a VDSR stack, then builds the model and sets them."""
-    from vdsr_tf.model import build_vdsr
+    from vdsr_tf.nn.model import build_vdsr
 
     where = str(path)
     n = len(layers)

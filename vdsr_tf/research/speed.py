@@ -1,16 +1,15 @@
 """Speed and memory of vdsr_tf, measured: each function returns a dict of figures.
 
 ``inference``: Upscaler latency per precision and input size (seconds per output megapixel,
-GFLOP/s from :func:`vdsr_tf.model.flops_per_pixel`), tiled against whole-image cost, and
-the peak RSS of a fresh process (``python -m vdsr_tf.benchmarks rss``). ``training``:
+GFLOP/s from :func:`vdsr_tf.nn.model.flops_per_pixel`), tiled against whole-image cost, and
+the peak RSS of a fresh process (``python -m vdsr_tf.research.speed rss``). ``training``:
 patches/s of the input and of full steps per Keras backend, one child process each
-(``python -m vdsr_tf.benchmarks training``; Keras picks its backend once per process), timed
-by :mod:`vdsr_tf.train.benchmark`. ``exported_backends``: the network alone and the whole
+(``python -m vdsr_tf.research.speed training``; Keras picks its backend once per process), timed
+by :mod:`vdsr_tf.research.train_speed`. ``exported_backends``: the network alone and the whole
 super-resolution per exported artefact. tools/benchmark.py prints the tables.
 
 ``progress`` arguments get one line per finished measurement (the runs take minutes).
-The measurements and the child processes' entry point share this one module (a child must be
-``python -m``-runnable and import nothing from tools/), which is why it runs past 400 lines.
+The child processes run this module (``python -m``; they import nothing from tools/).
 """
 from __future__ import annotations
 
@@ -50,8 +49,8 @@ def synthetic_rgb(size: int, seed: int = 0) -> np.ndarray:
 def model_and_source(weights=None):
     """(keras model, description of the weights actually used): ``weights``, else the bundled
     weights, else a randomly initialised full-size VDSR (speed does not depend on the values)."""
-    from vdsr_tf.model import build_vdsr
-    from vdsr_tf.weights import BUNDLED_WEIGHTS, load_model
+    from vdsr_tf.nn.model import build_vdsr
+    from vdsr_tf.nn.weights import BUNDLED_WEIGHTS, load_model
 
     if weights:
         return load_model(weights), f"file {weights}"
@@ -101,26 +100,26 @@ def _vmhwm_kib():
 
 
 def _child(args, env=None):
-    """argv of ``python -m vdsr_tf.benchmarks ...`` that imports this very vdsr_tf."""
+    """argv of ``python -m vdsr_tf.research.speed ...`` that imports this very vdsr_tf."""
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     env = dict(os.environ if env is None else env)
     env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-    return [sys.executable, "-m", "vdsr_tf.benchmarks", *args], env
+    return [sys.executable, "-m", "vdsr_tf.research.speed", *args], env
 
 
 # ----------------------------------------------------------------------------- inference
 
 def _rss_run(size: int, scale: float, tile, weights) -> dict:
     """The peak-RSS child's body: one Upscaler call on a size x size picture."""
-    from vdsr_tf import inference
+    from vdsr_tf.infer import upscaler
 
     model, _ = model_and_source(weights)
-    upscaler = inference.Upscaler(model=model, tile=tile)
+    engine = upscaler.Upscaler(model=model, tile=tile)
     img = synthetic_rgb(size)
-    upscaler(img[:64, :64], scale)
+    engine(img[:64, :64], scale)
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     t0 = time.perf_counter()
-    out = upscaler(img, scale)
+    out = engine(img, scale)
     seconds = time.perf_counter() - t0
     return {"baseline_maxrss_kib": before, "vmhwm_kib": _vmhwm_kib(), "output_shape": list(out.shape),
             "seconds": seconds, "checksum": int(np.asarray(out, np.int64).sum())}
@@ -153,9 +152,9 @@ def inference(*, weights=None, sizes=(256, 512, 1024), scale: float = 2.0, preci
     """Upscaler latency per precision and size, tiled vs whole cost, peak RSS (0 skips a part)."""
     import tensorflow as tf
 
-    from vdsr_tf import inference as inf
-    from vdsr_tf import matlab
-    from vdsr_tf.model import flops_per_pixel, receptive_radius
+    from vdsr_tf.infer import upscaler as inf
+    from vdsr_tf.core import matlab
+    from vdsr_tf.nn.model import flops_per_pixel, receptive_radius
 
     model, source = model_and_source(weights)
     flops = flops_per_pixel(model)
@@ -195,8 +194,8 @@ def inference(*, weights=None, sizes=(256, 512, 1024), scale: float = 2.0, preci
 
 
 def _tiling_overhead(tiled_up, whole_up, size, scale, halo, repeats, first_tiled=None) -> dict:
-    from vdsr_tf import inference as inf
-    from vdsr_tf import matlab
+    from vdsr_tf.infer import upscaler as inf
+    from vdsr_tf.core import matlab
 
     img = synthetic_rgb(size)
     for up in (tiled_up, whole_up):
@@ -225,7 +224,8 @@ def _training_run(backend, precisions, *, steps, batch_size, depth, filters, pip
                   progress=_quiet) -> dict:
     """One backend's figures, in this process (whose Keras must run on ``backend``)."""
     from vdsr_tf import train as train_lib
-    from vdsr_tf.config import TrainConfig
+    from vdsr_tf.research import train_speed
+    from vdsr_tf.train.config import TrainConfig
 
     if os.environ.get("KERAS_BACKEND") != backend:
         raise ValueError(f"timing the {backend} backend needs KERAS_BACKEND={backend} in the environment")
@@ -240,16 +240,16 @@ def _training_run(backend, precisions, *, steps, batch_size, depth, filters, pip
     if data:
         ps, source = train_lib.load_training_set(TrainConfig(data=(data,)), None), data
     else:
-        ps, source = train_lib.synthetic_patch_set(), "synthetic 8 x 256x256"
+        ps, source = train_speed.synthetic_patch_set(), "synthetic 8 x 256x256"
     result = {"backend": backend, "devices": devices, "data": source, "patches": ps.num_patches,
               "batch_size": batch_size, "depth": depth, "filters": filters}
-    feed = train_lib.benchmark_pipeline if backend == "tensorflow" else train_lib.benchmark_sampler
+    feed = train_speed.benchmark_pipeline if backend == "tensorflow" else train_speed.benchmark_sampler
     result["input"] = feed(ps, batch_size=batch_size, batches=pipeline_batches)
     progress(f"[training] {backend} on {devices}: input alone "
              f"({'tf.data' if backend == 'tensorflow' else 'numpy'}, rot/flip, batch {batch_size}): "
              f"{result['input']['patches_per_s']:.0f} patches/s")
     for precision in precisions:
-        r = train_lib.benchmark_step(ps, precision=precision, batch_size=batch_size, steps=steps,
+        r = train_speed.benchmark_step(ps, precision=precision, batch_size=batch_size, steps=steps,
                                      depth=depth, filters=filters, backend=backend)
         result[precision] = r
         progress(f"[training] {backend} {precision}: {r['patches_per_s']:.1f} patches/s "
@@ -293,9 +293,11 @@ def exported_backends(*, folder=None, weights=None, size: int = 512, scale: floa
 
     ``folder``: an export folder; None exports ``weights`` to a temporary one (no parity).
     """
-    from vdsr_tf import backends, export, matlab
-    from vdsr_tf import inference as inf
-    from vdsr_tf.weights import load_model
+    from vdsr_tf import export
+    from vdsr_tf.infer import runtimes
+    from vdsr_tf.core import matlab
+    from vdsr_tf.infer import upscaler as inf
+    from vdsr_tf.nn.weights import load_model
 
     scale = inf.check_scale(scale)
     with tempfile.TemporaryDirectory(prefix="vdsr_bench_export.") as tmp:
@@ -326,10 +328,10 @@ def exported_backends(*, folder=None, weights=None, size: int = 512, scale: floa
             if art["kind"] == "e2e":
                 continue
             if art["format"] == "tf_saved_model":
-                candidates.append(("saved_model", art["precision"], art, backends.SavedModelPredictor(path)))
+                candidates.append(("saved_model", art["precision"], art, runtimes.SavedModelPredictor(path)))
             else:
                 candidates.append(("tflite", art["precision"], art,
-                                   backends.TFLitePredictor(path, num_threads=threads)))
+                                   runtimes.TFLitePredictor(path, num_threads=threads)))
         keras_net = keras_cpu = None
         for backend, precision, art, predictor in candidates:
             predictor(x[:, :64, :64])  # warm up (trace / allocate)
@@ -351,7 +353,7 @@ def exported_backends(*, folder=None, weights=None, size: int = 512, scale: floa
         for art in manifest["artifacts"]:
             if art["kind"] != "e2e":
                 continue
-            e2e = backends.TFLiteModel(os.path.join(folder, art["file"]), num_threads=threads)
+            e2e = runtimes.TFLiteModel(os.path.join(folder, art["file"]), num_threads=threads)
             shape = art["inputs"][0]["shape"]
             pic = synthetic_rgb(max(shape[1:3]))[: shape[1], : shape[2]][None]
             e2e(pic)
@@ -370,7 +372,8 @@ def store_in_manifest(folder, figures: dict) -> None:
     import platform
     from pathlib import Path
 
-    from vdsr_tf import atomic, export
+    from vdsr_tf import export
+    from vdsr_tf.core import atomic
 
     manifest = export.read_manifest(folder)
     manifest["benchmark"] = dict(figures, date=time.strftime("%Y-%m-%d %H:%M:%S"),
@@ -381,7 +384,7 @@ def store_in_manifest(folder, figures: dict) -> None:
 # ----------------------------------------------------------------------------- child processes
 
 def _main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m vdsr_tf.benchmarks",
+    p = argparse.ArgumentParser(prog="python -m vdsr_tf.research.speed",
                                 description="A measurement child process (started by this module).")
     sub = p.add_subparsers(dest="job", required=True)
     rss = sub.add_parser("rss")

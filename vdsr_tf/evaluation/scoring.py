@@ -3,12 +3,12 @@
 Per (dataset, scale, method): every HR image is mod-cropped to the scale; its LR is
 the shipped ``_LR.png`` (Huang et al.'s layout) or Matlab-bicubic ``imresize(HR, 1/s)``
 on uint8 (a plain folder of HR images); the LR goes through
-:func:`vdsr_tf.inference.super_resolve` (or, for ``"bicubic"``,
-:func:`vdsr_tf.inference.bicubic_upscale`, the same colour path without the network); the
-result is scored by :func:`vdsr_tf.metrics.score` with
+:func:`vdsr_tf.infer.upscaler.super_resolve` (or, for ``"bicubic"``,
+:func:`vdsr_tf.infer.upscaler.bicubic_upscale`, the same colour path without the network); the
+result is scored by :func:`vdsr_tf.core.metrics.score` with
 ``shave = scale``; PSNR and SSIM are averaged over the images of the set.
 
-Degradations (:mod:`vdsr_tf.degradation`, the code training uses): ``clean`` is the LR
+Degradations (:mod:`vdsr_tf.core.degradation`, the code training uses): ``clean`` is the LR
 above; ``jpeg:Q`` is Matlab-bicubic ``imresize(HR, 1/s)`` saved as a JPEG file at quality Q,
 handed to the method as the PIL image that file opens to (so the default weights choose as
 they would for a user's JPEG). One table column per degradation.
@@ -32,8 +32,9 @@ from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
-from vdsr_tf import atomic, degradation as degradation_lib, imageio, inference, matlab, metrics
-from vdsr_tf.checks import check_int
+from vdsr_tf.core import atomic, degradation as degradation_lib, imageio, matlab, metrics
+from vdsr_tf.infer import upscaler
+from vdsr_tf.core.checks import check_int
 
 __all__ = [
     "BICUBIC",
@@ -132,7 +133,7 @@ def list_pairs(folder, scale: int) -> list[ImagePair]:
 def _read_uint8(path: Path) -> np.ndarray:
     """A uint8 (H, W) grey or (H, W, 3) RGB array (benchmark images are 8-bit).
 
-    Read by :func:`vdsr_tf.imageio.read_image`; alpha is dropped, palettes expanded.
+    Read by :func:`vdsr_tf.core.imageio.read_image`; alpha is dropped, palettes expanded.
     """
     image = imageio.read_image(path)
     if image.mode in ("LA", "1"):
@@ -176,7 +177,7 @@ def _method_name(weights) -> str:
 
 
 def _bundled_names() -> tuple[str, ...]:
-    from vdsr_tf.weights import BUNDLED_NAMES
+    from vdsr_tf.nn.weights import BUNDLED_NAMES
 
     return BUNDLED_NAMES
 
@@ -190,10 +191,10 @@ def _resolve_methods(weights) -> list[tuple[str, Callable[[np.ndarray, int], np.
     methods = []
     for w in weights:
         if isinstance(w, keras.Model):  # e.g. a model being trained, scored on a benchmark
-            methods.append((w.name, inference.Upscaler(model=w)))
+            methods.append((w.name, upscaler.Upscaler(model=w)))
             continue
         name = _method_name(w)
-        methods.append((name, inference.bicubic_upscale if name == BICUBIC else inference.Upscaler(w)))
+        methods.append((name, upscaler.bicubic_upscale if name == BICUBIC else upscaler.Upscaler(w)))
     names = [n for n, _ in methods]
     if len(set(names)) != len(names):
         raise ValueError(f"methods must have distinct names, got {names}")
@@ -222,7 +223,7 @@ def evaluate(
         a ``.weights.h5`` / ``.mat`` path, ``"bicubic"``, or a ``keras.Model`` on
         (batch, H, W, 1) luminance (named by ``model.name``).
       degradations: the LR columns: text such as ``"clean,jpeg:75"`` or a sequence of
-        :class:`vdsr_tf.degradation.Degradation`; default ``clean`` (the paper's table).
+        :class:`vdsr_tf.core.degradation.Degradation`; default ``clean`` (the paper's table).
       progress: called with one line of text per image (for example ``print``).
 
     Returns:

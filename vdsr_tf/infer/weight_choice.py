@@ -1,7 +1,7 @@
 """Which bundled weights a picture gets when the caller names none.
 
 The rule (measured; BUILD_NOTES.md, "JPEG photos"): a JPEG whose quality, estimated from its
-quantisation tables (:func:`vdsr_tf.degradation.estimate_quality`), is at most
+quantisation tables (:func:`vdsr_tf.core.degradation.estimate_quality`), is at most
 :data:`JPEG_QUALITY_LIMIT` gets the ``"jpeg"`` weights, when this installation ships them;
 every other picture gets the ``"paper"`` weights. A JPEG is recognised by its content, not
 its name: a file starting with the JPEG signature, or a PIL image whose ``format`` is
@@ -31,7 +31,7 @@ def jpeg_quality(source) -> int | None:
     """The estimated quality of ``source`` if it is a JPEG (a path to a file starting with the
     JPEG signature, or a PIL image whose format is JPEG), else None. Unreadable files give
     None: reading them is the pipeline's job, and it reports them."""
-    from vdsr_tf.degradation import estimate_quality
+    from vdsr_tf.core.degradation import estimate_quality
 
     if isinstance(source, Image.Image):
         return estimate_quality(source) if source.format == "JPEG" else None
@@ -49,7 +49,7 @@ def jpeg_quality(source) -> int | None:
 
 def choose(source) -> tuple[str, int | None]:
     """(bundled set name, estimated JPEG quality or None) for a picture given without weights."""
-    from vdsr_tf.weights import JPEG, PAPER, is_bundled
+    from vdsr_tf.nn.weights import JPEG, PAPER, is_bundled
 
     quality = jpeg_quality(source)
     if quality is not None and quality <= JPEG_QUALITY_LIMIT and is_bundled(JPEG):

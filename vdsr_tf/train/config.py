@@ -38,7 +38,7 @@ class TrainConfig:
 
     Data:
       data: folders of HR training images (searched recursively for png/jpg/bmp/tif) and/or
-        luminance archives (``.npz`` files of vdsr_tf.luma_archive: the Y planes, no decoding).
+        luminance archives (``.npz`` files of vdsr_tf.data.luma_archive: the Y planes, no decoding).
       scales: the upscaling factors mixed in every batch (fractional allowed).
       hr_scales: each HR image is also used downsized by these factors in (0, 1] before
         degradation (a common VDSR augmentation is (1.0, 0.7, 0.5)); (1.0,) = the images as they are.
@@ -48,12 +48,12 @@ class TrainConfig:
       augment: random rotation by 0/90/180/270 degrees and flip per patch.
       sampling: "uniform" (every patch equally often: the grid shuffled per epoch, or
         uniform random crops) or "texture" (patches drawn with probability growing with the
-        energy of their bicubic residual, with a floor: see vdsr_tf.sampling).
+        energy of their bicubic residual, with a floor: see vdsr_tf.data.sampling).
       texture_floor: in (0, 1], the relative weight of a patch without any residual under
         "texture" sampling (a patch of average residual energy has weight 1).
       batch_size: global batch (split over replicas under a distribution strategy).
       degradation: what the LR of each patch went through, as a mixture
-        (vdsr_tf.degradation): "clean" (the paper: Matlab bicubic only) or e.g.
+        (vdsr_tf.core.degradation): "clean" (the paper: Matlab bicubic only) or e.g.
         "clean:0.25,jpeg:20-95" (a quarter lossless, the rest saved as JPEG at a quality
         drawn uniformly from 20 to 95 per patch's image; the whole LR picture is compressed).
     Model:
@@ -95,7 +95,7 @@ class TrainConfig:
       val_data: benchmark folder (Huang layout such as Set5, or a plain folder of HR images);
         None = no validation. val_every: steps between validations (0 = once per epoch).
       val_degradations: more LR degradations to validate at, besides lossless (text of
-        vdsr_tf.degradation.parse_list, e.g. "jpeg:75"; "" = none): scored on the moving
+        vdsr_tf.core.degradation.parse_list, e.g. "jpeg:75"; "" = none): scored on the moving
         average when the run keeps one, else on the weights; stored per degradation in the history.
       strategy: "default" (one device), "mirrored" or "multiworker" (TensorFlow backend).
       backend: "tensorflow" (tf.GradientTape step under tf.distribute) or "jax" (a jitted
@@ -229,15 +229,15 @@ class TrainConfig:
 
     @property
     def mixture(self):
-        """``degradation`` parsed: a :class:`vdsr_tf.degradation.Mixture`."""
-        from vdsr_tf.degradation import parse_mixture
+        """``degradation`` parsed: a :class:`vdsr_tf.core.degradation.Mixture`."""
+        from vdsr_tf.core.degradation import parse_mixture
 
         return parse_mixture(self.degradation, "degradation")
 
     @property
     def extra_val_degradations(self) -> tuple:
         """``val_degradations`` parsed (clean left out: it is always validated)."""
-        from vdsr_tf.degradation import parse_list
+        from vdsr_tf.core.degradation import parse_list
 
         if not isinstance(self.val_degradations, str):
             raise ValueError(f"val_degradations must be a text such as 'jpeg:75', got {self.val_degradations!r}")

@@ -12,7 +12,7 @@ tables and plots use):
 
 Every cell trains with :class:`vdsr_tf.train.Trainer` for the same budget of patch passes in
 ``out/cells/<name>`` (so a killed study resumes inside the cell it was in, from its
-checkpoint), and is then scored with :func:`vdsr_tf.evaluation.evaluate` on the evaluation
+checkpoint), and is then scored with :func:`vdsr_tf.evaluation.scoring.evaluate` on the evaluation
 folders. ``out/results.json`` (rewritten after each cell) records finished cells, which a
 rerun does not train again; ``out/<study>.md`` and ``out/<study>.png`` are written from it.
 """
@@ -25,8 +25,8 @@ import math
 import os
 from typing import Callable, Sequence
 
-from vdsr_tf import atomic
-from vdsr_tf.config import TrainConfig
+from vdsr_tf.core import atomic
+from vdsr_tf.train.config import TrainConfig
 
 logger = logging.getLogger(__name__)
 
@@ -140,7 +140,7 @@ class Study:
     def run(self, only: Sequence[str] | None = None) -> dict:
         """Trains and scores every unfinished cell (or the cells named in ``only``), then
         writes the table and plot. Returns the results."""
-        from vdsr_tf import evaluation
+        from vdsr_tf.evaluation import scoring
         from vdsr_tf.train import Trainer
 
         os.makedirs(self.out, exist_ok=True)
@@ -151,7 +151,7 @@ class Study:
             raise ValueError(f"no cells {sorted(unknown)} in study {self.study!r}; "
                              f"cells: {[c.name for c in self.cells]}")
         if "bicubic" not in res:  # the reference every table and plot is read against
-            res["bicubic"] = _scores(evaluation.evaluate(self.eval_data, TEST_SCALES, weights="bicubic"))
+            res["bicubic"] = _scores(scoring.evaluate(self.eval_data, TEST_SCALES, weights="bicubic"))
             self._save(res)
         for i, cell in enumerate(todo, 1):
             if self._stop:
@@ -164,14 +164,14 @@ class Study:
                           f"({cfg.steps * cfg.batch_size} patch passes)")
             trainer = self._trainer = Trainer(cfg, os.path.join(self.out, "cells", cell.name),
                                               cache_dir=os.path.join(self.out, "cache"),
-                                              command=f"vdsr_tf.studies {self.study}")
+                                              command=f"vdsr_tf.research.studies {self.study}")
             if self._stop:
                 trainer.request_stop()
             card = trainer.run()
             self._trainer = None
             if card is None:  # stopped on request: the cell's checkpoint resumes it
                 return res
-            rows = evaluation.evaluate(self.eval_data, TEST_SCALES, weights=trainer.model)
+            rows = scoring.evaluate(self.eval_data, TEST_SCALES, weights=trainer.model)
             res["cells"][cell.name] = {
                 "label": cell.label, "steps": cfg.steps, "patch_passes": cfg.steps * cfg.batch_size,
                 "train_time_s": card["train_time_s"],

@@ -7,9 +7,9 @@ import time
 
 import numpy as np
 
-from vdsr_tf import data as data_lib
-from vdsr_tf import matlab
-from vdsr_tf.config import TrainConfig
+from vdsr_tf.data import patches as data_lib
+from vdsr_tf.core import matlab
+from vdsr_tf.train.config import TrainConfig
 
 
 def synthetic_patch_set(num_images: int = 8, size: int = 256, scales=(2.0, 3.0, 4.0), seed: int = 0):
@@ -28,7 +28,7 @@ def synthetic_patch_set(num_images: int = 8, size: int = 256, scales=(2.0, 3.0, 
 def benchmark_sampler(patch_set, *, batch_size: int = 64, batches: int = 200, augment: bool = True,
                       random_crop: bool = False, sampling: str = "uniform") -> dict:
     """Patches/s of the numpy sampler alone (what the JAX path is fed with)."""
-    from vdsr_tf.sampling import BatchSampler
+    from vdsr_tf.data.sampling import BatchSampler
 
     s = BatchSampler(patch_set, batch_size=batch_size, augment=augment, random_crop=random_crop, sampling=sampling)
     s.batch(0)

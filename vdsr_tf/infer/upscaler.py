@@ -3,13 +3,13 @@
 The pipeline (docs/protocol.md steps 3-4), implemented once here and used by the CLI,
 evaluation and benchmarks alike:
 
-1. the input becomes float [0, 1] (:func:`vdsr_tf.imageio.load_image`);
-2. colour images go to Matlab YCbCr (:func:`vdsr_tf.matlab.rgb2ycbcr`); grey is used as is;
+1. the input becomes float [0, 1] (:func:`vdsr_tf.core.imageio.load_image`);
+2. colour images go to Matlab YCbCr (:func:`vdsr_tf.core.matlab.rgb2ycbcr`); grey is used as is;
 3. luminance: Matlab bicubic ``imresize(Y, scale)``, then the network (bicubic + residual),
    run in tiles with a halo so memory stays bounded;
-4. Cb, Cr and alpha: Matlab bicubic; back to RGB with :func:`vdsr_tf.matlab.ycbcr2rgb`;
+4. Cb, Cr and alpha: Matlab bicubic; back to RGB with :func:`vdsr_tf.core.matlab.ycbcr2rgb`;
 5. x255 (or x65535), round, clip; returned in the caller's form
-   (:func:`vdsr_tf.imageio.restore_image`).
+   (:func:`vdsr_tf.core.imageio.restore_image`).
 
 :func:`bicubic_upscale` is the same pipeline without the network (the "bicubic" baseline).
 
@@ -20,7 +20,7 @@ float32 numpy array (1, h, w, 1) of bicubic-upscaled luminance and returning the
 super-resolved array of the same shape. ``backend="keras"`` wraps a ``keras.Model`` in :class:`KerasPredictor` (one
 compiled ``tf.function`` whose input signature has unknown height and width, so tiles of
 any size never retrace). ``backend="tflite"`` and ``backend="saved_model"`` come from
-:mod:`vdsr_tf.backends` (``TFLitePredictor(path)``, ``SavedModelPredictor(path)``).
+:mod:`vdsr_tf.infer.runtimes` (``TFLitePredictor(path)``, ``SavedModelPredictor(path)``).
 A predictor may expose ``receptive_radius`` (int): tiles then use a halo of
 ``max(MIN_HALO, receptive_radius)`` pixels, which makes tiled results equal whole-image
 ones (the network's zero padding only reaches ``depth`` pixels into a tile), and
@@ -30,9 +30,8 @@ a damaged file or weights otherwise come out as a black picture without a word.
 :class:`Upscaler` holds one predictor and its tiling for any number of images;
 :func:`super_resolve` is one image through a new one.
 
-Argument checks, the predictor seam, tiling and the colour pipeline are the one path from an
-image to its result, kept together so that no step is implemented twice; that is why the
-module runs past 400 lines.
+Argument checks, the predictor seam, tiling and the colour pipeline: the one path from an
+image to its result.
 """
 from __future__ import annotations
 
@@ -44,8 +43,8 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from vdsr_tf import imageio, matlab
-from vdsr_tf.model import DEPTH, bfloat16_twin, receptive_radius
+from vdsr_tf.core import imageio, matlab
+from vdsr_tf.nn.model import DEPTH, bfloat16_twin, receptive_radius
 
 __all__ = [
     "BACKENDS",
@@ -96,7 +95,7 @@ keep ever less: a 41-pixel tile keeps one pixel, 6,400 tiles (minutes) for a 120
 
 BACKENDS = ("keras", "tflite", "saved_model")
 INFERENCE_PRECISIONS = ("float32", "bfloat16")
-"""Keras-backend precisions of super_resolve (training's are vdsr_tf.config.PRECISIONS).
+"""Keras-backend precisions of super_resolve (training's are vdsr_tf.train.config.PRECISIONS).
 "bfloat16" runs the hidden convolutions in bfloat16 (Keras' mixed_bfloat16 policy; the last convolution and the residual add stay float32): about 0.02 dB
 of PSNR, and 1.9x float32's speed on a Zen 4 but 0.65x on a Xeon without AMX (BUILD_NOTES.md)."""
 
@@ -120,7 +119,7 @@ def check_scale(scale) -> float:
         raise ValueError(f"scale must be a finite number in [1, {MAX_SCALE:g}], got {scale!r}")
     if value < 1.0:
         raise ValueError(f"scale must be >= 1 (super-resolution enlarges), got {scale!r}; "
-                         "use vdsr_tf.matlab.imresize to shrink")
+                         "use vdsr_tf.core.matlab.imresize to shrink")
     if value > MAX_SCALE:
         raise ValueError(f"scale must be <= {MAX_SCALE:g}, got {scale!r} (VDSR is trained "
                          "for x2-x4; larger factors are refused as likely mistakes)")
@@ -173,8 +172,8 @@ def _check_output_size(height: int, width: int, scale: float) -> tuple[int, int]
 class Predictor(Protocol):
     """What runs the network: float32 (1, h, w, 1) bicubic luminance in, the same shape out.
 
-    :class:`KerasPredictor`, :class:`vdsr_tf.backends.TFLitePredictor` and
-    :class:`vdsr_tf.backends.SavedModelPredictor` are predictors; so is any such callable.
+    :class:`KerasPredictor`, :class:`vdsr_tf.infer.runtimes.TFLitePredictor` and
+    :class:`vdsr_tf.infer.runtimes.SavedModelPredictor` are predictors; so is any such callable.
     One may also have an int ``receptive_radius`` attribute (see :func:`halo_for`).
     """
 
@@ -247,7 +246,7 @@ def make_predictor(model=None, weights=None, backend: str = "keras", precision: 
     Args:
       model: a ``keras.Model`` on (batch, H, W, 1), or an existing predictor (any callable
         float32 (1, h, w, 1) -> (1, h, w, 1), returned as it is); exclusive with ``weights``.
-      weights: a weights file for :func:`vdsr_tf.weights.load_model` or a bundled set's name
+      weights: a weights file for :func:`vdsr_tf.nn.weights.load_model` or a bundled set's name
         (``"paper"``, ``"jpeg"``) (keras backend), or the exported artefact (``.tflite`` file /
         SavedModel folder) for the other backends.
         With neither, the keras backend loads the bundled paper weights into a model of its own.
@@ -282,10 +281,10 @@ def make_predictor(model=None, weights=None, backend: str = "keras", precision: 
         raise TypeError(f"weights must be a path (str or os.PathLike), got "
                         f"{type(weights).__name__} {weights!r}")
     if backend != "keras":
-        from vdsr_tf import backends  # LiteRT and SavedModel loading only when asked for
+        from vdsr_tf.infer import runtimes  # LiteRT and SavedModel loading only when asked for
 
-        return backends.get_predictor(backend, weights)
-    from vdsr_tf.weights import bundled_name, bundled_weights, load_model
+        return runtimes.get_predictor(backend, weights)
+    from vdsr_tf.nn.weights import bundled_name, bundled_weights, load_model
 
     # Bundled weights by path: a model of this predictor's own (load_model(None) hands
     # every caller one shared model), checked against the weights card all the same.
@@ -303,7 +302,7 @@ class Upscaler:
     :func:`super_resolve` (checked here, against the predictor's halo);
     ``upscaler(img, scale, progress=None)`` is :func:`super_resolve` on one image.
     ``Upscaler()`` (no weights, no model) chooses a bundled set per picture as
-    :func:`super_resolve` does (:mod:`vdsr_tf.weight_choice`), each loaded once into a model
+    :func:`super_resolve` does (:mod:`vdsr_tf.infer.weight_choice`), each loaded once into a model
     of its own; :meth:`run` also says which set ran.
     """
 
@@ -324,7 +323,7 @@ class Upscaler:
     def _predictor_for(self, source) -> tuple[Predictor, str]:
         if not self._choosing:
             return self.predictor, self.weights_label
-        from vdsr_tf import weight_choice
+        from vdsr_tf.infer import weight_choice
 
         name, quality = weight_choice.choose(source)
         with self._lock:
@@ -357,7 +356,7 @@ _defaults: dict[tuple, Predictor] = {}
 def _default_predictor(precision: str, name: str = "paper") -> Predictor:
     """The predictor of bundled set ``name`` for ``super_resolve(img, scale)``: made once per
     precision (and per version of the bundled file) on a model of its own that no caller is handed."""
-    from vdsr_tf.weights import bundled_weights
+    from vdsr_tf.nn.weights import bundled_weights
 
     path = bundled_weights(name)
     stat = path.stat()
@@ -506,14 +505,14 @@ def super_resolve(img, scale, *, model=None, weights=None, tile: int | None = DE
 
     Args:
       img: a PIL image, a numpy array (H, W), (H, W, 1), (H, W, 3) or (H, W, 4) of uint8,
-        uint16 or float in [0, 1], or an image file path (see :mod:`vdsr_tf.imageio` for
+        uint16 or float in [0, 1], or an image file path (see :mod:`vdsr_tf.core.imageio` for
         the accepted PIL modes and what happens to the others).
       scale: factor in [1, :data:`MAX_SCALE`], fractional allowed; the output is
         ceil(H * scale) x ceil(W * scale), as Matlab's imresize.
       model: a ``keras.Model`` (e.g. from :func:`vdsr_tf.build_vdsr` or
-        :func:`vdsr_tf.weights.load_model`) or a predictor callable; exclusive with
+        :func:`vdsr_tf.nn.weights.load_model`) or a predictor callable; exclusive with
         ``weights``. With neither, a bundled set is chosen for the picture
-        (:mod:`vdsr_tf.weight_choice`): the JPEG-robust ``"jpeg"`` weights for a JPEG file or
+        (:mod:`vdsr_tf.infer.weight_choice`): the JPEG-robust ``"jpeg"`` weights for a JPEG file or
         a PIL image opened from one (up to a measured quality), ``"paper"`` otherwise.
       weights: ``"paper"`` or ``"jpeg"`` (the bundled sets), or a path to weights
         (``.weights.h5`` / ``.mat``; or the exported ``.tflite`` / SavedModel for those backends).
@@ -533,14 +532,14 @@ def super_resolve(img, scale, *, model=None, weights=None, tile: int | None = DE
 
     Returns:
       The result in the input's form: an array of the same dtype, rank and channels; a PIL
-      image of the same mode family (see :mod:`vdsr_tf.imageio`); a PIL image for a path,
+      image of the same mode family (see :mod:`vdsr_tf.core.imageio`); a PIL image for a path,
       or a uint16 (H, W, 3|4) array for a 16-bit colour PNG/TIFF path (PIL cannot hold it).
       Colour goes through Matlab YCbCr (network on Y, bicubic Cb/Cr), alpha is upscaled
       bicubically and kept.
     """
     check_scale(scale)  # a bad scale fails before any model is loaded
     if model is None and weights is None and backend == "keras" and precision in INFERENCE_PRECISIONS:
-        from vdsr_tf import weight_choice
+        from vdsr_tf.infer import weight_choice
 
         model = _default_predictor(precision, weight_choice.choose(img)[0])
         precision = "float32"  # the bundled predictor runs in its own precision

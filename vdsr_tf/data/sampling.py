@@ -1,6 +1,6 @@
 """Training batches in numpy, the same on every backend: batch k is a pure function of (seed, k).
 
-:class:`BatchSampler` draws the rows of batch ``k`` from a :class:`vdsr_tf.data.PatchSet`
+:class:`BatchSampler` draws the rows of batch ``k`` from a :class:`vdsr_tf.data.patches.PatchSet`
 with numpy generators seeded by ``(seed, purpose, k)`` (or ``(seed, purpose, epoch)``), so a
 resumed run, a run on the other backend, and a data-parallel run all see the same batches.
 
@@ -21,10 +21,10 @@ Which patches (``sampling``):
   With random crops the drawn grid patch is moved by a uniform offset of up to half a stride
   in each direction (kept inside its plane).
 
-Degradation (``degradation``, a :class:`vdsr_tf.degradation.Mixture`): each row of batch k
+Degradation (``degradation``, a :class:`vdsr_tf.core.degradation.Mixture`): each row of batch k
 is lossless (the plane's bicubic input, as the paper trains) or JPEG at a quality drawn by
 ``Mixture.draw(seed, k)``; a JPEG row compresses its plane's whole LR picture and cuts its
-window of the upscaled Y (:func:`vdsr_tf.degradation.network_input_window`). The target is
+window of the upscaled Y (:func:`vdsr_tf.core.degradation.network_input_window`). The target is
 the plane's HR Y either way.
 
 Augmentation: one of the 8 rotations/flips per patch (:func:`dihedral`), the same for input
@@ -95,11 +95,11 @@ class BatchSampler:
 
     def __init__(self, ps, *, batch_size: int, seed: int = 0, augment: bool = True, random_crop: bool = False,
                  sampling: str = "uniform", texture_floor: float = 0.1, degradation=None):
-        from vdsr_tf import degradation as degradation_lib
+        from vdsr_tf.core import degradation as degradation_lib
 
         self.mixture = degradation if degradation is not None else degradation_lib.Mixture()
         if not isinstance(self.mixture, degradation_lib.Mixture):
-            raise TypeError(f"degradation must be a vdsr_tf.degradation.Mixture, got {type(degradation).__name__}")
+            raise TypeError(f"degradation must be a vdsr_tf.core.degradation.Mixture, got {type(degradation).__name__}")
         if not self.mixture.is_clean and not ps.has_lr:
             raise ValueError(f"degradation {self.mixture.name} needs the LR pictures: build the patch set "
                              "with keep_lr=True")

@@ -1,0 +1,6 @@
+"""The core: numpy and Pillow only, no TensorFlow, Keras or JAX (tests/test_layers.py holds it).
+
+Matlab numerics (``matlab``), picture files in and out (``imageio``), PSNR/SSIM (``metrics``),
+the JPEG degradation (``degradation``), argument checks (``checks``), one-line error text
+(``errors``), atomic writes and signals (``atomic``) and file hashes (``integrity``).
+"""

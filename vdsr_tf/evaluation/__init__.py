@@ -1,0 +1,2 @@
+"""Evaluation: the paper's Table 3 on benchmark folders (``scoring``) and side-by-side pictures
+(``comparison``)."""
