@@ -6,8 +6,8 @@ import pytest
 from PIL import Image
 
 from vdsr_tf.core import matlab, metrics
-from vdsr_tf.nn import weights
 from vdsr_tf.infer.upscaler import bicubic_upscale, super_resolve
+from vdsr_tf.nn import weights
 
 EXAMPLE = pathlib.Path(__file__).resolve().parents[1] / "docs" / "example.png"
 

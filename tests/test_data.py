@@ -5,8 +5,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from vdsr_tf.data import patches as data_lib
 from vdsr_tf.core import matlab
+from vdsr_tf.data import geometry
+from vdsr_tf.data import patches as data_lib
 from vdsr_tf.data.sampling import BatchSampler, dihedral
 
 
@@ -93,8 +94,8 @@ def test_patch_counts_for_known_sizes(patch_set):
     # c 50x60:  x2 50x60 -> 1x1, x3 48x60 -> 1x1, x4 48x60 -> 1x1
     assert patch_set.num_patches == 12 + 8 + 3
     assert sorted(set(patch_set.plane_scales.tolist())) == [2.0, 3.0, 4.0]
-    assert data_lib.grid_positions(100, 90, 41, 41) == [(0, 0), (0, 41), (41, 0), (41, 41)]
-    assert len(data_lib.grid_positions(100, 90, 41, 20)) == 9  # overlapping stride
+    assert geometry.grid_positions(100, 90, 41, 41) == [(0, 0), (0, 41), (41, 0), (41, 41)]
+    assert len(geometry.grid_positions(100, 90, 41, 20)) == 9  # overlapping stride
 
 
 def test_patch_matches_degraded_plane(patch_set):
@@ -136,7 +137,8 @@ def test_deterministic_and_resumable(patch_set):
 
 
 def test_augmentation_is_a_dihedral_transform_of_the_pair(patch_set):
-    plain = list(data_lib.make_dataset(patch_set, batch_size=23, seed=2, num_steps=1, augment=False).as_numpy_iterator())
+    plain = list(data_lib.make_dataset(patch_set, batch_size=23, seed=2, num_steps=1,
+                                       augment=False).as_numpy_iterator())
     aug = list(data_lib.make_dataset(patch_set, batch_size=23, seed=2, num_steps=1, augment=True).as_numpy_iterator())
     (xp, yp), (xa, ya) = plain[0], aug[0]
     seen = set()

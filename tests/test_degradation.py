@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from vdsr_tf.data import patches as data_lib
 from vdsr_tf.core import degradation as deg
 from vdsr_tf.core import matlab
+from vdsr_tf.data import patches as data_lib
 from vdsr_tf.data.sampling import BatchSampler
 
 

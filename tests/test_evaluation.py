@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from vdsr_tf.core import matlab, metrics
 from vdsr_tf.evaluation import scoring
 from vdsr_tf.infer import upscaler
-from vdsr_tf.core import matlab, metrics
 from vdsr_tf.nn.model import build_vdsr
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 
 from vdsr_tf import build_vdsr, export
-from vdsr_tf.infer import runtimes, upscaler
-from vdsr_tf.data import patches as data_lib
 from vdsr_tf.core import integrity
+from vdsr_tf.data import patches as data_lib
 from vdsr_tf.export import parity
+from vdsr_tf.infer import runtimes, upscaler
 
 ROOT = Path(__file__).resolve().parents[1]
 E2E_SIZE, E2E_SCALE = (24, 32), 2.0
@@ -204,7 +204,8 @@ def test_a_damaged_model_without_a_manifest_fails_in_one_line_naming_it(tiny, tm
     lone = _rewritten_tflite(out / "vdsr_float32.tflite", tmp_path / "lone.tflite", nan_kernel)
     # Before: an all-black picture and exit 0.
     with pytest.raises(ValueError, match=r"^TFLite model '.*lone\.tflite' returned NaN or inf \(1920 of 1920 values of "
-                                         r"a 40x48 tile\): the network or its file is damaged; restore or re-create it$"):
+                                         r"a 40x48 tile\): the network or its file is damaged; "
+                                         r"restore or re-create it$"):
         upscaler.super_resolve(img, 2, weights=lone, backend="tflite")
 
     def float_bias(model, graph):  # int8 conv with a float32 bias: loads, then XNNPACK refuses
@@ -468,8 +469,8 @@ def test_the_jpeg_set_exports_by_name_into_a_folder_of_its_own(tiny, tmp_path, m
     by that name, and exports/jpeg/ inside exports/ is its own export, not an unlisted file."""
     import keras
 
-    from vdsr_tf.nn import weights as weights_mod
     from vdsr_tf.export import manifest as manifest_mod
+    from vdsr_tf.nn import weights as weights_mod
 
     out, paper_file, _ = tiny
     folder = tmp_path / "pkg" / "weights"

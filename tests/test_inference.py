@@ -6,7 +6,7 @@ import pytest
 from PIL import Image
 
 from vdsr_tf import build_vdsr
-from vdsr_tf.core import imageio, matlab
+from vdsr_tf.core import matlab
 from vdsr_tf.infer import upscaler
 from vdsr_tf.infer.upscaler import bicubic_upscale, super_resolve
 
@@ -34,7 +34,8 @@ def image(shape=(12, 15, 3), dtype=np.uint8, seed=0):
 
 @pytest.mark.parametrize("scale", [0.5, 0, -2, 0.999, math.nan, math.inf, -math.inf, 8.5, 1e9])
 def test_bad_scale_values(tiny, scale):
-    with pytest.raises(ValueError, match=r"scale must be (a finite number in \[1, 8\], got|>= 1 \(super-resolution enlarges\), got|<= 8, got)"):
+    with pytest.raises(ValueError, match=r"scale must be (a finite number in \[1, 8\], got"
+                                         r"|>= 1 \(super-resolution enlarges\), got|<= 8, got)"):
         super_resolve(image(), scale, model=tiny)
 
 

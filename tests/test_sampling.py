@@ -3,7 +3,6 @@ import numpy as np
 import pytest
 
 from vdsr_tf.data import patches as data_lib
-from vdsr_tf.core import matlab
 from vdsr_tf.data.sampling import BatchSampler, residual_energy, texture_weights
 
 
@@ -46,7 +45,8 @@ def test_residual_energy_is_the_patch_mean_of_the_squared_residual(mixed_set):
     for i in (0, 5, len(e) - 1):
         x, y = mixed_set.patch(i)
         assert e[i] == pytest.approx(np.mean((y.astype(np.float64) - x) ** 2), rel=1e-6)
-    np.testing.assert_allclose(texture_weights(np.array([0.0, 1.0, 3.0]), 0.1), [0.1, 0.1 + 0.9 / (4 / 3), 0.1 + 0.9 * 3 / (4 / 3)])
+    np.testing.assert_allclose(texture_weights(np.array([0.0, 1.0, 3.0]), 0.1),
+                               [0.1, 0.1 + 0.9 / (4 / 3), 0.1 + 0.9 * 3 / (4 / 3)])
     np.testing.assert_array_equal(texture_weights(np.zeros(3), 0.1), np.ones(3))
 
 
@@ -61,7 +61,8 @@ def test_texture_sampling_favours_textured_patches_but_still_shows_flat_ones(mix
     assert flat_share == pytest.approx(0.05, abs=0.015)
     assert flat_share > 0  # the floor: flat patches are still seen
     uniform = BatchSampler(mixed_set, batch_size=64, seed=0)
-    assert np.isin(np.concatenate([uniform.rows(k)[0] for k in range(20)]), (0, 2)).mean() == pytest.approx(0.5, abs=0.05)
+    rows = np.concatenate([uniform.rows(k)[0] for k in range(20)])
+    assert np.isin(rows, (0, 2)).mean() == pytest.approx(0.5, abs=0.05)
 
 
 def test_texture_random_crops_stay_inside_their_plane(mixed_set):

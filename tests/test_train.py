@@ -11,13 +11,13 @@ import time
 
 import numpy as np
 import pytest
+from conftest import kill_once
 from PIL import Image
 
-from conftest import kill_once
-from vdsr_tf.data import patches as data_lib
 from vdsr_tf.core import matlab
-from vdsr_tf.train.config import TrainConfig
+from vdsr_tf.data import patches as data_lib
 from vdsr_tf.train import Trainer, TrainingDiverged, clip_bound, learning_rate_at
+from vdsr_tf.train.config import TrainConfig
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = dict(depth=3, filters=8, batch_size=8, log_every=5, checkpoint_every=5)
@@ -547,7 +547,8 @@ def test_jpeg_training_resumes_exactly_and_validates_per_degradation(tmp_path, i
         np.testing.assert_allclose(va.numpy(), vb.numpy(), rtol=1e-4, atol=1e-6)
     assert card["data"]["degradation"] == "clean:0.25,jpeg:20-95:0.75"
     last = card["validation"]["history"][-1]
-    assert set(last["by_degradation"]) == {"jpeg:50"} and set(last["by_degradation"]["jpeg:50"]["psnr"]) == {"2", "3", "4"}
+    assert set(last["by_degradation"]) == {"jpeg:50"}
+    assert set(last["by_degradation"]["jpeg:50"]["psnr"]) == {"2", "3", "4"}
     bic = json.load(open(tmp_path / "a" / "history.json"))["bicubic_by_degradation"]["jpeg:50"]["psnr"]
     assert all(bic[s] < card["validation"]["bicubic"][s] for s in bic)  # JPEG LR is worse for bicubic too
 
@@ -592,7 +593,8 @@ _DAMAGE = {
                        r"^damaged checkpoint ckpt-10 \(IndexError: Read less bytes than requested\) in .*/checkpoints: "
                        r"resuming from the previous intact checkpoint, ckpt-5 \(step 5\); the damaged files stay "
                        r"until the run saves over them$"),
-    "data byte flipped": (lambda c: _flip_middle_byte(c / _DATA_10), 5, r"^damaged checkpoint ckpt-10 \(DataLossError: "),
+    "data byte flipped": (lambda c: _flip_middle_byte(c / _DATA_10), 5,
+                          r"^damaged checkpoint ckpt-10 \(DataLossError: "),
     "index deleted": (lambda c: (c / "ckpt-10.index").unlink(), 5, r"^damaged checkpoint ckpt-10 \(NotFoundError: "),
     "index byte flipped": (lambda c: _flip_middle_byte(c / "ckpt-10.index"), 5, r"^damaged checkpoint ckpt-10 \("),
 }
@@ -666,7 +668,8 @@ def test_a_refused_run_writes_nothing_so_the_corrected_command_runs(tmp_path, im
     (code5, err5), (code5c, err5c), (code3, err3) = json.loads(proc.stdout.strip().splitlines()[-1])
     for code, err in ((code5, err5), (code5c, err5c)):
         lines = err.strip().splitlines()
-        assert code == 1 and len(lines) == 1 and lines[0].startswith("train.py: error: ") and "d3.weights.h5" in lines[0], err
+        assert code == 1 and len(lines) == 1, err
+        assert lines[0].startswith("train.py: error: ") and "d3.weights.h5" in lines[0], err
     assert code3 == 0, err3[-3000:]  # was: refused, "holds a run with depth=5"
     assert not cache.exists()  # the refused run's cache went with it
     assert json.load(open(fresh / "config.json"))["depth"] == 3
@@ -691,7 +694,8 @@ def test_resume_changing_what_the_run_is_is_refused_unless_allowed(tmp_path, pat
     Trainer(cfg, str(workdir), patch_set=patch_set, command="first").run()
     before = (workdir / "config.json").read_text()
     changed = cfg.replace(steps=10, **change)
-    message = (rf"^--workdir '{workdir}' holds a run trained with {re.escape(says.format(data=image_dir))}, which makes it another "
+    message = (rf"^--workdir '{workdir}' holds a run trained with {re.escape(says.format(data=image_dir))}, "
+               rf"which makes it another "
                rf"run: give the run's --{flag}, a new --workdir, or --allow_changed_settings to continue it so \(the "
                r"change is recorded in its settings history\)$")
     with pytest.raises(ValueError, match=message):

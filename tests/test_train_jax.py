@@ -3,17 +3,15 @@ kill -9 and resume, and parity of the JAX step with the TensorFlow step (weights
 import importlib.util
 import json
 import os
-import signal
 import subprocess
 import sys
 import textwrap
-import time
 
 import numpy as np
 import pytest
+from conftest import kill_once
 from PIL import Image
 
-from conftest import kill_once
 from vdsr_tf.core import matlab
 from vdsr_tf.train.config import TrainConfig
 
@@ -65,8 +63,8 @@ def _tiny_args(image_dir, workdir, steps, *extra):
 
 
 def test_jax_run_without_tensorflow_writes_the_same_artefacts(tmp_path, image_dir):
-    from vdsr_tf.data.patches import list_images
     from vdsr_tf.data.luma_archive import write_luma_archive
+    from vdsr_tf.data.patches import list_images
 
     archive = str(tmp_path / "train.npz")  # the training images as a luminance archive (no image decoding)
     write_luma_archive(list_images(image_dir), archive)
@@ -174,8 +172,8 @@ def _parity(tmp_path, cfg, lrs):
     import tensorflow as tf
 
     from vdsr_tf.data.sampling import BatchSampler
-    from vdsr_tf.train import make_tf_step, recipe
     from vdsr_tf.research import train_speed
+    from vdsr_tf.train import make_tf_step, recipe
 
     ps = train_speed.synthetic_patch_set(num_images=2, size=96)
     model, opt = recipe.build_model(cfg), recipe.make_optimizer(cfg)
@@ -261,8 +259,8 @@ def test_a_jax_process_does_not_load_tensorflow_even_where_it_is_installed(image
 def test_ablation_study_runs_on_jax_without_tensorflow(tmp_path, image_dir):
     """tools/ablate.py --backend jax: two cells of the residual study train on a luminance
     archive, are scored on a plain image folder, and leave results, table and plot."""
-    from vdsr_tf.data.patches import list_images
     from vdsr_tf.data.luma_archive import write_luma_archive
+    from vdsr_tf.data.patches import list_images
 
     archive = str(tmp_path / "train.npz")
     write_luma_archive(list_images(image_dir), archive)

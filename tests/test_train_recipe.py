@@ -2,11 +2,11 @@
 import numpy as np
 import pytest
 
-from vdsr_tf.data import patches as data_lib
 from vdsr_tf.core import matlab
-from vdsr_tf.train.config import TrainConfig
+from vdsr_tf.data import patches as data_lib
 from vdsr_tf.nn.model import build_vdsr
 from vdsr_tf.train import Trainer, learning_rate_at
+from vdsr_tf.train.config import TrainConfig
 
 TINY = dict(depth=3, filters=8, batch_size=4, log_every=5, checkpoint_every=5)
 

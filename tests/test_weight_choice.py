@@ -1,6 +1,5 @@
 """The two bundled sets by name, and which one a picture gets without weights=
 (vdsr_tf.infer.weight_choice): JPEGs by content up to the measured quality, everything else paper."""
-import io
 import json
 
 import numpy as np
@@ -8,9 +7,9 @@ import pytest
 from PIL import Image
 
 from vdsr_tf import build_vdsr, cli
+from vdsr_tf.core import integrity
 from vdsr_tf.evaluation import scoring
 from vdsr_tf.infer import upscaler, weight_choice
-from vdsr_tf.core import integrity
 from vdsr_tf.nn import weights as weights_mod
 
 

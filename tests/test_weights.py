@@ -138,7 +138,7 @@ def test_damaged_bundled_weights_are_refused_naming_the_file(monkeypatch, tmp_pa
 def test_bundled_weights_without_a_recorded_hash_are_refused(monkeypatch, tmp_path):
     from vdsr_tf.core import integrity
 
-    path = _bundle(monkeypatch, tmp_path)
+    _bundle(monkeypatch, tmp_path)
     (tmp_path / "vdsr_x234.json").write_text("{}")
     with pytest.raises(integrity.IntegrityError, match="records no sha256"):
         load_model()

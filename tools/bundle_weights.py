@@ -18,7 +18,6 @@ import shutil
 
 from absl import app, flags
 
-
 flags.DEFINE_string("workdir", None, "Training run folder holding vdsr.weights.h5 and model_card.json.")
 flags.DEFINE_string("eval_json", None, "tools/evaluate.py --json output for these weights.")
 flags.DEFINE_string("command", None, "The command that trained the run (recorded verbatim).")

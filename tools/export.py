@@ -26,7 +26,8 @@ _SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 FLAGS = flags.FLAGS
 flags.DEFINE_string("out", None, "Output folder (new or empty, else --overwrite).", required=True)
 flags.DEFINE_bool("overwrite", False, "Write into an existing non-empty --out, replacing files of the same names.")
-flags.DEFINE_string("weights", None, "paper or jpeg (the bundled sets) or a weights file (.weights.h5 / .mat); default: paper.")
+flags.DEFINE_string("weights", None,
+                    "paper or jpeg (the bundled sets) or a weights file (.weights.h5 / .mat); default: paper.")
 flags.DEFINE_list("precisions", ["float32", "float16", "dynamic_int8", "int8"],
                   "TFLite precisions of the luminance network (also: int16x8, slow on CPU).")
 flags.DEFINE_string("e2e_size", "256x256", 'End-to-end model input "HxW" ("none" skips it).')
@@ -84,7 +85,8 @@ def main(argv):
     print()
     for art in manifest["artifacts"]:
         m = art["measured"]
-        print(f"{'ok  ' if m['passed'] else 'FAIL'} {art['file']:<32} {art['size_bytes'] / 1e6:7.2f} MB  {m['summary']}")
+        status = "ok  " if m["passed"] else "FAIL"
+        print(f"{status} {art['file']:<32} {art['size_bytes'] / 1e6:7.2f} MB  {m['summary']}")
     return 0 if all(a["measured"]["passed"] for a in manifest["artifacts"]) else 2
 
 

@@ -14,7 +14,6 @@ import time
 
 from absl import app, flags
 
-
 flags.DEFINE_list("data", None, "Folders of HR training images (searched recursively).")
 flags.DEFINE_string("out", None, "Archive to write (.npz); replaced atomically.")
 flags.mark_flags_as_required(["data", "out"])
@@ -23,8 +22,8 @@ FLAGS = flags.FLAGS
 
 def main(argv):
     del argv
-    from vdsr_tf.data.patches import list_images
     from vdsr_tf.data.luma_archive import write_luma_archive
+    from vdsr_tf.data.patches import list_images
 
     start = time.perf_counter()
     try:

@@ -20,8 +20,16 @@ from absl import app, flags
 
 _REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-from vdsr_tf.train.config import (BACKENDS, LOSSES, LR_SCHEDULES, OPTIMIZERS, PRECISIONS, SAMPLINGS,
-                            STRATEGIES, TrainConfig)
+from vdsr_tf.train.config import (
+    BACKENDS,
+    LOSSES,
+    LR_SCHEDULES,
+    OPTIMIZERS,
+    PRECISIONS,
+    SAMPLINGS,
+    STRATEGIES,
+    TrainConfig,
+)
 
 _D = TrainConfig()
 _DEFAULT_DATA = os.path.join(_REPO, "..", "shared", "data", "train")
@@ -126,11 +134,12 @@ def main(argv):
     hr_scales = _numbers("hr_scales", FLAGS.hr_scales)
     steps, decay_every = FLAGS.steps, FLAGS.lr_decay_every
     if FLAGS.epochs is not None or FLAGS.lr_decay_epochs is not None:
+        from vdsr_tf.data import geometry
         from vdsr_tf.data import patches as data_lib
 
         patches = data_lib.count_patches(data_lib.list_sources(data), scales, patch_size=FLAGS.patch_size,
                                          stride=FLAGS.stride, hr_scales=hr_scales)
-        per_epoch = max(1, round(patches / FLAGS.batch_size))
+        per_epoch = geometry.steps_per_epoch(patches, FLAGS.batch_size)  # the trainer's own epoch
         if FLAGS.epochs is not None:
             steps = max(1, round(FLAGS.epochs * per_epoch))
         if FLAGS.lr_decay_epochs is not None:

@@ -567,9 +567,9 @@ def _write_deep_colour(arr: np.ndarray, fmt: str, f) -> None:
 
         f.write(imagecodecs.png_encode(arr))
     else:
-        import tifffile
-
         import io
+
+        import tifffile
 
         extra = {"extrasamples": ["unassalpha"]} if arr.shape[2] == 4 else {}
         buffer = io.BytesIO()  # tifffile wants a named file or a seekable buffer

@@ -26,7 +26,6 @@ import dataclasses
 import hashlib
 import json
 import logging
-import math
 import os
 import sys
 from typing import Sequence
@@ -34,6 +33,7 @@ from typing import Sequence
 import numpy as np
 
 from vdsr_tf.core import atomic, imageio, matlab
+from vdsr_tf.data import geometry
 from vdsr_tf.data.luma import load_luma, load_uint8
 from vdsr_tf.data.luma_archive import read_luma_archive
 
@@ -125,8 +125,7 @@ def degrade(y: np.ndarray, scale: float) -> tuple[np.ndarray, np.ndarray]:
     if y.ndim != 2 or y.dtype != np.uint8:
         raise ValueError(f"degrade expects a uint8 (H, W) plane, got {y.dtype} {y.shape}")
     scale = float(scale)
-    if float(scale).is_integer():
-        y = matlab.modcrop(y, int(scale))
+    y = geometry.crop_to_scale(y, scale)
     h, w = y.shape
     if h < scale or w < scale or h == 0 or w == 0:
         return None, None
@@ -268,23 +267,12 @@ class PatchSet:
         return self.inputs[rows], self.targets[rows].astype(np.float32) / 255.0
 
 
-def grid_positions(h: int, w: int, patch_size: int, stride: int) -> list[tuple[int, int]]:
-    """Top-left corners of the patch grid (Matlab ``1:stride:h-size+1``), 0-based."""
-    return [(t, l) for t in range(0, h - patch_size + 1, stride) for l in range(0, w - patch_size + 1, stride)]
-
-
 def count_patches(sources, scales, *, patch_size: int = 41, stride: int = 41, hr_scales=(1.0,)) -> int:
     """The grid patches :func:`build_patch_set` would make of ``sources``, from the image sizes
     alone (file headers, archive planes): nothing is decoded or degraded."""
-    n = 0
-    for h0, w0 in source_sizes(sources):
-        for hs in hr_scales:
-            h, w = (h0, w0) if float(hs) == 1.0 else (matlab.output_length(h0, hs), matlab.output_length(w0, hs))
-            for s in scales:
-                hh, ww = (h - h % int(s), w - w % int(s)) if float(s).is_integer() else (h, w)
-                if hh >= s and ww >= s:  # what degrade keeps
-                    n += len(grid_positions(hh, ww, patch_size, stride))
-    return n
+    return sum(len(geometry.grid_positions(h, w, patch_size, stride))
+               for h0, w0 in source_sizes(sources)
+               for h, w in geometry.plane_sizes(h0, w0, hr_scales, scales, patch_size))
 
 
 _ARRAY_FIELDS = ("inputs", "targets", "offsets", "heights", "widths", "plane_scales", "grid")
@@ -294,9 +282,7 @@ _LR_FIELDS = ("lr", "lr_offsets", "lr_heights", "lr_widths", "lr_channels")
 def _lr_picture(src: np.ndarray, scale: float) -> np.ndarray:
     """The uint8 LR of a uint8 HR picture at ``scale``, the plane :func:`degrade` makes of its Y:
     the same mod-crop, Matlab bicubic by 1/scale, rounded."""
-    if float(scale).is_integer():
-        src = matlab.modcrop(src, int(scale))
-    return matlab.imresize(src, 1.0 / scale)
+    return matlab.imresize(geometry.crop_to_scale(src, scale), 1.0 / scale)
 
 
 def patch_set_from_planes(planes, names, scales, *, patch_size: int = 41, stride: int = 41,
@@ -318,7 +304,7 @@ def patch_set_from_planes(planes, names, scales, *, patch_size: int = 41, stride
             y, src = y
         for s in scales:
             x, t = degrade(y, s)
-            if x is None or x.shape[0] < patch_size or x.shape[1] < patch_size:
+            if x is None or not geometry.holds_patch(x.shape[0], x.shape[1], s, patch_size):
                 too_small[s] += 1
                 continue
             plane = len(offsets)
@@ -329,7 +315,7 @@ def patch_set_from_planes(planes, names, scales, *, patch_size: int = 41, stride
             heights.append(h)
             widths.append(w)
             plane_scales.append(s)
-            grid.extend((plane, t_, l_) for t_, l_ in grid_positions(h, w, patch_size, stride))
+            grid.extend((plane, t_, l_) for t_, l_ in geometry.grid_positions(h, w, patch_size, stride))
             offset += h * w
             if keep_lr:
                 small = _lr_picture(src, s)
@@ -502,8 +488,3 @@ def make_dataset(ps: PatchSet, *, batch_size: int = 64, seed: int = 0, start_ste
     opts.deterministic = True
     ds = ds.with_options(opts)
     return ds.prefetch(tf.data.AUTOTUNE)
-
-
-def steps_per_epoch(ps: PatchSet, batch_size: int) -> int:
-    """Steps for one pass over the grid patches (at least 1)."""
-    return max(1, math.ceil(ps.num_patches / batch_size))

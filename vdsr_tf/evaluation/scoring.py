@@ -32,9 +32,10 @@ from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
-from vdsr_tf.core import atomic, degradation as degradation_lib, imageio, matlab, metrics
-from vdsr_tf.infer import upscaler
+from vdsr_tf.core import atomic, imageio, matlab, metrics
+from vdsr_tf.core import degradation as degradation_lib
 from vdsr_tf.core.checks import check_int
+from vdsr_tf.infer import upscaler
 
 __all__ = [
     "BICUBIC",

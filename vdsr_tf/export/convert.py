@@ -246,9 +246,8 @@ def build_e2e_function(model, size: tuple[int, int], scale: float):
     """
     import tensorflow as tf
 
-    from vdsr_tf.nn import matlab_tf
-
     from vdsr_tf.infer.upscaler import check_scale
+    from vdsr_tf.nn import matlab_tf
 
     h, w = parse_size(size)
     scale = check_scale(scale)

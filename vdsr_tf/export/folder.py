@@ -9,7 +9,8 @@ from typing import Callable, Sequence
 
 from vdsr_tf.core import atomic
 from vdsr_tf.core.checks import check_int
-from vdsr_tf.export import convert, manifest as manifest_mod, parity
+from vdsr_tf.export import convert, parity
+from vdsr_tf.export import manifest as manifest_mod
 
 __all__ = ["ExportConfig", "export_all"]
 

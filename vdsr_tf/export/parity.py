@@ -44,8 +44,8 @@ def _mean_by_scale(values: dict[int, list[float]]) -> dict[str, float]:
 def _run_luma(predictor, images) -> tuple[dict[int, list[float]], list[np.ndarray]]:
     """Protocol PSNR per scale of ``predictor`` on ``images`` (whole-image super_resolve),
     and the network's output on each."""
-    from vdsr_tf.infer import upscaler
     from vdsr_tf.core import metrics
+    from vdsr_tf.infer import upscaler
 
     psnrs: dict[int, list[float]] = {}
     outputs = []

@@ -96,8 +96,9 @@ keep ever less: a 41-pixel tile keeps one pixel, 6,400 tiles (minutes) for a 120
 BACKENDS = ("keras", "tflite", "saved_model")
 INFERENCE_PRECISIONS = ("float32", "bfloat16")
 """Keras-backend precisions of super_resolve (training's are vdsr_tf.train.config.PRECISIONS).
-"bfloat16" runs the hidden convolutions in bfloat16 (Keras' mixed_bfloat16 policy; the last convolution and the residual add stay float32): about 0.02 dB
-of PSNR, and 1.9x float32's speed on a Zen 4 but 0.65x on a Xeon without AMX (BUILD_NOTES.md)."""
+"bfloat16" runs the hidden convolutions in bfloat16 (Keras' mixed_bfloat16 policy; the last
+convolution and the residual add stay float32): about 0.02 dB of PSNR, and 1.9x float32's speed on
+a Zen 4 but 0.65x on a Xeon without AMX (BUILD_NOTES.md)."""
 
 
 # ---------------------------------------------------------------------------- validation

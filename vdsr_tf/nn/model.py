@@ -7,7 +7,12 @@ backends) costs no TensorFlow start-up.
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from vdsr_tf.core.checks import check_int
+
+if TYPE_CHECKING:
+    import keras
 
 DEPTH = 20
 """The paper's depth: 20 3x3 convolutions, so an output pixel sees DEPTH pixels each way

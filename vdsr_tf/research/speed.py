@@ -152,8 +152,8 @@ def inference(*, weights=None, sizes=(256, 512, 1024), scale: float = 2.0, preci
     """Upscaler latency per precision and size, tiled vs whole cost, peak RSS (0 skips a part)."""
     import tensorflow as tf
 
-    from vdsr_tf.infer import upscaler as inf
     from vdsr_tf.core import matlab
+    from vdsr_tf.infer import upscaler as inf
     from vdsr_tf.nn.model import flops_per_pixel, receptive_radius
 
     model, source = model_and_source(weights)
@@ -194,8 +194,8 @@ def inference(*, weights=None, sizes=(256, 512, 1024), scale: float = 2.0, preci
 
 
 def _tiling_overhead(tiled_up, whole_up, size, scale, halo, repeats, first_tiled=None) -> dict:
-    from vdsr_tf.infer import upscaler as inf
     from vdsr_tf.core import matlab
+    from vdsr_tf.infer import upscaler as inf
 
     img = synthetic_rgb(size)
     for up in (tiled_up, whole_up):
@@ -294,8 +294,8 @@ def exported_backends(*, folder=None, weights=None, size: int = 512, scale: floa
     ``folder``: an export folder; None exports ``weights`` to a temporary one (no parity).
     """
     from vdsr_tf import export
-    from vdsr_tf.infer import runtimes
     from vdsr_tf.core import matlab
+    from vdsr_tf.infer import runtimes
     from vdsr_tf.infer import upscaler as inf
     from vdsr_tf.nn.weights import load_model
 

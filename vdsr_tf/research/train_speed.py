@@ -7,8 +7,8 @@ import time
 
 import numpy as np
 
-from vdsr_tf.data import patches as data_lib
 from vdsr_tf.core import matlab
+from vdsr_tf.data import patches as data_lib
 from vdsr_tf.train.config import TrainConfig
 
 

@@ -11,16 +11,16 @@ from __future__ import annotations
 import glob
 import logging
 import os
+import queue
 import re
 import threading
-import queue
 
 import numpy as np
 
 from vdsr_tf.core import atomic
-from vdsr_tf.train.config import TrainConfig
 from vdsr_tf.core.errors import first_line
 from vdsr_tf.train import recipe
+from vdsr_tf.train.config import TrainConfig
 from vdsr_tf.train.jax_step import initial_state, make_jax_step
 from vdsr_tf.train.resume import Damaged, restore_newest_intact
 

@@ -5,8 +5,8 @@ imports no TensorFlow.
 """
 from __future__ import annotations
 
-from vdsr_tf.train.config import TrainConfig
 from vdsr_tf.train import recipe
+from vdsr_tf.train.config import TrainConfig
 
 
 def initial_state(model, optimizer) -> tuple[list, list, list]:

@@ -3,19 +3,20 @@
 ``tools/train.py`` calls :func:`check_training_run` before it builds the Trainer, so a bad
 ``--workdir``, ``--data``, ``--patch_size``, a changed ``--depth`` or (unless allowed) a
 changed ``--loss``/``--patch_size``/``--scales``/``--data`` ends in one line naming the flag or
-file, with nothing created or written (the Trainer, too, refuses before it writes anything). Every training image is decoded once here (3.1 s for the 291 images, measured with
-the machine loaded), so a truncated or corrupt one is named before the run starts, not
+file, with nothing created or written (the Trainer, too, refuses before it writes anything).
+Every training image is decoded once here (3.1 s for the 291 images, measured with the machine
+loaded), so a truncated or corrupt one is named before the run starts, not
 minutes into it.
 """
 from __future__ import annotations
 
 import json
 import logging
-import math
 import os
 
-from vdsr_tf.data import patches as data_lib
 from vdsr_tf.core import imageio
+from vdsr_tf.data import geometry
+from vdsr_tf.data import patches as data_lib
 from vdsr_tf.train.config import TrainConfig, check_resume
 
 logger = logging.getLogger(__name__)
@@ -45,15 +46,8 @@ def check_workdir(cfg: TrainConfig, workdir, *, allow_changed_settings: bool = F
 
 def usable_planes(width: int, height: int, cfg: TrainConfig) -> int:
     """How many (hr_scale, scale) planes of a width x height image hold one patch, computed
-    from the size alone the way :mod:`vdsr_tf.data.patches` crops them."""
-    count = 0
-    for hs in cfg.hr_scales:
-        h, w = (height, width) if hs == 1.0 else (math.ceil(height * hs), math.ceil(width * hs))
-        for s in cfg.scales:
-            hh, ww = (h - h % int(s), w - w % int(s)) if float(s).is_integer() else (h, w)
-            if min(hh, ww) >= max(cfg.patch_size, s):
-                count += 1
-    return count
+    from the size alone (:mod:`vdsr_tf.data.geometry`, the pipeline's own rule)."""
+    return len(geometry.plane_sizes(height, width, cfg.hr_scales, cfg.scales, cfg.patch_size))
 
 
 def check_training_run(cfg: TrainConfig, workdir, *, decode: bool = True,
@@ -61,8 +55,9 @@ def check_training_run(cfg: TrainConfig, workdir, *, decode: bool = True,
     """Raises ValueError (one line naming the flag, folder or file) if the run cannot start.
 
     Checks the workdir (:func:`check_workdir`), ``--init_weights``, that ``cfg.data`` holds
-    images (folders, or luminance archives whose planes are read), that each one decodes (``decode``; else only its header is read) and that at
-    least one is large enough for a patch. Writes nothing. Returns the training image files.
+    images (folders, or luminance archives whose planes are read), that each one decodes
+    (``decode``; else only its header is read) and that at least one is large enough for a
+    patch. Writes nothing. Returns the training image files.
     """
     check_workdir(cfg, workdir, allow_changed_settings=allow_changed_settings)
     if cfg.init_weights and not os.path.isfile(cfg.init_weights):

@@ -161,7 +161,8 @@ def model_card(cfg: TrainConfig, *, command, steps: int, train_time_s: float, pa
                  "hr_scales": list(cfg.hr_scales), "patch_size": cfg.patch_size, "stride": cfg.stride,
                  "sampling": cfg.sampling, "degradation": cfg.mixture.name},
         "validation": {"data": cfg.val_data,
-                       "metric": "PSNR (dB) / SSIM, Y, shave=scale, vdsr_tf.evaluation.scoring.evaluate (docs/protocol.md)",
+                       "metric": "PSNR (dB) / SSIM, Y, shave=scale, "
+                                 "vdsr_tf.evaluation.scoring.evaluate (docs/protocol.md)",
                        "bicubic": history.get("bicubic"), "bicubic_ssim": history.get("bicubic_ssim"),
                        "table": table,
                        "history": history.get("val", []),

@@ -12,10 +12,10 @@ import os
 import re
 
 from vdsr_tf.core import atomic
-from vdsr_tf.data import patches as data_lib
-from vdsr_tf.train.config import TrainConfig
 from vdsr_tf.core.errors import first_line
+from vdsr_tf.data import patches as data_lib
 from vdsr_tf.train import recipe
+from vdsr_tf.train.config import TrainConfig
 from vdsr_tf.train.resume import Damaged, restore_newest_intact
 from vdsr_tf.train.tf_step import is_chief, make_strategy, make_tf_step
 
@@ -233,6 +233,6 @@ class TFBackend:
         return self._average_model
 
     def scalar_writer(self, folder: str):
-        from vdsr_tf.train.metering import TFScalarWriter, NullScalarWriter
+        from vdsr_tf.train.metering import NullScalarWriter, TFScalarWriter
 
         return TFScalarWriter(folder) if self.is_chief else NullScalarWriter()

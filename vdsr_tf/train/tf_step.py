@@ -1,8 +1,8 @@
 """The TensorFlow step: the recipe (vdsr_tf.train.recipe) under tf.GradientTape and tf.distribute."""
 from __future__ import annotations
 
-from vdsr_tf.train.config import TrainConfig
 from vdsr_tf.train import recipe
+from vdsr_tf.train.config import TrainConfig
 
 
 def make_strategy(name: str):

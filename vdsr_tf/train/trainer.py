@@ -22,9 +22,10 @@ import os
 import shutil
 import time
 
+from vdsr_tf.data import geometry
 from vdsr_tf.data import patches as data_lib
-from vdsr_tf.train.config import TrainConfig
 from vdsr_tf.train import rundir
+from vdsr_tf.train.config import TrainConfig
 from vdsr_tf.train.metering import Meter
 from vdsr_tf.train.schedule import fit_to_budget, learning_rate_at
 from vdsr_tf.train.validation import score_on, validation_scales
@@ -117,7 +118,7 @@ class Trainer:
                 shutil.rmtree(path, ignore_errors=True)
             raise
         self.patch_set = patch_set
-        self.steps_per_epoch = data_lib.steps_per_epoch(patch_set, config.batch_size)
+        self.steps_per_epoch = geometry.steps_per_epoch(patch_set.num_patches, config.batch_size)
         self.val_every = config.val_every or self.steps_per_epoch
         self.budget = self.folder.load_budget() if config.max_minutes else None
         if self.budget:  # a resumed --max_minutes run keeps the length it fixed
