@@ -2,7 +2,7 @@
 official weights' and the paper's Set5 rows as reference lines.
 
   python tools/plot_runs.py --run runs/vdsr_x234 --run runs/vdsr_long --out docs/val_psnr_x234.png
-  python tools/plot_runs.py --run runs/vdsr_jpeg --out docs/val_psnr_jpeg.png \
+  python tools/plot_runs.py --run runs/jpeg_d22074 --out docs/val_psnr_jpeg.png \
       --reference_json runs/vdsr_jpeg/eval_paper_bicubic.json --reference_method paper
 
 Each --run is a run folder (config.json + history.json). A run warm-started from the previous
