@@ -23,6 +23,8 @@ from numbers import Real
 
 import numpy as np
 
+from vdsr_tf.core.checks import check_int
+
 # Matlab's rgb2ycbcr matrix, applied to RGB in [0, 1], giving YCbCr in [0, 255].
 _YCBCR_MATRIX = np.array(
     [
@@ -229,21 +231,9 @@ def ycbcr2rgb(img: np.ndarray) -> np.ndarray:
     return rgb.astype(np.asarray(img).dtype)
 
 
-def _check_int(value, name: str, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        if isinstance(value, Real) and float(value).is_integer():
-            value = int(value)
-        else:
-            raise TypeError(f"{name} must be an integer, got {value!r}")
-    value = int(value)
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
-    return value
-
-
 def modcrop(img: np.ndarray, scale: int) -> np.ndarray:
     """Crops height and width down to multiples of an integer ``scale`` (top-left kept)."""
-    scale = _check_int(scale, "modcrop scale", 1)
+    scale = check_int(scale, "modcrop scale", 1)
     img = np.asarray(img)
     if img.ndim < 2:
         raise ValueError(f"modcrop expects an image of at least 2 dimensions, got shape {img.shape}")
@@ -253,7 +243,7 @@ def modcrop(img: np.ndarray, scale: int) -> np.ndarray:
 
 def shave(img: np.ndarray, border: int) -> np.ndarray:
     """Drops ``border`` pixels off every side of height and width."""
-    border = _check_int(border, "shave border", 0)
+    border = check_int(border, "shave border", 0)
     img = np.asarray(img)
     if img.ndim < 2:
         raise ValueError(f"shave expects an image of at least 2 dimensions, got shape {img.shape}")

@@ -11,6 +11,8 @@ import math
 import os
 from typing import Any
 
+from vdsr_tf.core.checks import check_int
+
 PRECISIONS = ("float32", "mixed_bfloat16")
 STRATEGIES = ("default", "mirrored", "multiworker")
 OPTIMIZERS = ("sgd", "adam")
@@ -163,9 +165,7 @@ class TrainConfig:
         """Raises ValueError quoting the first bad field."""
 
         def _int(name, minimum):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < minimum:
-                raise ValueError(f"{name} must be an int >= {minimum}, got {v!r}")
+            check_int(getattr(self, name), name, minimum)
 
         def _choice(name, allowed):
             v = getattr(self, name)
