@@ -3,7 +3,8 @@
     python tools/side_by_side.py --hr ../shared/data/benchmark/Set5/image_SRF_3/img_002_SRF_3_HR.png \
         --scale 3 --out docs/side_by_side_x3.png
 A JPEG photo, both bundled sets:
-    python tools/side_by_side.py --hr HR.png --scale 2 --degradation jpeg:50 \
+    python tools/side_by_side.py --hr ../shared/data/benchmark/Set14/image_SRF_2/img_011_SRF_2_HR.png \
+        --scale 2 --degradation jpeg:50 \
         --weights paper --weights jpeg --out docs/jpeg_x2.png
 
 The LR image is the Matlab-bicubic downscale of the HR one (or --lr when given, e.g. the
