@@ -12,6 +12,7 @@ import os
 from typing import Any
 
 from vdsr_tf.core.checks import check_int
+from vdsr_tf.data.sampling import SAMPLINGS  # the sampler owns its choices
 
 PRECISIONS = ("float32", "mixed_bfloat16")
 STRATEGIES = ("default", "mirrored", "multiworker")
@@ -19,7 +20,6 @@ OPTIMIZERS = ("sgd", "adam")
 LR_SCHEDULES = ("step", "cosine", "constant", "wsd")
 LOSSES = ("l2", "l1")
 BACKENDS = ("tensorflow", "jax")
-SAMPLINGS = ("uniform", "texture")
 
 # Fields that change the shape of what a checkpoint holds: a run may not resume with
 # different values (everything else, e.g. steps or the schedule, may change on resume).
