@@ -140,7 +140,7 @@ def test_bad_file_in_batch_no_partial_output(tmp_path, capsys, weights):
     (["upscale", "{src}", "-o", "{dir}/nowhere/x.png", "-s", "2"], 1, "does not exist"),
     (["upscale", "{src}", "{src2}", "-o", "{src}", "-s", "2"], 1, "need a folder"),
     (["upscale", "{src}", "-o", "{out}", "-s", "2", "--weights", "{missing}"], 1, "not found"),
-    (["frobnicate"], 2, "invalid choice"),
+    (["frobnicate"], 2, "unknown command 'frobnicate'"),
 ])
 def test_errors_are_one_line(tmp_path, capsys, weights, argv, code, message):
     names = {"missing": tmp_path / "missing.png", "out": tmp_path / "o.png", "dir": tmp_path,
@@ -153,7 +153,7 @@ def test_errors_are_one_line(tmp_path, capsys, weights, argv, code, message):
     assert got == code, err
     assert message in err
     lines = err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("vdsr-tf: ")
+    assert len(lines) == 1 and lines[0].startswith("vdsr-tf upscale: " if argv[0] == "upscale" else "vdsr-tf: ")
     assert snapshot(tmp_path) == before  # nothing written, nothing touched
 
 
@@ -180,7 +180,7 @@ def test_console_entry_point_subprocess(tmp_path):
                            "-o", str(tmp_path / "y.png"), "-s", "2"],
                           capture_output=True, text=True, env=env, timeout=120)
     assert proc.returncode == 1
-    assert "vdsr-tf: error: input not found" in proc.stderr
+    assert "vdsr-tf upscale: error: input not found" in proc.stderr
     assert "Traceback" not in proc.stderr
 
 
@@ -221,7 +221,7 @@ def test_fail_fast_stops_at_the_first_bad_file(tmp_path, capsys, weights):
     code, err = run(capsys, "upscale", src, "-o", out, "-s", 2, "-w", weights, "--fail-fast")
     assert code == 1 and "b.png" in err
     assert os.listdir(out) == ["a.png"]
-    assert err.strip().splitlines()[-1].startswith("vdsr-tf: error: ")
+    assert err.strip().splitlines()[-1].startswith("vdsr-tf upscale: error: ")
 
 
 def test_skip_existing_resumes_a_batch(tmp_path, capsys, weights):
@@ -243,7 +243,7 @@ def test_skip_existing_resumes_a_batch(tmp_path, capsys, weights):
 
 
 def test_tile_counter_for_a_big_image(tmp_path, capsys, weights, monkeypatch):
-    from vdsr_tf import cli
+    from vdsr_tf.cli import upscale as cli
 
     monkeypatch.setattr(cli, "_interactive", lambda: True)
     src = picture(tmp_path / "a.png", size=(60, 60))
@@ -255,7 +255,7 @@ def test_tile_counter_for_a_big_image(tmp_path, capsys, weights, monkeypatch):
 
 
 def test_tile_lines_off_a_terminal_are_throttled(tmp_path, capsys, weights, monkeypatch):
-    from vdsr_tf import cli
+    from vdsr_tf.cli import upscale as cli
 
     monkeypatch.setattr(cli, "_interactive", lambda: False)
     src = picture(tmp_path / "a.png", size=(60, 60))
@@ -306,7 +306,7 @@ def test_sigterm_during_a_write_leaves_no_temporary(tmp_path):
     proc = subprocess.run([sys.executable, "-c", script, "upscale", src, "-o", str(tmp_path / "b.png"),
                            "-s", "2", "--bicubic"], capture_output=True, text=True, env=env, timeout=120)
     assert proc.returncode == 143, proc.stderr
-    assert proc.stderr.strip() == "vdsr-tf: terminated"
+    assert proc.stderr.strip() == "vdsr-tf upscale: terminated"
     assert sorted(os.listdir(tmp_path)) == ["a.png"]  # no output, no hidden temporary
 
 

@@ -364,11 +364,8 @@ def test_finishing_a_stopped_run_validates_the_final_weights(tmp_path, patch_set
 
 
 def test_every_config_field_has_a_train_flag():
-    sys.path.insert(0, os.path.join(REPO, "tools"))
-    try:
-        import train as train_tool
-    finally:
-        sys.path.pop(0)
+    from vdsr_tf.cli import train as train_tool  # the only absl command this process imports
+
     names = {f.name for f in dataclasses.fields(TrainConfig)}
     assert names <= set(train_tool.FLAGS) | {"data", "val_data"}
 
@@ -469,24 +466,23 @@ def test_stale_checkpoint_temp_of_a_killed_save_is_removed_on_start(tmp_path, pa
 
 
 _TOOL_DRIVER = textwrap.dedent('''
-    import contextlib, io, json, runpy, sys
+    import contextlib, io, json, sys
+    from vdsr_tf.cli import train as tool
     cases = json.loads(sys.argv[1])
-    sys.argv = ["train.py"]
-    tool = runpy.run_path(TOOL, run_name="train_tool")
     out = []
     for argv in cases:
-        tool["FLAGS"].unparse_flags()
-        tool["FLAGS"](["train.py"] + argv)
+        tool.FLAGS.unparse_flags()
+        tool.FLAGS(["train.py"] + argv)
         err = io.StringIO()
         with contextlib.redirect_stderr(err):
-            code = tool["_main_one_line"](["train.py"])
+            code = tool._main_one_line(["train.py"])
         out.append([code, err.getvalue()])
     print(json.dumps(out))
 ''')
 
 
 def test_train_tool_refuses_bad_runs_in_one_line_writing_nothing(tmp_path, image_dir):
-    """tools/train.py's main, as app.run calls it, on each bad command line (one process)."""
+    """The train command's main, as absl's app.run calls it, on each bad command line (one process)."""
     a_file = tmp_path / "a_file"
     a_file.write_text("x")
     empty = tmp_path / "empty"
@@ -517,7 +513,7 @@ def test_train_tool_refuses_bad_runs_in_one_line_writing_nothing(tmp_path, image
         ([f"--data={truncated}", f"--workdir={fresh}"], "1.png"),
         ([f"--data={image_dir}"], "--workdir is required"),
     ]
-    driver = "TOOL = " + repr(os.path.join(REPO, "tools", "train.py")) + "\n" + _TOOL_DRIVER
+    driver = _TOOL_DRIVER
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": REPO}
     proc = subprocess.run([sys.executable, "-c", driver, json.dumps([argv + base for argv, _ in cases])],
                           env=env, capture_output=True, text=True, timeout=300)
@@ -659,7 +655,7 @@ def test_a_refused_run_writes_nothing_so_the_corrected_command_runs(tmp_path, im
     fresh, cache = tmp_path / "fresh", tmp_path / "shared_cache"
     common = [f"--data={image_dir}", f"--workdir={fresh}", f"--init_weights={d3}", "--filters=8", "--val_data=none",
               "--steps=5", "--batch_size=8", "--log_every=50"]
-    driver = "TOOL = " + repr(os.path.join(REPO, "tools", "train.py")) + "\n" + _TOOL_DRIVER
+    driver = _TOOL_DRIVER
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": REPO}
     cases = [common + ["--depth=5"], common + ["--depth=5", f"--cache_dir={cache}"], common + ["--depth=3"]]
     proc = subprocess.run([sys.executable, "-c", driver, json.dumps(cases)], env=env, capture_output=True, text=True,

@@ -1,74 +1,10 @@
 """Scores VDSR (or bicubic) on benchmark folders as in the paper's Table 3.
 
-Example:
-  python tools/evaluate.py --data ../shared/data/benchmark/Set5 --data ../shared/data/benchmark/Set14 \
-      --scales 2,3,4 --weights bicubic --weights ../shared/data/weights/VDSR_Official.mat --json eval.json
-JPEG inputs, a column per degradation, the two bundled sets and bicubic as rows:
-  python tools/evaluate.py --data ../shared/data/benchmark/Set5 --weights bicubic --weights paper \
-      --weights jpeg --degradation clean,jpeg:90,jpeg:75,jpeg:50,jpeg:30
-
---data: a Huang-layout folder (image_SRF_<s>/*_SRF_<s>_{HR,LR}.png) or a plain folder of HR
-images (LR made with the Matlab bicubic); repeat the flag or separate folders by commas.
---weights: paper or jpeg (the bundled sets), a .weights.h5 / .mat file, or "bicubic"; repeat
-for several methods; default: the weights super_resolve chooses for each picture.
-All logic lives in vdsr_tf.evaluation.scoring.
+The same command as ``vdsr-tf evaluate``: its flags and docs are in vdsr_tf/cli/evaluate.py.
 """
-import os
 import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-from absl import app, flags
-
-FLAGS = flags.FLAGS
-flags.DEFINE_multi_string("data", None, "Dataset folder(s); repeat the flag or use commas.", required=True)
-flags.DEFINE_list("scales", ["2", "3", "4"], "Integer scales, comma-separated.")
-flags.DEFINE_multi_string("weights", None, 'paper, jpeg, a weights file or "bicubic"; repeatable. '
-                          "Default: the weights super_resolve chooses per picture.")
-flags.DEFINE_string("degradation", "clean", "LR columns: clean and/or jpeg:Q, comma-separated "
-                    "(e.g. clean,jpeg:90,jpeg:75,jpeg:50,jpeg:30; vdsr_tf.core.degradation).")
-flags.DEFINE_string("json", None, "Write the rows to this JSON file (atomically).")
-flags.DEFINE_bool("overwrite", False, "Replace an existing --json file.")
-
-
-def _split_folders(values):
-    folders = []
-    for value in values:
-        folders.extend([value] if os.path.isdir(value) else [v for v in value.split(",") if v])
-    return folders
-
-
-def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-    from vdsr_tf.core import atomic, degradation
-    from vdsr_tf.evaluation import scoring
-
-    try:
-        scales = [int(s) for s in FLAGS.scales]
-    except ValueError:
-        raise app.UsageError(f"--scales must be integers, got {','.join(FLAGS.scales)!r}") from None
-    weights = FLAGS.weights or [None]
-    folders = _split_folders(FLAGS.data)
-    try:
-        degradations = degradation.parse_list(FLAGS.degradation, "--degradation")
-        if FLAGS.json:  # before any work: a bad path must not cost a whole evaluation
-            atomic.check_output_path(FLAGS.json, overwrite=FLAGS.overwrite, inputs=folders + list(weights),
-                                     what="--json")
-        rows = scoring.evaluate(folders, scales, weights, degradations=degradations,
-                                   progress=lambda line: print(line, flush=True))
-    except (OSError, ValueError, TypeError) as e:
-        print(f"evaluate: error: {e}", file=sys.stderr)
-        return 1
-    print()
-    print(scoring.format_table(rows))
-    if FLAGS.json:
-        scoring.write_rows(FLAGS.json, rows, overwrite=FLAGS.overwrite)
-        print(f"wrote {FLAGS.json}")
-    return 0
-
+from vdsr_tf.cli import evaluate
 
 if __name__ == "__main__":
-    from vdsr_tf.core.atomic import exits_cleanly_on_signals
-
-    app.run(exits_cleanly_on_signals(main, "evaluate"))
+    sys.exit(evaluate.run(sys.argv[1:], prog="evaluate"))

@@ -1,4 +1,4 @@
-"""The ``vdsr-tf`` command line.
+"""``vdsr-tf upscale``: super-resolves image files.
 
 ``vdsr-tf upscale IN... -o OUT --scale S [--weights F] [--overwrite | --skip-existing]
 [--fail-fast] [--tile N]``
@@ -30,9 +30,7 @@ import os
 import sys
 import time
 
-__all__ = ["main"]
-
-PROG = "vdsr-tf"
+__all__ = ["run"]
 
 
 class UsageError(Exception):
@@ -44,7 +42,7 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{message} (see '{self.prog} --help')")
 
 
-def _positive_float(text: str) -> float:
+def _number(text: str) -> float:  # the range is upscaler.check_scale's
     try:
         return float(text)
     except ValueError:
@@ -61,21 +59,17 @@ def _tile(text: str) -> int:
     return value
 
 
-def _build_parser() -> argparse.ArgumentParser:
+def _build_parser(prog: str) -> argparse.ArgumentParser:
     from vdsr_tf.infer import upscaler  # numpy only: TensorFlow loads later, once a model is needed
 
-    parser = _Parser(prog=PROG, description="VDSR super-resolution (Kim et al., CVPR 2016).")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    sub.required = True
-    up = sub.add_parser(
-        "upscale", help="super-resolve image files",
-        description="Super-resolve images with VDSR. Inputs are never modified; outputs are "
+    up = _Parser(
+        prog=prog, description="Super-resolve images with VDSR. Inputs are never modified; outputs are "
         "written atomically and existing ones are kept unless --overwrite.")
     up.add_argument("inputs", nargs="+", metavar="IN",
                     help="image files, folders or glob patterns (quote them)")
     up.add_argument("-o", "--output", required=True, metavar="OUT",
                     help="output folder, or output file for a single input")
-    up.add_argument("-s", "--scale", required=True, type=_positive_float, metavar="S",
+    up.add_argument("-s", "--scale", required=True, type=_number, metavar="S",
                     help="upscaling factor, 1 to 8, fractional allowed (e.g. 2.5)")
     up.add_argument("-w", "--weights", metavar="NAME|FILE", default=None,
                     help="paper or jpeg (the bundled sets), or a file (.weights.h5 or MatConvNet "
@@ -98,7 +92,7 @@ def _build_parser() -> argparse.ArgumentParser:
     up.add_argument("--ext", default=None, metavar="EXT",
                     help="output extension for folder outputs, e.g. png (default: the input's)")
     up.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
-    return parser
+    return up
 
 
 def _readable_extensions() -> set[str]:
@@ -282,7 +276,7 @@ def _upscale_one(args, src: str, dst: str, scale: float, engine, progress):
     return size_in, size_out, label
 
 
-def _upscale(args) -> int:
+def _upscale(args, prog: str) -> int:
     from vdsr_tf.infer import upscaler
 
     scale = upscaler.check_scale(args.scale)
@@ -320,7 +314,7 @@ def _upscale(args) -> int:
             print(f"{progress.clear()}[{i}/{total}] {src} -> {dst} ({w}x{h} -> {ow}x{oh}, weights {label}, "
                   f"{time.perf_counter() - t0:.1f} s)", file=sys.stderr, flush=True)
     if failures:
-        print(f"{PROG}: {len(failures)} of {total} file(s) failed:", file=sys.stderr)
+        print(f"{prog}: {len(failures)} of {total} file(s) failed:", file=sys.stderr)
         for line in failures:
             print(f"  {line}", file=sys.stderr)
         return 1
@@ -337,31 +331,26 @@ def _one_line(error: BaseException) -> str:
     return lines[0] if lines else type(error).__name__
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Runs the command line; returns the exit status (the console script exits with it)."""
+def run(argv: list[str], prog: str = "vdsr-tf upscale") -> int:
+    """The command line ``argv`` (after the subcommand); returns the exit status."""
     from vdsr_tf.core import atomic
 
-    parser = _build_parser()
+    parser = _build_parser(prog)
     try:
         # SIGTERM (kill, timeout, container stops) unwinds like Ctrl-C: no temporary is left.
         with atomic.interrupt_on_sigterm():
-            args = parser.parse_args(argv)
-            if args.command == "upscale":
-                return _upscale(args)
-            raise UsageError(f"unknown command {args.command!r}")
+            return _upscale(parser.parse_args(argv), prog)
+    except SystemExit as e:  # --help
+        return e.code if isinstance(e.code, int) else 0
     except UsageError as e:
-        print(f"{PROG}: usage error: {e}", file=sys.stderr)
+        print(f"{prog}: usage error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as e:
         terminated = isinstance(e, atomic.Terminated)
-        print(f"{PROG}: {'terminated' if terminated else 'interrupted'}", file=sys.stderr)
+        print(f"{prog}: {'terminated' if terminated else 'interrupted'}", file=sys.stderr)
         return e.exit_status if terminated else 130
     except Exception as e:  # noqa: BLE001 -- the CLI promises one line, no traceback
         if os.environ.get("VDSR_TF_DEBUG"):
             raise
-        print(f"{PROG}: error: {_one_line(e)}", file=sys.stderr)
+        print(f"{prog}: error: {_one_line(e)}", file=sys.stderr)
         return 1
-
-
-if __name__ == "__main__":
-    sys.exit(main())

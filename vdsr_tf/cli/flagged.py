@@ -1,0 +1,66 @@
+"""Runs the absl-flag subcommands (train, evaluate, export, verify, bench): one entry point
+for ``vdsr-tf <command>`` and for the ``tools/`` script of the same job."""
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+__all__ = ["run", "shared_data"]
+
+
+def shared_data(*parts: str) -> str:
+    """A path under ``../shared/data`` beside this checkout (the project's training and
+    benchmark data), for the defaults of flags that name data. Installed outside a checkout,
+    the path does not exist and each command treats the data as absent."""
+    return str(Path(__file__).resolve().parents[2].parent.joinpath("shared", "data", *parts))
+
+
+_HELP = ("-h", "--help", "--helpshort", "--helpfull")
+
+
+def _help(module: str, prog: str) -> str:
+    from absl import flags
+
+    doc = (sys.modules[module].__doc__ or "").strip()
+    return f"usage: {prog} [flags]\n\n{doc}\n\nflags:\n{flags.FLAGS.module_help(module)}\n"
+
+
+def run(main, argv: list[str], prog: str, *, signals: bool = True) -> int:
+    """Parses ``argv`` into absl's flags, then calls ``main(argv, prog=prog)``; returns its exit status.
+
+    ``prog`` starts every line the command prints about itself ("vdsr-tf train: error: ...").
+    ``--help`` prints the command's docs and flags (exit 0). A bad flag or an ``app.UsageError``
+    is one line on stderr, exit 2, before anything heavy is imported. ``signals``: SIGTERM
+    unwinds like Ctrl-C and either ends in one line, exit 130 or 143
+    (core.atomic.exits_cleanly_on_signals); off for a command with its own handlers.
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before anything imports TensorFlow
+    from absl import app, flags
+
+    from vdsr_tf.core import atomic
+
+    if any(a in _HELP for a in argv[: argv.index("--") if "--" in argv else len(argv)]):
+        print(_help(main.__module__, prog), end="")
+        return 0
+    try:  # absl's own parse error is two lines and a "FATAL"
+        flags.FLAGS([prog, *argv])
+    except flags.Error as e:
+        print(f"{prog}: usage error: {e} (see '{prog} --help')", file=sys.stderr)
+        return 2
+    flags.FLAGS.unparse_flags()  # app.run parses again; a repeated flag would count twice
+
+    def target(args):
+        try:
+            return main(args, prog=prog)
+        except app.UsageError as e:
+            print(f"{prog}: usage error: {e} (see '{prog} --help')", file=sys.stderr)
+            return 2
+
+    if signals:
+        target = atomic.exits_cleanly_on_signals(target, prog)
+    try:
+        app.run(target, argv=[prog, *argv])
+    except SystemExit as e:
+        return e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+    return 0
