@@ -289,6 +289,25 @@ def test_tiled_equals_whole(tiny, scale):
     assert len(calls) >= 9 and len(set(calls)) == 1  # many tiles, one shape
 
 
+@pytest.mark.parametrize("scale", [2, 3])
+def test_tiled_equals_whole_when_the_network_sees_the_whole_halo(scale):
+    """A network whose receptive radius is the halo: a tile that kept less context than the
+    radius would differ from the whole-image run at its seams (checked below by shrinking the
+    halo by 3 px), and a zero residual, which would make any halo pass, is ruled out."""
+    import keras
+
+    keras.utils.set_random_seed(1)
+    net = build_vdsr(depth=upscaler.MIN_HALO, filters=4)
+    data = image((70, 70, 3), np.float32, seed=3)
+    whole = upscaler.Upscaler(model=net, tile=None)(data, scale)
+    tiled = upscaler.Upscaler(model=net, tile=80)
+    assert tiled.halo == tiled.predictor.receptive_radius == upscaler.MIN_HALO
+    assert np.abs(whole - upscaler.bicubic_upscale(data, scale)).max() > 1e-2  # the network does something
+    np.testing.assert_allclose(tiled(data, scale), whole, atol=1e-5, rtol=0)
+    tiled.halo = upscaler.MIN_HALO - 3  # what a halo bug of 3 px would do
+    assert np.abs(tiled(data, scale) - whole).max() > 1e-5
+
+
 def test_tiled_equals_whole_public_api(tiny):
     a = image((40, 50), np.float32, seed=4)
     np.testing.assert_allclose(super_resolve(a, 2, model=tiny, tile=80),
@@ -296,14 +315,22 @@ def test_tiled_equals_whole_public_api(tiny):
 
 
 def test_halo_follows_deep_models():
-    deep = build_vdsr(depth=25, filters=2)
+    import keras
+
+    keras.utils.set_random_seed(2)
+    deep = build_vdsr(depth=25, filters=4)
     predictor = upscaler.make_predictor(model=deep)
     assert predictor.receptive_radius == 25
     a = image((60, 60), np.float32, seed=5)
     with pytest.raises(ValueError, match=">= 100 .*25-pixel halo"):
         super_resolve(a, 2, model=deep, tile=99)
-    np.testing.assert_allclose(super_resolve(a, 2, model=deep, tile=100),
-                               super_resolve(a, 2, model=deep, tile=None), atol=1e-5, rtol=0)
+    whole = super_resolve(a, 2, model=deep, tile=None)
+    assert np.abs(whole - upscaler.bicubic_upscale(a, 2)).max() > 1e-2  # a zero residual would pass any halo
+    tiled = upscaler.Upscaler(model=deep, tile=100)
+    assert tiled.halo == 25
+    np.testing.assert_allclose(tiled(a, 2), whole, atol=1e-5, rtol=0)
+    tiled.halo = upscaler.MIN_HALO  # the paper network's halo would be too short for this one
+    assert np.abs(tiled(a, 2) - whole).max() > 1e-5
 
 
 def test_one_trace_for_many_sizes(tiny):

@@ -60,7 +60,6 @@ __all__ = [
     "bicubic_upscale",
     "check_output_size",
     "check_scale",
-    "check_tile",
     "describe",
     "halo_for",
     "make_predictor",
@@ -130,11 +129,6 @@ def check_scale(scale) -> float:
 def halo_for(predictor) -> int:
     """The tile halo a predictor needs: max(MIN_HALO, its receptive radius)."""
     return max(MIN_HALO, int(getattr(predictor, "receptive_radius", 0) or 0))
-
-
-def check_tile(tile, predictor) -> int | None:
-    """Validates a tile side for ``predictor`` (None/0: whole image); raises as super_resolve."""
-    return _check_tile(tile, halo_for(predictor))
 
 
 def _check_tile(tile, halo: int) -> int | None:
