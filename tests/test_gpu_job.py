@@ -1,4 +1,4 @@
-"""tools/gpu_job.sh refuses bad arguments with one line before it installs or trains anything.
+"""gpu/gpu_job.sh refuses bad arguments with one line before it installs or trains anything.
 
 (The job itself was rehearsed end to end on CPU: BUILD_NOTES.md, "Training on a GPU machine".)
 """
@@ -8,7 +8,7 @@ import subprocess
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-JOB = os.path.join(ROOT, "tools", "gpu_job.sh")
+JOB = os.path.join(ROOT, "gpu", "gpu_job.sh")
 
 
 def _job(*args, carry=None):
@@ -46,7 +46,7 @@ def test_missing_carry_folder_names_the_tool_that_makes_it(tmp_path):
     assert "train_luma.npz is missing" in r.stderr and "prepare_gpu_job.sh" in r.stderr
 
 
-ABLATE_JOB = os.path.join(ROOT, "tools", "gpu_ablate.sh")
+ABLATE_JOB = os.path.join(ROOT, "gpu", "gpu_ablate.sh")
 
 
 def _ablate_job(*args, carry=None):
@@ -81,7 +81,7 @@ def test_study_job_missing_carry_folder_names_the_tool_that_makes_it(tmp_path):
 
 def _take(names, *args):
     """Runs gpu_env.sh's gpu_take_flag on ``args``; returns (status, stdout, stderr)."""
-    script = (f'source "{ROOT}/tools/gpu_env.sh"; name=unset; out=unset; '
+    script = (f'source "{ROOT}/gpu/gpu_env.sh"; name=unset; out=unset; '
               f'gpu_take_flag "{names}" "$@"; echo "took=$gpu_took name=$name out=$out"')
     r = subprocess.run(["bash", "-c", script, "gpu_test", *args], capture_output=True, text=True, timeout=60)
     return r.returncode, r.stdout.strip(), r.stderr.strip()
@@ -110,7 +110,7 @@ def test_shared_flag_parser_refuses_a_flag_without_its_value():
 
 def _shell(tmp_path, body, env=None):
     """Runs ``body`` after sourcing gpu_env.sh (with set -euo pipefail, as the jobs do)."""
-    script = f'set -euo pipefail; repo="{tmp_path}"; source "{ROOT}/tools/gpu_env.sh"; {body}'
+    script = f'set -euo pipefail; repo="{tmp_path}"; source "{ROOT}/gpu/gpu_env.sh"; {body}'
     r = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=60,
                        env={**os.environ, **(env or {})})
     return r.returncode, r.stdout, r.stderr
@@ -118,7 +118,7 @@ def _shell(tmp_path, body, env=None):
 
 def test_job_folders_default_to_out_else_gpu_out(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "OUT"}
-    r = subprocess.run(["bash", "-c", f'set -eu; repo="{tmp_path}"; source "{ROOT}/tools/gpu_env.sh"; out=; '
+    r = subprocess.run(["bash", "-c", f'set -eu; repo="{tmp_path}"; source "{ROOT}/gpu/gpu_env.sh"; out=; '
                         f'workdir=; gpu_folders job1 run; echo "$out|$workdir"'],
                        capture_output=True, text=True, timeout=60, env=env)
     assert r.stdout.strip() == f"{tmp_path}/gpu_out/job1|{tmp_path}/gpu_out/job1/run"

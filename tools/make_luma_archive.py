@@ -3,7 +3,7 @@
     python tools/make_luma_archive.py --data ../shared/data/train --out gpu_carry/train_luma.npz
 
 The archive holds each image's Matlab Y plane (uint8, stored as second differences) and is
-what a GPU machine trains from (tools/gpu_job.sh): it is 38% of the PNGs' size and needs no
+what a GPU machine trains from (gpu/gpu_job.sh): it is 38% of the PNGs' size and needs no
 TensorFlow or PIL to read.
 It is derived from the data: never commit it.
 """

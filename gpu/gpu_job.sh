@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # One command that trains VDSR on a GPU machine with JAX and no TensorFlow, Keras or network.
 #
-#   tools/gpu_job.sh --max_minutes 8 [--name NAME] [--out DIR] [--carry DIR] [--allow_cpu] \
+#   gpu/gpu_job.sh --max_minutes 8 [--name NAME] [--out DIR] [--carry DIR] [--allow_cpu] \
 #       [--no_benchmark] [tools/train.py flags, passed through: --init_weights ... --optimizer adam ...]
 #
-# Run from a checkout's root with the carry folder made here by tools/prepare_gpu_job.sh
+# Run from a checkout's root with the carry folder made here by gpu/prepare_gpu_job.sh
 # (default gpu_carry/: wheels/, train_luma.npz, Set5/). It
 #   1. installs the carried wheels (keras, optree, namex) into $SITE (default /tmp/site) with
 #      pip --no-index, and sets PYTHONPATH and KERAS_BACKEND=jax;
@@ -28,8 +28,8 @@ set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 python=${PYTHON:-python3}
 site=${SITE:-/tmp/site}
-# shellcheck source=tools/gpu_env.sh
-source "$repo/tools/gpu_env.sh"
+# shellcheck source=gpu/gpu_env.sh
+source "$repo/gpu/gpu_env.sh"
 
 name=gpu_run
 max_minutes=

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# Downloads the wheels a GPU machine without Keras needs (tools/gpu_wheels.txt: keras, optree,
+# Downloads the wheels a GPU machine without Keras needs (gpu/gpu_wheels.txt: keras, optree,
 # namex, pinned by version and sha256) for Python 3.12 on x86-64 Linux into DIR (default
 # gpu_carry/wheels, git-ignored), then checks that every requirement of those wheels is either
 # among them or installed on the GPU machine (ON_GPU below, from its package list).
-#   tools/make_wheels.sh [DIR]        PYTHON=... picks the interpreter that runs pip (default python3)
+#   gpu/make_wheels.sh [DIR]        PYTHON=... picks the interpreter that runs pip (default python3)
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 dest=${1:-$repo/gpu_carry/wheels}
@@ -18,7 +18,7 @@ trap 'rm -rf "$tmp"' EXIT
     --python-version 3.12 --implementation cp --abi cp312 \
     --platform manylinux_2_28_x86_64 --platform manylinux_2_27_x86_64 \
     --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
-    -r "$repo/tools/gpu_wheels.txt" -d "$tmp/wheels" 2> >(grep -v "is neither a file nor a directory" >&2)
+    -r "$repo/gpu/gpu_wheels.txt" -d "$tmp/wheels" 2> >(grep -v "is neither a file nor a directory" >&2)
 
 "$python" - "$tmp/wheels" "$ON_GPU" <<'PY'
 import glob, os, re, sys, zipfile

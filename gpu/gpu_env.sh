@@ -1,4 +1,4 @@
-# Sourced (not run) by tools/gpu_job.sh and tools/gpu_ablate.sh: the part of a GPU job that
+# Sourced (not run) by gpu/gpu_job.sh and gpu/gpu_ablate.sh: the part of a GPU job that
 # comes before its work, written once.
 #
 #   gpu_check_carry CARRY           exit 2, naming the first piece of the carry folder that is missing
@@ -48,7 +48,7 @@ gpu_check_carry() {
     local need
     for need in "$1/train_luma.npz" "$1/Set5" "$1/wheels"; do
         if [ ! -e "$need" ]; then
-            echo "$(basename "$0"): $need is missing: make the carry folder with tools/prepare_gpu_job.sh" >&2
+            echo "$(basename "$0"): $need is missing: make the carry folder with gpu/prepare_gpu_job.sh" >&2
             exit 2
         fi
     done

@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # One of the paper's analyses (tools/ablate.py) on a GPU machine with JAX and no TensorFlow,
-# Keras or network: the setup of tools/gpu_job.sh (tools/gpu_env.sh), then the study.
+# Keras or network: the setup of gpu/gpu_job.sh (gpu/gpu_env.sh), then the study.
 #
-#   tools/gpu_ablate.sh --study residual|depth|scales --budget PATCH_PASSES [--name NAME] [--out DIR] \
+#   gpu/gpu_ablate.sh --study residual|depth|scales --budget PATCH_PASSES [--name NAME] [--out DIR] \
 #       [--carry DIR] [--workdir DIR] [--allow_cpu] [tools/ablate.py flags, passed through:
 #       --depth 10 --filters 32 --only plain_lr0.1 --precision float32 --batch_size ...]
 #
-# Run from a checkout's root with the carry folder made by tools/prepare_gpu_job.sh (default
+# Run from a checkout's root with the carry folder made by gpu/prepare_gpu_job.sh (default
 # gpu_carry/). It installs the carried wheels and checks for a GPU (--allow_cpu: go on without
 # one), then runs tools/ablate.py --backend jax with the archive as training data and the Set5
 # copy as validation and evaluation data, every cell for --budget patch passes. The study's
@@ -21,8 +21,8 @@ set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 python=${PYTHON:-python3}
 site=${SITE:-/tmp/site}
-# shellcheck source=tools/gpu_env.sh
-source "$repo/tools/gpu_env.sh"
+# shellcheck source=gpu/gpu_env.sh
+source "$repo/gpu/gpu_env.sh"
 
 study=
 budget=

@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# Builds the carry folder for tools/gpu_job.sh, here (with network and TensorFlow):
-#   gpu_carry/wheels/          tools/make_wheels.sh: keras, optree, namex for Python 3.12 x86-64
+# Builds the carry folder for gpu/gpu_job.sh, here (with network and TensorFlow):
+#   gpu_carry/wheels/          gpu/make_wheels.sh: keras, optree, namex for Python 3.12 x86-64
 #   gpu_carry/train_luma.npz   tools/make_luma_archive.py of the training images
 #   gpu_carry/Set5/            a copy of the validation set
 # then prints its size and checks that it and what else travels (tracked and untracked,
 # not ignored files) stay under 60 MB.
-#   tools/prepare_gpu_job.sh [--data DIR[,DIR]] [--val DIR] [--carry DIR]
+#   gpu/prepare_gpu_job.sh [--data DIR[,DIR]] [--val DIR] [--carry DIR]
 # Defaults: ../shared/data/train, ../shared/data/benchmark/Set5, gpu_carry (git-ignored).
 # PYTHON: an interpreter with vdsr_tf's needs (default python3); the archive is rebuilt only
 # when missing or older than its images' folders (pass --rebuild to force).
@@ -29,7 +29,7 @@ done
 [ -d "$val" ] || { echo "prepare_gpu_job.sh: validation folder $val does not exist" >&2; exit 2; }
 mkdir -p "$carry"
 
-PYTHON=$python "$repo/tools/make_wheels.sh" "$carry/wheels"
+PYTHON=$python "$repo/gpu/make_wheels.sh" "$carry/wheels"
 
 archive=$carry/train_luma.npz
 newer=$(find ${data//,/ } -newer "$archive" -print -quit 2>/dev/null || true)
@@ -56,4 +56,4 @@ if [ "$total" -ge 60000000 ]; then
     echo "prepare_gpu_job.sh: tree plus carry folder is over 60 MB: it would not travel" >&2
     exit 1
 fi
-echo "on the GPU machine, from the repo root (carry: gpu_carry): tools/gpu_job.sh --max_minutes N [train.py flags]"
+echo "on the GPU machine, from the repo root (carry: gpu_carry): gpu/gpu_job.sh --max_minutes N [train.py flags]"
