@@ -68,3 +68,15 @@ def test_network_properties():
         np.testing.assert_array_equal(a, b)
     twin.get_layer("conv_01").kernel.assign(np.zeros((3, 3, 1, 3), "float32"))
     assert np.any(tiny.get_layer("conv_01").kernel.numpy() != 0)  # copied, not shared
+
+
+def test_layer_names_have_one_home():
+    from vdsr_tf.nn.model import conv_index, conv_name
+
+    net = build_vdsr(depth=12, filters=2)
+    convs = [layer.name for layer in net.layers if conv_index(layer.name) is not None]
+    assert convs == [conv_name(i) for i in range(1, 13)] and convs[0] == "conv_01"
+    assert [conv_index(n) for n in convs] == list(range(1, 13))
+    assert conv_index("residual_add") is None and conv_index("conv_01_1") is None
+    with pytest.raises(ValueError, match="layer must be an int >= 1"):
+        conv_name(0)

@@ -17,6 +17,7 @@ from typing import Sequence
 import numpy as np
 
 from vdsr_tf.core import atomic
+from vdsr_tf.nn.model import conv_name
 
 __all__ = [
     "EXTRA_PRECISIONS",
@@ -41,7 +42,7 @@ EXTRA_PRECISIONS = ("int16x8",)
 (no XNNPACK), many times slower than float32 on CPU."""
 E2E_PRECISIONS = ("float32", "float16")
 
-INT8_FLOAT_LAYERS: tuple[str, ...] = ("conv_01", "conv_02")
+INT8_FLOAT_LAYERS: tuple[str, ...] = (conv_name(1), conv_name(2))
 """Layers of the "int8" model kept in float32 (TFLite selective quantization).
 
 The early layers have heavy-tailed activations (calibrated ranges 5-10x their 99.9th

@@ -7,6 +7,7 @@ backends) costs no TensorFlow start-up.
 """
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING
 
 from vdsr_tf.core.checks import check_int
@@ -19,6 +20,19 @@ DEPTH = 20
 (a 41x41 receptive field), the halo tiles of an unknown network get."""
 FILTERS = 64
 """The paper's width of the hidden convolutions."""
+_CONV_NAME = re.compile(r"conv_(\d+)")
+
+
+def conv_name(i: int) -> str:
+    """The name of the network's ``i``-th convolution, counted from 1: ``conv_01`` .. ``conv_20``.
+    Weight files, warm starts and the int8 export find layers by it."""
+    return f"conv_{check_int(i, 'layer', minimum=1):02d}"
+
+
+def conv_index(name: str) -> int | None:
+    """The ``i`` of a layer named :func:`conv_name` (i), else None."""
+    m = _CONV_NAME.fullmatch(name)
+    return int(m.group(1)) if m else None
 
 
 def build_vdsr(
@@ -64,7 +78,7 @@ def build_vdsr(
             kernel_initializer="he_normal",
             bias_initializer="zeros",
             dtype="float32" if last else dtype_policy,
-            name=f"conv_{i:02d}",
+            name=conv_name(i),
         )(x)
     if residual:
         x = keras.layers.Add(dtype="float32", name="residual_add")([inputs, x])

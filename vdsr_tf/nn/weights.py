@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import threading
 from pathlib import Path
 
@@ -40,6 +39,7 @@ import numpy as np
 
 from vdsr_tf.core import integrity
 from vdsr_tf.core.checks import check_int
+from vdsr_tf.nn.model import conv_index, conv_name
 
 __all__ = ["BUNDLED_NAMES", "BUNDLED_WEIGHTS", "JPEG_WEIGHTS", "bundled_card_path", "bundled_name",
            "bundled_weights", "is_bundled", "load_model"]
@@ -105,7 +105,6 @@ def _check_bundled(path: Path) -> None:
 _HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 _MAT_V73_PREFIX = b"MATLAB 7.3 MAT-file"
 _MAT_V5_PREFIX = b"MATLAB 5.0 MAT-file"
-_CONV_NAME = re.compile(r"^conv_(\d+)$")
 
 _default_lock = threading.Lock()
 _default_cache: dict[tuple, object] = {}
@@ -213,12 +212,12 @@ def _read_keras_h5(path: Path) -> tuple[list[tuple[np.ndarray, np.ndarray]], boo
                     continue
                 if name == "residual_add":
                     residual = True
-                m = _CONV_NAME.match(name)
-                if m is None:
+                index = conv_index(name)
+                if index is None:
                     continue
                 if "0" not in g or "1" not in g:
                     raise ValueError(f"layer {name} has no kernel/bias pair")
-                found[int(m.group(1))] = (np.asarray(g["0"]), np.asarray(g["1"]))
+                found[index] = (np.asarray(g["0"]), np.asarray(g["1"]))
     except (OSError, KeyError) as e:
         raise ValueError(f"cannot read Keras weights file {str(path)!r}: {e}") from e
     except ValueError as e:
@@ -303,7 +302,7 @@ def _build(path, layers, residual, depth, filters):
     integrity.check_weight_magnitudes(layers, where)
     model = build_vdsr(depth=n, filters=width, residual=residual)
     for i, (kernel, bias) in enumerate(layers, start=1):
-        model.get_layer(f"conv_{i:02d}").set_weights(
+        model.get_layer(conv_name(i)).set_weights(
             [np.asarray(kernel, np.float32), np.asarray(bias, np.float32)]
         )
     return model

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 
+from vdsr_tf.nn.model import conv_name
 from vdsr_tf.train.config import TrainConfig
 from vdsr_tf.train.schedule import learning_rate_at
 
@@ -36,7 +37,7 @@ def build_model(cfg: TrainConfig):
     model = build_vdsr(depth=cfg.depth, filters=cfg.filters, residual=cfg.residual,
                        dtype_policy="mixed_bfloat16" if cfg.precision == "mixed_bfloat16" else None)
     if cfg.zero_init_last:
-        for v in model.get_layer(f"conv_{cfg.depth:02d}").weights:
+        for v in model.get_layer(conv_name(cfg.depth)).weights:
             v.assign(np.zeros(v.shape, v.dtype))
     return model
 
@@ -47,7 +48,7 @@ def warm_start(model, cfg: TrainConfig) -> None:
 
     src = load_model(cfg.init_weights, depth=cfg.depth, filters=cfg.filters)
     for i in range(1, cfg.depth + 1):
-        name = f"conv_{i:02d}"
+        name = conv_name(i)
         model.get_layer(name).set_weights(src.get_layer(name).get_weights())
     logger.info("warm start from %s (fresh optimizer)", cfg.init_weights)
 
