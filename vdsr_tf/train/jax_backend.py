@@ -41,11 +41,12 @@ def list_checkpoints(folder: str) -> list[tuple[int, str]]:
 
 
 class JaxBackend:
-    """Model, optimizer and checkpoint of a JAX run; see :class:`vdsr_tf.train.Trainer`."""
+    """Model, optimizer and checkpoint of a JAX run: a :class:`vdsr_tf.train.backend.TrainBackend`."""
 
     name = "jax"
     is_chief = True
     replicas = 1
+    strategy = None
 
     def __init__(self, cfg: TrainConfig, workdir: str):
         import keras

@@ -104,7 +104,7 @@ def restore_checkpoint(folder: str, restore) -> tuple[str | None, bool]:
 
 
 class TFBackend:
-    """Model, optimizer and checkpoint of a TensorFlow run; see :class:`vdsr_tf.train.Trainer`."""
+    """Model, optimizer and checkpoint of a TensorFlow run: a :class:`vdsr_tf.train.backend.TrainBackend`."""
 
     name = "tensorflow"
 

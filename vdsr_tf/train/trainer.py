@@ -6,6 +6,7 @@ It only orchestrates; the parts live next to it:
   recipe.py        loss, clipping, weight decay, optimizer, weight average (written once, used by both steps)
   tf_step.py       make_tf_step (tf.GradientTape under tf.distribute); tf_backend.py its state
   jax_step.py      make_jax_step (stateless_call + value_and_grad, jitted); jax_backend.py
+  backend.py       TrainBackend, the Protocol both backends meet and the only way in to them
   rundir.py        config guard, history, budget, final weights, model card, plot
   metering.py      progress lines and TensorBoard scalars (tf.summary, or a TF-free event writer)
   validation.py    the project's evaluation on a benchmark folder
@@ -25,6 +26,7 @@ import time
 from vdsr_tf.data import geometry
 from vdsr_tf.data import patches as data_lib
 from vdsr_tf.train import rundir
+from vdsr_tf.train.backend import TrainBackend
 from vdsr_tf.train.config import TrainConfig
 from vdsr_tf.train.metering import Meter
 from vdsr_tf.train.schedule import fit_to_budget, learning_rate_at
@@ -105,7 +107,7 @@ class Trainer:
             if config.backend == "tensorflow":
                 from vdsr_tf.train.tf_backend import TFBackend
 
-                self.backend = TFBackend(config, self.workdir, strategy=strategy)
+                self.backend: TrainBackend = TFBackend(config, self.workdir, strategy=strategy)
             else:
                 from vdsr_tf.train.jax_backend import JaxBackend
 
@@ -148,7 +150,7 @@ class Trainer:
     @property
     def strategy(self):
         """The tf.distribute strategy (TensorFlow backend), else None."""
-        return getattr(self.backend, "strategy", None)
+        return self.backend.strategy
 
     @property
     def optimizer(self):
