@@ -13,6 +13,7 @@ import pytest
 
 from vdsr_tf import build_vdsr, export
 from vdsr_tf.core import integrity
+from vdsr_tf.core.filecache import FileCache
 from vdsr_tf.data import patches as data_lib
 from vdsr_tf.export import parity
 from vdsr_tf.infer import runtimes, upscaler
@@ -481,7 +482,7 @@ def test_the_jpeg_set_exports_by_name_into_a_folder_of_its_own(tiny, tmp_path, m
         shutil.copyfile(source, path) if source else build_vdsr(depth=3, filters=8).save_weights(path)
         (folder / f"{name}.json").write_text(json.dumps({"sha256": integrity.sha256(path)}))
         monkeypatch.setattr(weights_mod, attr, path)
-    monkeypatch.setattr(weights_mod, "_default_cache", {})
+    monkeypatch.setattr(weights_mod, "_bundled_models", FileCache())
 
     parent = tmp_path / "exports"
     shutil.copytree(out, parent)

@@ -8,6 +8,7 @@ from PIL import Image
 
 from vdsr_tf import build_vdsr, cli
 from vdsr_tf.core import integrity
+from vdsr_tf.core.filecache import FileCache
 from vdsr_tf.evaluation import scoring
 from vdsr_tf.infer import upscaler, weight_choice
 from vdsr_tf.nn import weights as weights_mod
@@ -34,8 +35,8 @@ def two_sets(monkeypatch, tmp_path):
         (tmp_path / f"{name}.json").write_text(json.dumps({"sha256": integrity.sha256(path)}))
         monkeypatch.setattr(weights_mod, attr, path)
         paths[attr] = path
-    monkeypatch.setattr(weights_mod, "_default_cache", {})
-    monkeypatch.setattr(upscaler, "_defaults", {})
+    monkeypatch.setattr(weights_mod, "_bundled_models", FileCache())
+    monkeypatch.setattr(upscaler, "_defaults", FileCache())
     return paths
 
 

@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 import scipy.io
 
+from vdsr_tf.core.filecache import FileCache
 from vdsr_tf.nn import weights as weights_mod
 from vdsr_tf.nn.model import build_vdsr
 from vdsr_tf.nn.weights import load_model
@@ -110,7 +111,7 @@ def _bundle(monkeypatch, tmp_path):
     _random_model().save_weights(str(path))
     (tmp_path / "vdsr_x234.json").write_text(json.dumps({"sha256": integrity.sha256(path)}))
     monkeypatch.setattr(weights_mod, "BUNDLED_WEIGHTS", path)
-    monkeypatch.setattr(weights_mod, "_default_cache", {})
+    monkeypatch.setattr(weights_mod, "_bundled_models", FileCache())
     return path
 
 
@@ -193,7 +194,7 @@ def test_weights_just_under_the_bound_load(tmp_path):
 
 def test_bundled_default_is_cached(monkeypatch, tmp_path):
     path = _bundle(monkeypatch, tmp_path)
-    monkeypatch.setattr(weights_mod, "_default_cache", {})
+    monkeypatch.setattr(weights_mod, "_bundled_models", FileCache())
     first = load_model()
     assert load_model() is first
     assert load_model(path) is not first

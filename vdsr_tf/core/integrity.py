@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import threading
 from pathlib import Path
 
 import numpy as np
+
+from vdsr_tf.core.filecache import FileCache
 
 __all__ = ["IntegrityError", "MAX_ABS_WEIGHT", "MANIFEST", "sha256", "check_sha256",
            "manifest_sha256", "check_export", "check_weight_magnitudes"]
@@ -38,17 +39,7 @@ class IntegrityError(ValueError):
     """A file is not the one its card or manifest describes (or holds impossible weights)."""
 
 
-_lock = threading.Lock()
-_cache: dict[tuple, str] = {}
-
-
-def _stat_key(path: Path) -> tuple:
-    if path.is_dir():
-        files = sorted(p for p in path.rglob("*") if p.is_file())
-        return (str(path.resolve()), "dir") + tuple(
-            (str(p.relative_to(path)), p.stat().st_size, p.stat().st_mtime_ns) for p in files)
-    st = path.stat()
-    return str(path.resolve()), st.st_size, st.st_mtime_ns
+_hashes = FileCache()
 
 
 def sha256(path) -> str:
@@ -56,12 +47,10 @@ def sha256(path) -> str:
 
     Cached by path, size and modification time of every file involved.
     """
-    path = Path(path)
-    key = _stat_key(path)
-    with _lock:
-        hit = _cache.get(key)
-    if hit is not None:
-        return hit
+    return _hashes.get(path, lambda: _hash(Path(path)))
+
+
+def _hash(path: Path) -> str:
     h = hashlib.sha256()
     files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
     for p in files:
@@ -70,12 +59,7 @@ def sha256(path) -> str:
         with open(p, "rb") as f:
             for block in iter(lambda: f.read(1 << 20), b""):
                 h.update(block)
-    digest = h.hexdigest()
-    with _lock:
-        if len(_cache) > 256:
-            _cache.clear()
-        _cache[key] = digest
-    return digest
+    return h.hexdigest()
 
 
 def check_sha256(path, expected: str, recorded_in) -> None:

@@ -44,6 +44,7 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 
 from vdsr_tf.core import imageio, matlab
+from vdsr_tf.core.filecache import FileCache
 from vdsr_tf.nn.model import DEPTH, bfloat16_twin, receptive_radius
 
 __all__ = [
@@ -344,8 +345,7 @@ def _label(weights, model) -> str:
     return os.path.basename(os.fspath(weights)) if isinstance(weights, (str, os.PathLike)) else str(weights)
 
 
-_default_lock = threading.Lock()
-_defaults: dict[tuple, Predictor] = {}
+_defaults = FileCache()
 
 
 def _default_predictor(precision: str, name: str = "paper") -> Predictor:
@@ -353,15 +353,8 @@ def _default_predictor(precision: str, name: str = "paper") -> Predictor:
     precision (and per version of the bundled file) on a model of its own that no caller is handed."""
     from vdsr_tf.nn.weights import bundled_weights
 
-    path = bundled_weights(name)
-    stat = path.stat()
-    key = (str(path), stat.st_mtime_ns, stat.st_size, precision)
-    with _default_lock:
-        if key not in _defaults:
-            for stale in [k for k in _defaults if k[0] == key[0] and k[1:3] != key[1:3]]:
-                del _defaults[stale]
-            _defaults[key] = make_predictor(weights=name, precision=precision)
-        return _defaults[key]
+    return _defaults.get(bundled_weights(name), lambda: make_predictor(weights=name, precision=precision),
+                         precision)
 
 
 # ---------------------------------------------------------------------------- tiling

@@ -32,13 +32,13 @@ from __future__ import annotations
 
 import json
 import os
-import threading
 from pathlib import Path
 
 import numpy as np
 
 from vdsr_tf.core import integrity
 from vdsr_tf.core.checks import check_int
+from vdsr_tf.core.filecache import FileCache
 from vdsr_tf.nn.model import conv_index, conv_name
 
 __all__ = ["BUNDLED_NAMES", "BUNDLED_WEIGHTS", "JPEG_WEIGHTS", "bundled_card_path", "bundled_name",
@@ -106,8 +106,7 @@ _HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 _MAT_V73_PREFIX = b"MATLAB 7.3 MAT-file"
 _MAT_V5_PREFIX = b"MATLAB 5.0 MAT-file"
 
-_default_lock = threading.Lock()
-_default_cache: dict[tuple, object] = {}
+_bundled_models = FileCache()
 
 
 def load_model(weights=None, *, depth: int | None = None, filters: int | None = None):
@@ -143,17 +142,12 @@ def load_model(weights=None, *, depth: int | None = None, filters: int | None = 
     name = bundled_name(weights)
     if name is not None:
         path = bundled_weights(name)
-        stat = path.stat()
-        key = (str(path), stat.st_mtime_ns, stat.st_size, depth, filters)
-        with _default_lock:
-            model = _default_cache.get(key)
-            if model is None:
-                _check_bundled(path)
-                model = _load(path, depth, filters)
-                for stale in [k for k in _default_cache if k[0] == key[0]]:
-                    del _default_cache[stale]
-                _default_cache[key] = model
-        return model
+
+        def make():
+            _check_bundled(path)
+            return _load(path, depth, filters)
+
+        return _bundled_models.get(path, make, depth, filters)
     if not isinstance(weights, (str, os.PathLike)):
         raise TypeError(
             f"weights must be None, a bundled name ({', '.join(BUNDLED_NAMES)}) or a path to a "
