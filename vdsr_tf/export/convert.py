@@ -17,6 +17,7 @@ from typing import Sequence
 import numpy as np
 
 from vdsr_tf.core import atomic
+from vdsr_tf.infer.runtimes import SERVE, SERVE_OUTPUT, saved_model_info
 from vdsr_tf.nn.model import conv_name
 
 __all__ = [
@@ -24,7 +25,6 @@ __all__ = [
     "INT8_FLOAT_LAYERS",
     "LUMA_PRECISIONS",
     "SAVED_MODEL_DIR",
-    "SERVE",
     "build_e2e_function",
     "convert_tflite",
     "e2e_filename",
@@ -35,7 +35,6 @@ __all__ = [
 ]
 
 SAVED_MODEL_DIR = "saved_model"
-SERVE = "serve"
 LUMA_PRECISIONS = ("float32", "float16", "dynamic_int8", "int8")
 EXTRA_PRECISIONS = ("int16x8",)
 """Converted on request only: int16 activations run on TFLite's reference kernels
@@ -50,8 +49,6 @@ percentile), so 8-bit steps there cost the most; keeping conv_01-02 in float cut
 Set5 PSNR drop from 0.57 dB to 0.12 dB. The measurements behind this choice are in
 BUILD_NOTES.md (Export, the int8 item)."""
 
-_EXTRA = "assets.extra"
-_EXTRA_JSON = "vdsr_tf.json"
 _TFLITE_FILES = {p: f"vdsr_{p}.tflite" for p in LUMA_PRECISIONS + EXTRA_PRECISIONS}
 
 
@@ -148,7 +145,7 @@ def export_saved_model(model, path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
 
     def serve(x):
-        return {"output": model(x, training=False)}
+        return {SERVE_OUTPUT: model(x, training=False)}
 
     spec = tf.TensorSpec((None, None, None, 1), tf.float32, name="input")
     atomic.remove_stale_temporaries(path)  # those of an earlier kill -9
@@ -156,10 +153,11 @@ def export_saved_model(model, path) -> Path:
     try:
         target = tmp / "sm"
         _write_archive(model, serve, spec, target)
-        (target / _EXTRA).mkdir(exist_ok=True)
+        info_file = saved_model_info(target)
+        info_file.parent.mkdir(exist_ok=True)
         info = {"receptive_radius": receptive_radius(model), "model": model.name,
                 "parameters": int(model.count_params())}
-        (target / _EXTRA / _EXTRA_JSON).write_text(json.dumps(info, indent=2) + "\n")
+        info_file.write_text(json.dumps(info, indent=2) + "\n")
         _replace_dir(target, path)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

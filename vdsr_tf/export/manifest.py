@@ -9,7 +9,8 @@ import os
 from pathlib import Path
 
 from vdsr_tf.core import integrity, matlab
-from vdsr_tf.export.convert import SAVED_MODEL_DIR, SERVE
+from vdsr_tf.export.convert import SAVED_MODEL_DIR
+from vdsr_tf.infer.runtimes import SERVE, SERVE_OUTPUT
 
 __all__ = [
     "MANIFEST",
@@ -70,7 +71,7 @@ def _luma_spec(shape) -> list[dict]:
 
 
 def _luma_out(shape) -> list[dict]:
-    return [{"name": "output", "shape": shape, "dtype": "float32", "range": "about [0, 1], unclipped",
+    return [{"name": SERVE_OUTPUT, "shape": shape, "dtype": "float32", "range": "about [0, 1], unclipped",
              "meaning": "super-resolved luminance; clip to [0, 1] before x255"}]
 
 

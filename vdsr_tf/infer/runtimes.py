@@ -38,16 +38,28 @@ from vdsr_tf.nn.model import DEPTH
 
 __all__ = [
     "DEFAULT_RECEPTIVE_RADIUS",
+    "SERVE",
+    "SERVE_OUTPUT",
     "SavedModelPredictor",
     "TFLiteModel",
     "TFLitePredictor",
     "get_predictor",
+    "saved_model_info",
 ]
 
 DEFAULT_RECEPTIVE_RADIUS = DEPTH
 """Halo used when a file does not say how deep its network is (the paper's depth)."""
 
-_SERVE = "serve"
+SERVE = "serve"
+"""The SavedModel endpoint (and signature) that vdsr_tf.export writes and SavedModelPredictor calls."""
+SERVE_OUTPUT = "output"
+"""The key of the endpoint's one output."""
+
+
+def saved_model_info(folder) -> Path:
+    """Where an exported SavedModel records what TensorFlow does not (its receptive radius):
+    a JSON under ``assets.extra/``, which TensorFlow ignores."""
+    return Path(folder) / "assets.extra" / "vdsr_tf.json"
 
 
 def _check_path(path, what: str, want_dir: bool) -> Path:
@@ -201,11 +213,11 @@ class SavedModelPredictor:
             self._loaded = tf.saved_model.load(str(self.path))
         except Exception as e:  # truncated variables give IndexError; parse errors, OpError...
             raise ValueError(f"{str(self.path)!r} is not a readable SavedModel: {first_line(e)}") from e
-        fn = getattr(self._loaded, _SERVE, None)
+        fn = getattr(self._loaded, SERVE, None)
         if fn is None:
-            fn = self._loaded.signatures.get(_SERVE) or self._loaded.signatures.get("serving_default")
+            fn = self._loaded.signatures.get(SERVE) or self._loaded.signatures.get("serving_default")
         if fn is None:
-            raise ValueError(f"{str(self.path)!r} has no {_SERVE!r} endpoint or signature")
+            raise ValueError(f"{str(self.path)!r} has no {SERVE!r} endpoint or signature")
         self._fn = fn
         self.receptive_radius = _saved_model_radius(self.path)
         self.description = f"SavedModel {str(self.path)!r}"
@@ -215,7 +227,7 @@ class SavedModelPredictor:
         try:
             out = self._fn(x)
             if isinstance(out, dict):
-                out = out.get("output", next(iter(out.values())))
+                out = out.get(SERVE_OUTPUT, next(iter(out.values())))
             return np.asarray(out, dtype=np.float32)
         except Exception as e:  # tf.errors from a graph that loads but cannot run
             raise ValueError(f"{str(self.path)!r} cannot run ({first_line(e)}); the SavedModel is "
@@ -223,11 +235,11 @@ class SavedModelPredictor:
 
 
 def _saved_model_radius(path: Path) -> int:
-    """The receptive radius recorded by vdsr_tf.export in ``assets.extra/vdsr_tf.json``."""
+    """The receptive radius recorded by vdsr_tf.export in :func:`saved_model_info`."""
     import json
 
     try:
-        info = json.loads((path / "assets.extra" / "vdsr_tf.json").read_text())
+        info = json.loads(saved_model_info(path).read_text())
         radius = int(info["receptive_radius"])
         return radius if radius > 0 else DEFAULT_RECEPTIVE_RADIUS
     except (OSError, ValueError, KeyError, TypeError):
