@@ -31,32 +31,76 @@ def _base(folder):
 
 
 def test_grids_are_the_papers():
-    assert [c.label for c in studies.cells("residual")] == [
+    assert [c.label for c in studies.get("residual").cells] == [
         dict(residual=r, lr=lr) for r in (True, False) for lr in (0.1, 0.01, 0.001)]
-    assert [c.label["depth"] for c in studies.cells("depth")] == [5, 10, 15, 20]
-    assert [tuple(c.label["train_scales"]) for c in studies.cells("scales")] == [
+    assert [c.label["depth"] for c in studies.get("depth").cells] == [5, 10, 15, 20]
+    assert [tuple(c.label["train_scales"]) for c in studies.get("scales").cells] == [
         (2,), (3,), (4,), (2, 3), (2, 4), (3, 4), (2, 3, 4)]
     with pytest.raises(ValueError, match="study must be one of"):
-        studies.cells("width")
+        studies.get("width")
+    assert list(studies.STUDIES) == list(EXPECTED)
+
+
+# What each registered study must keep: whether its cells validate while training, and for
+# _two_cells_done's results, snippets of its table and the table's last line.
+EXPECTED = {
+    "residual": (True, ("final Set5 x2 from the evaluation (bicubic 28.20).\n",
+                        "| network | lr | 0.125 budget | 0.25 budget | 0.5 budget | 1 budget | Set5 x2 |\n|---|",
+                        "| residual | 0.01 | 30.10 | 30.20 | 30.40 | 30.80 | 31.20 |"),
+                 "| plain | 0.001 | - | - | - | - | - |"),
+    "depth": (False, ("| depth | Set5 x2 | Set5 x3 | Set5 x4 |\n|---|", "| 10 | 31.20 | 31.30 | 31.40 |",
+                      "| 20 | - | - | - |"),
+              "| bicubic | 28.20 | 28.30 | 28.40 |"),
+    "scales": (False, ("| train \\ test | Set5 x2 | Set5 x3 | Set5 x4 |\n|---|", "| x3 | 31.20 | 31.30 | 31.40 |",
+                       "| x2, x3, x4 | - | - | - |"),
+               "| bicubic | 28.20 | 28.30 | 28.40 |"),
+}
+
+
+def _two_cells_done(study):
+    """Results of ``study`` with its first two cells scored on Set5 (and validated), and bicubic."""
+    cells = {c.name: {"label": c.label, "patch_passes": 8,
+                      "curve": [{"patch_passes": p, "psnr": {"2": 30 + p / 10}} for p in (1, 2, 4, 8)],
+                      "scores": [{"dataset": "Set5", "scale": s, "psnr": 30 + s / 10 + i} for s in (2, 3, 4)]}
+             for i, c in enumerate(study.cells[:2])}
+    return {"study": study.name, "budget": 8, "batch_size": 4, "cells": cells,
+            "bicubic": [{"dataset": "Set5", "scale": s, "psnr": 28 + s / 10} for s in (2, 3, 4)]}
+
+
+@pytest.mark.parametrize("name", studies.STUDIES)
+def test_each_study_owns_its_cells_configs_table_and_plot(folder, tmp_path, name):
+    validates, snippets, last = EXPECTED[name]
+    study, base = studies.get(name), _base(folder)
+    assert study.name == name and len({c.name for c in study.cells}) == len(study.cells)
+    for cell in study.cells:
+        cfg = study.config(cell, base, budget=8)
+        assert cfg.steps == 2 and all(getattr(cfg, k) == v for k, v in cell.changes.items())
+        assert (cfg.val_data, cfg.val_every) == ((base.val_data, 1) if validates else (None, base.val_every))
+    res = _two_cells_done(study)
+    table = studies.format_table(res)
+    assert table.startswith(f"{name} study: 8 patch passes per cell (batch 4); 2/{len(study.cells)} cells done\n\n")
+    assert all(snippet in table for snippet in snippets) and table.endswith("\n" + last)
+    study.plot(res, str(tmp_path / "p.png"))
+    assert (tmp_path / "p.png").stat().st_size > 1000
 
 
 def test_cell_config_applies_the_cell_and_the_budget(folder):
     base = _base(folder)
-    plain = studies.cells("residual")[4]
-    cfg = studies.cell_config("residual", plain, base, budget=41)
+    plain = studies.get("residual").cells[4]
+    cfg = studies.get("residual").config(plain, base, budget=41)
     assert (cfg.residual, cfg.lr, cfg.lr_schedule, cfg.steps, cfg.val_every) == (False, 0.01, "constant", 11, 1)
-    cfg = studies.cell_config("scales", studies.cells("scales")[3], base, budget=8)
+    cfg = studies.get("scales").config(studies.get("scales").cells[3], base, budget=8)
     assert (cfg.scales, cfg.steps, cfg.val_data) == ((2.0, 3.0), 2, None)
     with pytest.raises(ValueError, match="budget"):
-        studies.cell_config("depth", studies.cells("depth")[0], base, budget=0)
+        studies.get("depth").config(studies.get("depth").cells[0], base, budget=0)
 
 
 @pytest.mark.parametrize("study", studies.STUDIES)
 def test_each_study_runs_end_to_end_and_writes_table_and_plot(folder, tmp_path, study):
     out = tmp_path / study
-    s = studies.Study(study, str(out), base=_base(folder), budget=8, eval_data=[folder])
+    s = studies.StudyRun(study, str(out), base=_base(folder), budget=8, eval_data=[folder])
     res = s.run()
-    assert sorted(res["cells"]) == sorted(c.name for c in studies.cells(study))
+    assert sorted(res["cells"]) == sorted(c.name for c in studies.get(study).cells)
     for cell in res["cells"].values():
         assert cell["patch_passes"] == 8
         assert {(r["scale"]) for r in cell["scores"]} == {2, 3, 4}
@@ -68,14 +112,11 @@ def test_each_study_runs_end_to_end_and_writes_table_and_plot(folder, tmp_path, 
     # Bicubic is measured once per study, on the same folders and scales, as the reference.
     bicubic = {(r["scale"]): r["psnr"] for r in res["bicubic"]}
     assert sorted(bicubic) == [2, 3, 4]
-    if study == "residual":
-        assert f"(bicubic {bicubic[2]:.2f})" in table
-    else:
-        assert ("| bicubic | " + " | ".join(f"{bicubic[s]:.2f}" for s in (2, 3, 4)) + " |") in table
-    if study == "residual":
-        # Four curve points per cell, at 1/8 .. all of the (2-step) budget: steps 1 and 2 here.
-        assert [p["patch_passes"] for p in res["cells"]["plain_lr0.1"]["curve"]] == [4, 8]
-        assert "| plain | 0.1 |" in table
+    assert f"{bicubic[2]:.2f}" in table
+    for cell in s.study.cells:
+        # A validating cell has four curve points, at 1/8 .. all of the (2-step) budget: steps 1 and 2 here.
+        validates = s.study.config(cell, s.base, 8).val_data is not None
+        assert [p["patch_passes"] for p in res["cells"][cell.name]["curve"]] == ([4, 8] if validates else [])
 
 
 def test_residual_table_reads_the_curve_at_its_budget_fractions():
@@ -91,7 +132,7 @@ def test_residual_table_reads_the_curve_at_its_budget_fractions():
 def test_a_stopped_study_resumes_without_retraining_finished_cells(folder, tmp_path):
     out = str(tmp_path / "depth")
     base = _base(folder)
-    s = studies.Study("depth", out, base=base, budget=12, eval_data=[folder])
+    s = studies.StudyRun("depth", out, base=base, budget=12, eval_data=[folder])
 
     def stop_at_second_cell(line):
         if line.startswith("[2/4] depth10: training"):
@@ -105,7 +146,7 @@ def test_a_stopped_study_resumes_without_retraining_finished_cells(folder, tmp_p
     # The second cell stopped after one step with a checkpoint; the rerun continues from it.
     assert os.listdir(os.path.join(out, "cells", "depth10", "checkpoints"))
     lines = []
-    again = studies.Study("depth", out, base=base, budget=12, eval_data=[folder], progress=lines.append)
+    again = studies.StudyRun("depth", out, base=base, budget=12, eval_data=[folder], progress=lines.append)
     res = again.run()
     assert sorted(res["cells"]) == ["depth05", "depth10", "depth15", "depth20"]
     assert os.stat(first_card).st_mtime_ns == mtime
@@ -116,11 +157,11 @@ def test_a_stopped_study_resumes_without_retraining_finished_cells(folder, tmp_p
 
 def test_results_of_another_study_or_budget_are_refused(folder, tmp_path):
     out = str(tmp_path / "s")
-    studies.Study("depth", out, base=_base(folder), budget=4, eval_data=[folder]).run(only=["depth05"])
+    studies.StudyRun("depth", out, base=_base(folder), budget=4, eval_data=[folder]).run(only=["depth05"])
     with pytest.raises(ValueError, match="budget"):
-        studies.Study("depth", out, base=_base(folder), budget=8, eval_data=[folder]).run()
+        studies.StudyRun("depth", out, base=_base(folder), budget=8, eval_data=[folder]).run()
     with pytest.raises(ValueError, match="no cells"):
-        studies.Study("depth", out, base=_base(folder), budget=4, eval_data=[folder]).run(only=["depth07"])
+        studies.StudyRun("depth", out, base=_base(folder), budget=4, eval_data=[folder]).run(only=["depth07"])
 
 
 def test_ablate_tool_reports_bad_input_in_one_line(tmp_path):

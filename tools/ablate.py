@@ -9,7 +9,7 @@ flags below), then is scored on --eval_data. Re-running the same command resumes
 cells are skipped and an interrupted cell continues from its checkpoint. Writes
 <out>/results.json, <out>/<study>.md and <out>/<study>.png. The grids live in vdsr_tf.research.studies.
 --backend jax trains the cells with Keras on JAX (no TensorFlow imported); on a GPU machine
-tools/gpu_ablate.sh runs this with the carried archive and Set5.
+gpu/gpu_ablate.sh runs this with the carried archive and Set5.
 """
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ from vdsr_tf.train.config import BACKENDS, PRECISIONS, TrainConfig  # noqa: E402
 
 _SHARED = os.path.normpath(os.path.join(_REPO, "..", "shared", "data"))
 
-flags.DEFINE_enum("study", None, studies.STUDIES, "Which analysis.", required=True)
+flags.DEFINE_enum("study", None, list(studies.STUDIES), "Which analysis.", required=True)
 flags.DEFINE_integer("budget", None, "Patch passes per cell (steps = budget / batch_size).", required=True)
 flags.DEFINE_string("out", None, "Output folder (results, table, plot, the cells' run folders).", required=True)
 flags.DEFINE_enum("backend", TrainConfig().backend, BACKENDS,
@@ -72,8 +72,8 @@ def main(argv):
                            filters=FLAGS.filters, theta=FLAGS.theta, seed=FLAGS.seed,
                            zero_init_last=FLAGS.zero_init_last, backend=FLAGS.backend,
                            log_every=FLAGS.log_every, checkpoint_every=FLAGS.checkpoint_every)
-        study = studies.Study(FLAGS.study, FLAGS.out, base=base, budget=FLAGS.budget, eval_data=eval_data,
-                              progress=lambda line: print(line, flush=True))
+        study = studies.StudyRun(FLAGS.study, FLAGS.out, base=base, budget=FLAGS.budget, eval_data=eval_data,
+                                 progress=lambda line: print(line, flush=True))
     except ValueError as e:
         print(f"ablate: error: {e}", file=sys.stderr)
         return 2
