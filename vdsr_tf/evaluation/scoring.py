@@ -43,6 +43,8 @@ __all__ = [
     "ImagePair",
     "evaluate",
     "format_table",
+    "huang_folder",
+    "huang_folders",
     "list_pairs",
     "read_pair",
     "write_rows",
@@ -89,6 +91,17 @@ def _check_scale(scale) -> int:
     return check_int(scale, "evaluation scale", 2)
 
 
+def huang_folder(scale: int) -> str:
+    """The Huang-layout sub-folder of ``scale``'s test pairs: ``image_SRF_<scale>``."""
+    return f"image_SRF_{scale}"
+
+
+def huang_folders(folder) -> list[str]:
+    """The Huang-layout sub-folders of a dataset folder, sorted (none: a plain HR folder)."""
+    folder = Path(folder)
+    return sorted(p.name for p in folder.glob(huang_folder("*")) if p.is_dir()) if folder.is_dir() else []
+
+
 def list_pairs(folder, scale: int) -> list[ImagePair]:
     """The test images of a dataset folder at ``scale`` (Huang layout or plain HR folder).
 
@@ -99,12 +112,12 @@ def list_pairs(folder, scale: int) -> list[ImagePair]:
     folder = Path(folder)
     if not folder.is_dir():
         raise ValueError(f"dataset folder not found: {str(folder)!r}")
-    huang = sorted(p.name for p in folder.glob("image_SRF_*") if p.is_dir())
+    huang = huang_folders(folder)
     if huang:
-        sub = folder / f"image_SRF_{scale}"
+        sub = folder / huang_folder(scale)
         if not sub.is_dir():
             raise ValueError(
-                f"{str(folder)!r} has Huang sub-folders {huang} but no image_SRF_{scale} "
+                f"{str(folder)!r} has Huang sub-folders {huang} but no {sub.name} "
                 f"for scale {scale}"
             )
         pattern = re.compile(rf"^(?P<name>.+)_SRF_{scale}_HR(?P<ext>\.[A-Za-z]+)$")

@@ -1,18 +1,15 @@
 """Validation during training: the project's evaluation (vdsr_tf.evaluation.scoring) on a benchmark folder."""
 from __future__ import annotations
 
-import os
+from vdsr_tf.evaluation import scoring
 
 
 def validation_scales(scales, folder: str | None = None) -> list[int]:
     """The integer scales of ``scales`` (benchmarks are scored at integer scales only) that
-    ``folder`` can be scored at (a Huang-layout folder only at its ``image_SRF_<s>`` scales)."""
+    ``folder`` can be scored at (a Huang-layout folder only at the scales it has pairs for)."""
     out = [int(s) for s in scales if float(s).is_integer()]
-    if folder is not None and os.path.isdir(folder):
-        huang = {n for n in os.listdir(folder) if n.startswith("image_SRF_")}
-        if huang:
-            out = [s for s in out if f"image_SRF_{s}" in huang]
-    return out
+    huang = scoring.huang_folders(folder) if folder is not None else []
+    return [s for s in out if scoring.huang_folder(s) in huang] if huang else out
 
 
 def score_on(model, folder: str, scales, degradation=None) -> dict[int, dict[str, float]]:
@@ -24,8 +21,6 @@ def score_on(model, folder: str, scales, degradation=None) -> dict[int, dict[str
     ones tools/evaluate.py prints. ``degradation``: a vdsr_tf.core.degradation.Degradation of the
     LR (None: lossless). Returns {scale: {"psnr": dB, "ssim": ...}}.
     """
-    from vdsr_tf.evaluation import scoring
-
     rows = scoring.evaluate(folder, validation_scales(scales, folder), weights=model,
                                degradations=None if degradation is None else (degradation,))
     return {int(r["scale"]): {"psnr": float(r["psnr"]), "ssim": float(r["ssim"])} for r in rows}
