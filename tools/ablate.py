@@ -24,10 +24,9 @@ _REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if _REPO not in sys.path:  # run from a checkout without `pip install -e .` (a GPU machine)
     sys.path.insert(0, _REPO)
 
+from vdsr_tf.cli.flagged import shared_data, use_keras_backend  # noqa: E402
 from vdsr_tf.research import studies  # noqa: E402
 from vdsr_tf.train.config import BACKENDS, PRECISIONS, TrainConfig  # noqa: E402
-
-_SHARED = os.path.normpath(os.path.join(_REPO, "..", "shared", "data"))
 
 flags.DEFINE_enum("study", None, list(studies.STUDIES), "Which analysis.", required=True)
 flags.DEFINE_integer("budget", None, "Patch passes per cell (steps = budget / batch_size).", required=True)
@@ -55,17 +54,11 @@ FLAGS = flags.FLAGS
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-    # Keras picks its backend once, when first imported: set it before anything imports keras
-    # (vdsr_tf.research.studies and vdsr_tf.train.config do not).
-    os.environ["KERAS_BACKEND"] = FLAGS.backend
-    import importlib.util
-
-    if importlib.util.find_spec(FLAGS.backend) is None:
-        raise app.UsageError(f"--backend {FLAGS.backend} needs the {FLAGS.backend} package, which is not installed")
+    use_keras_backend(FLAGS.backend)  # vdsr_tf.research.studies and vdsr_tf.train.config import no keras
     logging.getLogger("vdsr_tf").setLevel(logging.INFO)
-    data = FLAGS.data or [os.path.join(_SHARED, "train")]
-    eval_data = FLAGS.eval_data or [os.path.join(_SHARED, "benchmark", n) for n in ("Set5", "Set14")]
-    val = FLAGS.val_data or os.path.join(_SHARED, "benchmark", "Set5")
+    data = FLAGS.data or [shared_data("train")]
+    eval_data = FLAGS.eval_data or [shared_data("benchmark", n) for n in ("Set5", "Set14")]
+    val = FLAGS.val_data or shared_data("benchmark", "Set5")
     try:
         base = TrainConfig(data=tuple(data), val_data=val if os.path.isdir(val) else None,
                            precision=FLAGS.precision, batch_size=FLAGS.batch_size, depth=FLAGS.depth,

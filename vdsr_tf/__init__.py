@@ -6,7 +6,7 @@
 The public names load on first use, so ``import vdsr_tf`` (and ``vdsr-tf --help``) does not
 pay for, or print, TensorFlow's start-up until a name that needs it is touched.
 """
-import importlib
+from vdsr_tf.core.lazy import lazy_names
 
 _PUBLIC = {
     "Upscaler": "vdsr_tf.infer.upscaler",
@@ -22,13 +22,4 @@ __all__ = sorted(_PUBLIC)
 __version__ = "0.1.0"
 
 
-def __getattr__(name):
-    if name in _PUBLIC:
-        value = getattr(importlib.import_module(_PUBLIC[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'vdsr_tf' has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_names(__name__, _PUBLIC)

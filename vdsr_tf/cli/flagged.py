@@ -6,7 +6,7 @@ import os
 import sys
 from pathlib import Path
 
-__all__ = ["run", "shared_data"]
+__all__ = ["run", "shared_data", "use_keras_backend"]
 
 
 def shared_data(*parts: str) -> str:
@@ -14,6 +14,19 @@ def shared_data(*parts: str) -> str:
     benchmark data), for the defaults of flags that name data. Installed outside a checkout,
     the path does not exist and each command treats the data as absent."""
     return str(Path(__file__).resolve().parents[2].parent.joinpath("shared", "data", *parts))
+
+
+def use_keras_backend(name: str) -> None:
+    """Points Keras at ``name`` ("tensorflow" or "jax"). Keras picks its backend once, when
+    first imported, so this comes before anything imports keras. UsageError when the package
+    is not installed."""
+    import importlib.util
+
+    from absl import app
+
+    os.environ["KERAS_BACKEND"] = name
+    if importlib.util.find_spec(name) is None:
+        raise app.UsageError(f"--backend {name} needs the {name} package, which is not installed")
 
 
 _HELP = ("-h", "--help", "--helpshort", "--helpfull")

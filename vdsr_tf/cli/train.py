@@ -108,12 +108,7 @@ def _numbers(name, values):
 def main(argv, prog="train.py"):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-    # Keras picks its backend once, when first imported: set it before anything imports keras.
-    os.environ["KERAS_BACKEND"] = FLAGS.backend
-    import importlib.util
-
-    if importlib.util.find_spec(FLAGS.backend) is None:
-        raise app.UsageError(f"--backend {FLAGS.backend} needs the {FLAGS.backend} package, which is not installed")
+    flagged.use_keras_backend(FLAGS.backend)
     from vdsr_tf.train import Trainer, TrainingDiverged
 
     logging.getLogger("vdsr_tf").setLevel(logging.INFO)

@@ -5,7 +5,7 @@ two steps (``make_tf_step``, ``make_jax_step``) and their backends, the run fold
 metering, validation. Names load on first use, so importing this package pulls
 in neither TensorFlow nor JAX (the JAX path must run where TensorFlow is absent).
 """
-import importlib
+from vdsr_tf.core.lazy import lazy_names
 
 _PUBLIC = {
     "Trainer": "vdsr_tf.train.trainer",
@@ -29,13 +29,4 @@ _PUBLIC = {
 __all__ = sorted(_PUBLIC)
 
 
-def __getattr__(name):
-    if name in _PUBLIC:
-        value = getattr(importlib.import_module(_PUBLIC[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'vdsr_tf.train' has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_names(__name__, _PUBLIC)
