@@ -28,6 +28,8 @@ flags.DEFINE_multi_string("weights", None, 'paper, jpeg, a weights file or "bicu
                           "Default: the weights super_resolve chooses per picture.")
 flags.DEFINE_string("degradation", "clean", "LR columns: clean and/or jpeg:Q, comma-separated "
                     "(e.g. clean,jpeg:90,jpeg:75,jpeg:50,jpeg:30; vdsr_tf.core.degradation).")
+flags.DEFINE_bool("ensemble", False, "Run each network as its x8 self-ensemble (flips and rotations "
+                  'averaged; eight times the time); its rows are named with a "+" (VDSR+).')
 flags.DEFINE_string("json", None, "Write the rows to this JSON file (atomically).")
 flags.DEFINE_bool("overwrite", False, "Replace an existing --json file.")
 
@@ -57,7 +59,7 @@ def main(argv, prog="evaluate"):
             atomic.check_output_path(FLAGS.json, overwrite=FLAGS.overwrite, inputs=folders + list(weights),
                                      what="--json")
         rows = scoring.evaluate(folders, scales, weights, degradations=degradations,
-                                   progress=lambda line: print(line, flush=True))
+                                   ensemble=FLAGS.ensemble, progress=lambda line: print(line, flush=True))
     except (OSError, ValueError, TypeError) as e:
         print(f"{prog}: error: {e}", file=sys.stderr)
         return 1

@@ -196,8 +196,10 @@ def _bundled_names() -> tuple[str, ...]:
     return BUNDLED_NAMES
 
 
-def _resolve_methods(weights) -> list[tuple[str, Callable[[np.ndarray, int], np.ndarray]]]:
-    """(name, upscale function) per requested method; models are loaded once, up front."""
+def _resolve_methods(weights, ensemble: bool = False) -> list[tuple[str, Callable[[np.ndarray, int], np.ndarray]]]:
+    """(name, upscale function) per requested method; models are loaded once, up front. With
+    ``ensemble`` every network runs as its x8 self-ensemble and its name ends in "+"."""
+    plus = "+" if ensemble else ""
     import keras
 
     if weights is None or isinstance(weights, (str, os.PathLike, keras.Model)):
@@ -205,10 +207,11 @@ def _resolve_methods(weights) -> list[tuple[str, Callable[[np.ndarray, int], np.
     methods = []
     for w in weights:
         if isinstance(w, keras.Model):  # e.g. a model being trained, scored on a benchmark
-            methods.append((w.name, upscaler.Upscaler(model=w)))
+            methods.append((w.name + plus, upscaler.Upscaler(model=w, ensemble=ensemble)))
             continue
         name = _method_name(w)
-        methods.append((name, upscaler.bicubic_upscale if name == BICUBIC else upscaler.Upscaler(w)))
+        methods.append((name, upscaler.bicubic_upscale) if name == BICUBIC
+                       else (name + plus, upscaler.Upscaler(w, ensemble=ensemble)))
     names = [n for n, _ in methods]
     if len(set(names)) != len(names):
         raise ValueError(f"methods must have distinct names, got {names}")
@@ -225,6 +228,7 @@ def evaluate(
     weights=None,
     *,
     degradations=None,
+    ensemble: bool = False,
     progress: Callable[[str], None] | None = None,
 ) -> list[dict]:
     """Scores super-resolution on benchmark folders, as the paper's Table 3.
@@ -238,6 +242,8 @@ def evaluate(
         (batch, H, W, 1) luminance (named by ``model.name``).
       degradations: the LR columns: text such as ``"clean,jpeg:75"`` or a sequence of
         :class:`vdsr_tf.core.degradation.Degradation`; default ``clean`` (the paper's table).
+      ensemble: run every network as its x8 self-ensemble (``super_resolve(ensemble=True)``);
+        its method name gets a "+" ("paper+", "vdsr+"). Bicubic is unchanged.
       progress: called with one line of text per image (for example ``print``).
 
     Returns:
@@ -264,7 +270,7 @@ def evaluate(
                          f"got {degradations!r}")
     # Discover every dataset before loading models or computing anything: fail fast.
     plan = [(f, s, list_pairs(f, s)) for f in folders for s in scales]
-    methods = _resolve_methods(weights)
+    methods = _resolve_methods(weights, ensemble)
     say = progress or (lambda line: None)
     rows = []
     for folder, scale, pairs in plan:
