@@ -13,7 +13,6 @@ gpu/gpu_ablate.sh runs this with the carried archive and Set5.
 """
 from __future__ import annotations
 
-import logging
 import os
 import signal
 import sys
@@ -24,7 +23,7 @@ _REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if _REPO not in sys.path:  # run from a checkout without `pip install -e .` (a GPU machine)
     sys.path.insert(0, _REPO)
 
-from vdsr_tf.cli.flagged import shared_data, use_keras_backend  # noqa: E402
+from vdsr_tf.cli.flagged import plain_log_lines, shared_data, use_keras_backend  # noqa: E402
 from vdsr_tf.research import studies  # noqa: E402
 from vdsr_tf.train.config import BACKENDS, PRECISIONS, TrainConfig  # noqa: E402
 
@@ -55,7 +54,7 @@ def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     use_keras_backend(FLAGS.backend)  # vdsr_tf.research.studies and vdsr_tf.train.config import no keras
-    logging.getLogger("vdsr_tf").setLevel(logging.INFO)
+    plain_log_lines()
     data = FLAGS.data or [shared_data("train")]
     eval_data = FLAGS.eval_data or [shared_data("benchmark", n) for n in ("Set5", "Set14")]
     val = FLAGS.val_data or shared_data("benchmark", "Set5")

@@ -46,6 +46,7 @@ def main(argv, prog="evaluate"):
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     from vdsr_tf.core import atomic, degradation
     from vdsr_tf.evaluation import scoring
+    from vdsr_tf.nn.quiet import import_tensorflow_quietly
 
     try:
         scales = [int(s) for s in FLAGS.scales]
@@ -58,6 +59,7 @@ def main(argv, prog="evaluate"):
         if FLAGS.json:  # before any work: a bad path must not cost a whole evaluation
             atomic.check_output_path(FLAGS.json, overwrite=FLAGS.overwrite, inputs=folders + list(weights),
                                      what="--json")
+        import_tensorflow_quietly()
         rows = scoring.evaluate(folders, scales, weights, degradations=degradations,
                                    ensemble=FLAGS.ensemble, progress=lambda line: print(line, flush=True))
     except (OSError, ValueError, TypeError) as e:

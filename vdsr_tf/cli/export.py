@@ -55,7 +55,9 @@ def main(argv, prog="export"):
         print(f"{prog}: error: {e}", file=sys.stderr)
         return 1
     from vdsr_tf import export
+    from vdsr_tf.nn.quiet import import_tensorflow_quietly
 
+    import_tensorflow_quietly()
     start = time.perf_counter()
 
     def say(line):

@@ -2,11 +2,12 @@
 for ``vdsr-tf <command>`` and for the ``tools/`` script of the same job."""
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from pathlib import Path
 
-__all__ = ["run", "shared_data", "use_keras_backend"]
+__all__ = ["plain_log_lines", "run", "shared_data", "use_keras_backend"]
 
 
 def shared_data(*parts: str) -> str:
@@ -29,6 +30,28 @@ def use_keras_backend(name: str) -> None:
         raise app.UsageError(f"--backend {name} needs the {name} package, which is not installed")
 
 
+class _Clock(logging.Formatter):
+    """``12:04:31 message``; warnings and errors also name their level."""
+
+    def __init__(self):
+        super().__init__("%(asctime)s %(message)s", "%H:%M:%S")
+
+    def formatMessage(self, record):
+        level = f"{record.levelname}: " if record.levelno >= logging.WARNING else ""
+        return f"{record.asctime} {level}{record.message}"
+
+
+def plain_log_lines(level: int = logging.INFO) -> None:
+    """The package's log lines at ``level`` and up, each as the time and the message (absl's
+    default prefix, ``I1206 16:41:47.365268 140586559015808 metering.py:166]``, is for debugging);
+    other libraries' only from WARNING up (TensorFlow's SavedModel writer talks at INFO)."""
+    from absl import logging as absl_logging
+
+    absl_logging.set_verbosity(absl_logging.WARNING)
+    logging.getLogger("vdsr_tf").setLevel(level)
+    absl_logging.get_absl_handler().setFormatter(_Clock())
+
+
 _HELP = ("-h", "--help", "--helpshort", "--helpfull")
 
 
@@ -48,7 +71,6 @@ def run(main, argv: list[str], prog: str, *, signals: bool = True) -> int:
     unwinds like Ctrl-C and either ends in one line, exit 130 or 143
     (core.atomic.exits_cleanly_on_signals); off for a command with its own handlers.
     """
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before anything imports TensorFlow
     from absl import app, flags
 
     from vdsr_tf.core import atomic

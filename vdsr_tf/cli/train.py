@@ -11,7 +11,6 @@ into a wall-clock budget.
 from __future__ import annotations
 
 import dataclasses
-import logging
 import os
 import shlex
 import signal
@@ -111,7 +110,7 @@ def main(argv, prog="train.py"):
     flagged.use_keras_backend(FLAGS.backend)
     from vdsr_tf.train import Trainer, TrainingDiverged
 
-    logging.getLogger("vdsr_tf").setLevel(logging.INFO)
+    flagged.plain_log_lines()
     if not FLAGS.workdir:
         raise app.UsageError("--workdir is required (it holds checkpoints, logs and weights)")
     data = FLAGS.data
@@ -148,10 +147,12 @@ def main(argv, prog="train.py"):
                              for f in dataclasses.fields(TrainConfig)})
     except ValueError as e:
         raise app.UsageError(str(e))
+    from vdsr_tf.nn.quiet import import_tensorflow_quietly
     from vdsr_tf.train import preflight
 
     # One-line refusals before anything is written.
     preflight.check_training_run(cfg, FLAGS.workdir, allow_changed_settings=FLAGS.allow_changed_settings)
+    import_tensorflow_quietly()  # does nothing on JAX
     command = " ".join(shlex.quote(a) for a in sys.argv)
     # Ctrl-C / SIGTERM: finish the current step, save a checkpoint, exit (a second one kills).
     state = {"stop": False, "trainer": None}

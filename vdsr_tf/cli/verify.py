@@ -31,7 +31,9 @@ def main(argv, prog="verify_export"):
         raise app.UsageError("give one export folder, the one `vdsr-tf export` wrote")
     logging.set_verbosity(logging.WARNING)  # TF's SavedModel writer logs at INFO
     from vdsr_tf import export
+    from vdsr_tf.nn.quiet import import_tensorflow_quietly
 
+    import_tensorflow_quietly()
     start = time.perf_counter()
 
     def say(line):

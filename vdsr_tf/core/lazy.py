@@ -8,13 +8,16 @@ import sys
 __all__ = ["lazy_names"]
 
 
-def lazy_names(package: str, public: dict[str, str]):
+def lazy_names(package: str, public: dict[str, str], before=None):
     """The module ``__getattr__`` and ``__dir__`` of ``package`` for ``public`` (name -> the
-    module defining it). A name is imported once, then kept in the package's namespace."""
+    module defining it). A name is imported once, then kept in the package's namespace.
+    ``before(name)``, if given, runs first (vdsr_tf starts TensorFlow quietly there)."""
 
     def __getattr__(name: str):
         if name not in public:
             raise AttributeError(f"module {package!r} has no attribute {name!r}")
+        if before is not None:
+            before(name)
         value = getattr(importlib.import_module(public[name]), name)
         setattr(sys.modules[package], name, value)
         return value

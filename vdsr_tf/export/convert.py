@@ -19,6 +19,7 @@ import numpy as np
 from vdsr_tf.core import atomic
 from vdsr_tf.infer.runtimes import SERVE, SERVE_OUTPUT, saved_model_info
 from vdsr_tf.nn.model import conv_name
+from vdsr_tf.nn.quiet import stderr_silenced
 
 __all__ = [
     "EXTRA_PRECISIONS",
@@ -99,7 +100,8 @@ def _write_archive(model, fn, spec, target: Path) -> None:
     archive = keras.export.ExportArchive()
     archive.track(model)
     archive.add_endpoint(SERVE, fn, input_signature=[spec])
-    archive.write_out(str(target), verbose=False)
+    with stderr_silenced():  # "Sharding callback duration"
+        archive.write_out(str(target), verbose=False)
 
 
 def _converter(saved_model_dir, precision: str):
@@ -205,7 +207,8 @@ def convert_tflite(saved_model_dir, precision: str, *, representative: Sequence[
                 tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8]
         if precision == "int8" and float_layers:
             return _selective_int8(saved_model_dir, conv, gen, tuple(float_layers))
-    return conv.convert()
+    with stderr_silenced():  # the converter's "fully_quantize: 0, inference_type: 6" lines
+        return conv.convert()
 
 
 def _selective_int8(saved_model_dir, conv, gen, float_layers: tuple[str, ...]) -> bytes:
@@ -219,15 +222,16 @@ def _selective_int8(saved_model_dir, conv, gen, float_layers: tuple[str, ...]) -
     import tensorflow as tf
     from ai_edge_litert.interpreter import Interpreter
 
-    names = [d["name"] for d in Interpreter(model_content=convert_tflite(saved_model_dir, "float32"))
-             .get_tensor_details()]
+    with stderr_silenced():
+        float_model = Interpreter(model_content=convert_tflite(saved_model_dir, "float32"))
+    names = [d["name"] for d in float_model.get_tensor_details()]
     deny = sorted({n for n in names for layer in float_layers if ";" in n and f"/{layer}_1/" in n})
     found = {layer for layer in float_layers if any(f"/{layer}_1/" in n for n in deny)}
     if found != set(float_layers):
         raise ValueError(f"layers {sorted(set(float_layers) - found)} to keep in float were "
                          f"not found among the converted model's ops")
     opts = tf.lite.experimental.QuantizationDebugOptions(denylisted_nodes=deny)
-    with warnings.catch_warnings():  # the debugger itself still uses tf.lite.Interpreter
+    with warnings.catch_warnings(), stderr_silenced():  # the debugger itself still uses tf.lite.Interpreter
         warnings.filterwarnings("ignore", message=".*tf.lite.Interpreter is deprecated.*")
         debugger = tf.lite.experimental.QuantizationDebugger(converter=conv, debug_dataset=gen,
                                                              debug_options=opts)
@@ -277,6 +281,8 @@ def export_e2e_tflite(model, path, size: tuple[int, int], scale: float, *, preci
     with tempfile.TemporaryDirectory(dir=path.parent, prefix=atomic.temp_prefix(path) + "sm.") as tmp:
         target = Path(tmp) / "sm"
         _write_archive(model, fn, spec, target)
-        data = _converter(target, precision).convert()
+        conv = _converter(target, precision)
+        with stderr_silenced():
+            data = conv.convert()
     atomic.write_bytes(path, data)
     return path

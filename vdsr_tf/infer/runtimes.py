@@ -35,6 +35,7 @@ import numpy as np
 
 from vdsr_tf.core.errors import first_line
 from vdsr_tf.nn.model import DEPTH
+from vdsr_tf.nn.quiet import stderr_silenced
 
 __all__ = [
     "DEFAULT_RECEPTIVE_RADIUS",
@@ -142,7 +143,8 @@ class TFLiteModel:
                 if self._shape != x.shape:
                     self.interpreter.resize_tensor_input(self.input_details["index"], x.shape,
                                                          strict=True)
-                    self.interpreter.allocate_tensors()
+                    with stderr_silenced():  # "Created TensorFlow Lite XNNPACK delegate for CPU."
+                        self.interpreter.allocate_tensors()
                     self._shape = x.shape
                 self.interpreter.set_tensor(self.input_details["index"], x)
                 self.interpreter.invoke()
