@@ -33,6 +33,10 @@ import time
 __all__ = ["run"]
 
 
+DEFAULT_QUALITY = 95
+"""JPEG/WebP output quality unless --quality says otherwise."""
+
+
 class UsageError(Exception):
     """A command line that cannot be run (exit status 2)."""
 
@@ -47,6 +51,16 @@ def _number(text: str) -> float:  # the range is upscaler.check_scale's
         return float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"scale must be a number, got {text!r}") from None
+
+
+def _quality(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"quality must be an integer from 1 to 100, got {text!r}") from None
+    if not 1 <= value <= 100:
+        raise argparse.ArgumentTypeError(f"quality must be from 1 to 100, got {value}")
+    return value
 
 
 def _tile(text: str) -> int:
@@ -92,6 +106,8 @@ def _build_parser(prog: str) -> argparse.ArgumentParser:
                     help="stop at the first file that fails (default: go on, list failures at the end)")
     up.add_argument("--tile", type=_tile, default=None, metavar="N",
                     help=f"tile side in output pixels (0 = whole image; default: {upscaler.DEFAULT_TILE})")
+    up.add_argument("--quality", type=_quality, default=None, metavar="Q",
+                    help=f"JPEG/WebP output quality, 1-100 (default: {DEFAULT_QUALITY}); other formats are lossless")
     up.add_argument("--ext", default=None, metavar="EXT",
                     help="output extension for folder outputs, e.g. png (default: the input's)")
     up.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
@@ -198,27 +214,10 @@ def _plan(args) -> tuple[list[tuple[str, str]], int]:
     return pairs, 0
 
 
-def _save_params(path: str) -> dict:
+def _save_params(path: str, quality: int | None) -> dict:
     ext = os.path.splitext(path)[1].lower()
-    return {"quality": 95} if ext in (".jpg", ".jpeg", ".webp") else {}
-
-
-def _import_tensorflow_quietly() -> None:
-    """Imports TensorFlow with its C++ start-up log lines (oneDNN, CUDA, CPU features)
-    sent to /dev/null: the CLI promises clean stderr. Python errors still propagate.
-    Does nothing if TensorFlow is already imported (e.g. by the package's __init__)."""
-    if "tensorflow" in sys.modules or os.environ.get("VDSR_TF_DEBUG"):
-        return
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # also hides cuInit errors on CPU
-    sys.stderr.flush()
-    saved = os.dup(2)
-    try:
-        with open(os.devnull, "w") as devnull:
-            os.dup2(devnull.fileno(), 2)
-            import tensorflow  # noqa: F401
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
+    lossy = ext in (".jpg", ".jpeg", ".webp")
+    return {"quality": DEFAULT_QUALITY if quality is None else quality} if lossy else {}
 
 
 def _interactive() -> bool:
@@ -275,7 +274,7 @@ def _upscale_one(args, src: str, dst: str, scale: float, engine, progress):
         result, label = upscaler.bicubic_upscale(image, scale), "bicubic"
     else:
         result, label = engine.run(image, scale, progress=progress, source=src)
-    imageio.save_image(result, dst, overwrite=args.overwrite, **_save_params(dst))
+    imageio.save_image(result, dst, overwrite=args.overwrite, **_save_params(dst, args.quality))
     size_in = (image.shape[1], image.shape[0]) if hasattr(image, "shape") else image.size
     size_out = (result.shape[1], result.shape[0]) if hasattr(result, "shape") else result.size
     return size_in, size_out, label
@@ -290,7 +289,9 @@ def _upscale(args, prog: str) -> int:
         print(f"skipping {skipped} input(s) whose output exists (--skip-existing)", file=sys.stderr)
     if not pairs:
         return 0
-    _import_tensorflow_quietly()
+    from vdsr_tf.nn import quiet
+
+    quiet.import_tensorflow_quietly()
     engine = None
     if not args.bicubic:
         # Built once: the model loads and traces once, and a bad --tile fails here, not per file.

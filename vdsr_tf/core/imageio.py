@@ -141,7 +141,8 @@ class ImageSpec:
       channels: 1 (grey), 2 (grey + alpha), 3 (RGB) or 4 (RGBA).
       ndim: 2 or 3, the array rank to return (arrays only; PIL images use 3 internally).
       mode: the PIL mode to return (PIL images and paths), else None.
-      info: PIL metadata carried to the result (only the ICC profile), as a tuple of pairs.
+      info: PIL metadata carried to the result (the ICC profile and the EXIF block), as a
+        tuple of pairs.
     """
 
     kind: str
@@ -444,11 +445,8 @@ def _load_pil(image: Image.Image, kind: str, name: str | None) -> tuple[np.ndarr
     else:
         data = _array_to_float(arr.astype(dtype, copy=False), what)
     data = data.reshape(height, width, channels)
-    info = ()
-    if image.info.get("icc_profile"):
-        info = (("icc_profile", image.info["icc_profile"]),)
     spec = ImageSpec(kind=kind, dtype=np.dtype(dtype), channels=channels, ndim=3,
-                     mode=out_mode, info=info)
+                     mode=out_mode, info=_carried_info(image))
     return data, spec
 
 
@@ -498,13 +496,56 @@ def _float_to_dtype(data: np.ndarray, dtype: np.dtype, consume: bool = False) ->
     return np.clip(data, 0.0, 1.0, out=work).astype(dtype, copy=False)
 
 
+# ---------------------------------------------------------------------------- metadata
+
+_EXIF_ORIENTATION = 0x0112
+_EXIF_IFD = 0x8769
+_EXIF_SIZE_TAGS = ((0x0100, 0x0101, None), (0xA002, 0xA003, _EXIF_IFD))
+"""(width tag, height tag, the IFD they sit in): TIFF's ImageWidth/ImageLength in the main
+IFD, and the Exif IFD's PixelXDimension/PixelYDimension."""
+METADATA_FORMATS = frozenset({"JPEG", "PNG", "WEBP", "TIFF"})
+"""The formats save_image writes EXIF and ICC into (BMP and the rest hold neither)."""
+
+
+def _carried_info(image: Image.Image) -> tuple:
+    """What a result keeps of ``image``'s metadata: its ICC profile and EXIF block (camera,
+    date, GPS...). A damaged EXIF block is left behind rather than failing the picture."""
+    info = []
+    if image.info.get("icc_profile"):
+        info.append(("icc_profile", image.info["icc_profile"]))
+    try:
+        exif = image.getexif()
+        if len(exif):
+            info.append(("exif", exif.tobytes()))
+    except Exception:  # noqa: BLE001 -- Pillow raises many types on malformed EXIF
+        pass
+    return tuple(info)
+
+
+def _exif_for(raw: bytes, size: tuple[int, int]) -> bytes:
+    """The EXIF block ``raw`` for an upright picture of ``size`` (w, h): orientation 1 (the
+    pixels were turned when read) and the pixel dimensions it records updated."""
+    exif = Image.Exif()
+    exif.load(raw)
+    if _EXIF_ORIENTATION in exif:
+        exif[_EXIF_ORIENTATION] = 1
+    for width_tag, height_tag, ifd in _EXIF_SIZE_TAGS:
+        if ifd is not None and ifd not in exif:
+            continue
+        tags = exif if ifd is None else exif.get_ifd(ifd)
+        for tag, value in ((width_tag, size[0]), (height_tag, size[1])):
+            if tag in tags:
+                tags[tag] = value
+    return exif.tobytes()
+
+
 def restore_image(data: np.ndarray, spec: ImageSpec, *, _consume: bool = False):
     """Converts a float (H, W, C) result back to the form described by ``spec``.
 
     Integer outputs are x255 (or x65535), rounded and clipped, the protocol's last step;
     float outputs are clipped to [0, 1]. Arrays keep their dtype and rank; PIL images
     (and paths) come back as PIL images of ``spec.mode`` (see the module docstring),
-    carrying the input's ICC profile.
+    carrying the input's ICC profile and EXIF (upright, with the new size).
     """
     if data.ndim != 3 or data.shape[2] != spec.channels:
         raise ValueError(f"result shape {data.shape} does not match {spec.channels} channels")
@@ -519,7 +560,10 @@ def restore_image(data: np.ndarray, spec: ImageSpec, *, _consume: bool = False):
         image = Image.fromarray(out)
     if image.mode != spec.mode:
         image = image.convert(spec.mode)
-    image.info.update(dict(spec.info))
+    info = dict(spec.info)
+    if "exif" in info:
+        info["exif"] = _exif_for(info["exif"], image.size)
+    image.info.update(info)
     return image
 
 
@@ -577,11 +621,20 @@ def _write_deep_colour(arr: np.ndarray, fmt: str, f) -> None:
         f.write(buffer.getvalue())
 
 
+def _metadata(image: Image.Image, fmt: str) -> dict:
+    """The ``exif`` and ``icc_profile`` save arguments for what ``image`` carries (Pillow writes
+    neither into a JPEG or WebP unless asked)."""
+    if fmt not in METADATA_FORMATS:
+        return {}
+    return {k: image.info[k] for k in ("exif", "icc_profile") if image.info.get(k)}
+
+
 def save_image(img, path: str | os.PathLike, *, overwrite: bool = False, **params) -> str:
     """Writes an image atomically; returns the path written.
 
     The image is encoded into a temporary file in the destination folder, flushed to
     disk, and then moved into place, so the destination is either untouched or complete.
+    A PIL image's EXIF and ICC profile (``image.info``) go into JPEG, PNG, WebP and TIFF files.
 
     Args:
       img: a PIL image, or a uint8 / uint16 numpy array (uint16 (H, W, 3|4) colour only
@@ -621,7 +674,7 @@ def save_image(img, path: str | os.PathLike, *, overwrite: bool = False, **param
                 if deep:
                     _write_deep_colour(image, fmt, f)
                 else:
-                    image.save(f, format=fmt, **params)
+                    image.save(f, format=fmt, **{**_metadata(image, fmt), **params})
             except (OSError, ValueError, KeyError, TypeError) as e:
                 what = "16-bit colour" if deep else f"mode {image.mode}"
                 raise ImageError(f"cannot write {name!r} as {fmt} ({what}): {e}") from e
