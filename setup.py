@@ -9,7 +9,7 @@ setup(
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
     packages=find_packages(include=["vdsr_tf", "vdsr_tf.*"]),
-    package_data={"vdsr_tf": ["weights/*.h5", "weights/*.json"]},
+    package_data={"vdsr_tf": ["weights/*.h5", "weights/*.json", "weights/*.tflite"]},
     python_requires=">=3.10",
     install_requires=[
         "tensorflow>=2.16",

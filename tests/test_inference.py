@@ -85,8 +85,8 @@ def test_model_and_weights_exclusive(tiny, tmp_path):
 def test_bad_backend_and_model_types(tiny):
     with pytest.raises(ValueError, match=r"backend must be one of \('keras', 'tflite', 'saved_model'\), got 'onnx'"):
         super_resolve(image(), 2, model=tiny, backend="onnx")
-    with pytest.raises(ValueError, match="backend='tflite' needs weights=<path to the exported model>"):
-        super_resolve(image(), 2, backend="tflite")
+    with pytest.raises(ValueError, match="backend='saved_model' needs weights=<path to the exported model>"):
+        super_resolve(image(), 2, backend="saved_model")  # (tflite without weights: the bundled int8 model)
     with pytest.raises(ValueError, match="model= is a Keras model; backend='tflite' reads an exported file"):
         super_resolve(image(), 2, model=tiny, backend="tflite")
     with pytest.raises(TypeError, match="model must be a keras.Model or a predictor callable, got str"):

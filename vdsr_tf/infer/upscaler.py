@@ -95,6 +95,10 @@ at most about 2x the pixels of a whole-image run along each axis, 4x in all. Sma
 keep ever less: a 41-pixel tile keeps one pixel, 6,400 tiles (minutes) for a 120x120 output."""
 
 BACKENDS = ("keras", "tflite", "saved_model")
+SPEEDS = ("normal", "fast")
+"""``speed="fast"`` runs the bundled int8 TFLite model of the chosen set (what ``backend="tflite"``
+without weights runs): several times float32 Keras' speed for a few hundredths of a dB (measured
+figures in README and vdsr_tf/weights/int8.json)."""
 INFERENCE_PRECISIONS = ("float32", "bfloat16")
 """Keras-backend precisions of super_resolve (training's are vdsr_tf.train.config.PRECISIONS).
 "bfloat16" runs the hidden convolutions in bfloat16 (Keras' mixed_bfloat16 policy; the last
@@ -243,6 +247,26 @@ def _check_ensemble(ensemble) -> bool:
     return bool(ensemble)
 
 
+_BUNDLED = ("paper", "jpeg")  # vdsr_tf.nn.weights.BUNDLED_NAMES, without importing h5py here
+
+
+def _resolve_speed(speed, model, weights, backend: str, precision: str) -> str:
+    """The backend that ``speed`` means: ``backend`` itself, or "tflite" (the bundled int8
+    models) for "fast", which leaves no other choice to the caller."""
+    if not isinstance(speed, str) or speed not in SPEEDS:
+        raise ValueError(f"speed must be one of {SPEEDS}, got {speed!r}")
+    if speed == "normal":
+        return backend
+    if model is not None or (weights is not None and weights not in _BUNDLED):
+        raise ValueError("speed='fast' runs the bundled int8 models: pass weights=None, 'paper' or 'jpeg' "
+                         "(for weights of your own, export an int8 model with vdsr-tf export and pass "
+                         "backend='tflite', weights='.../vdsr_int8.tflite')")
+    if backend != "keras" or precision != "float32":
+        raise ValueError("speed='fast' chooses the backend and precision itself (int8 TFLite): leave "
+                         "backend and precision at their defaults")
+    return "tflite"
+
+
 def make_predictor(model=None, weights=None, backend: str = "keras", precision: str = "float32"):
     """A new predictor for these arguments (what :class:`Upscaler` runs).
 
@@ -251,8 +275,10 @@ def make_predictor(model=None, weights=None, backend: str = "keras", precision: 
         float32 (1, h, w, 1) -> (1, h, w, 1), returned as it is); exclusive with ``weights``.
       weights: a weights file for :func:`vdsr_tf.nn.weights.load_model` or a bundled set's name
         (``"paper"``, ``"jpeg"``) (keras backend), or the exported artefact (``.tflite`` file /
-        SavedModel folder) for the other backends.
-        With neither, the keras backend loads the bundled paper weights into a model of its own.
+        SavedModel folder) for the other backends; the tflite backend also takes a bundled
+        set's name, for its int8 model (:func:`vdsr_tf.nn.weights.bundled_int8`).
+        With neither, the keras backend loads the bundled paper weights into a model of its own,
+        and the tflite backend the paper set's int8 model.
       backend: one of :data:`BACKENDS`.
       precision: one of :data:`INFERENCE_PRECISIONS` (keras backend only; exported files carry their
         own precision).
@@ -277,6 +303,14 @@ def make_predictor(model=None, weights=None, backend: str = "keras", precision: 
             return model
         raise TypeError(f"model must be a keras.Model or a predictor callable, got "
                         f"{type(model).__name__}")
+    if backend == "tflite" and (weights is None or weights in _BUNDLED):
+        from vdsr_tf.infer import runtimes
+        from vdsr_tf.nn.weights import bundled_int8, bundled_name
+
+        name = bundled_name(weights)
+        predictor = runtimes.get_predictor(backend, bundled_int8(name))
+        predictor.description = f"bundled {name!r} int8 TFLite"
+        return predictor
     if backend != "keras" and weights is None:
         raise ValueError(f"backend={backend!r} needs weights=<path to the exported model>")
     if weights is not None and (isinstance(weights, bytes)
@@ -301,29 +335,37 @@ class Upscaler:
     """A reusable super-resolver: the predictor is built once, then any number of images.
 
     ``Upscaler(weights=None, *, model=None, backend="keras", precision="float32",
-    tile=DEFAULT_TILE, ensemble=False)`` takes the arguments of :func:`make_predictor`, the tile
-    side of :func:`super_resolve` (checked here, against the predictor's halo) and its
-    ``ensemble`` (labels then end in "+");
+    tile=DEFAULT_TILE, ensemble=False, speed="normal")`` takes the arguments of
+    :func:`make_predictor`, the tile side of :func:`super_resolve` (checked here, against the
+    predictor's halo), its ``ensemble`` (labels then end in "+") and its ``speed``;
     ``upscaler(img, scale, progress=None)`` is :func:`super_resolve` on one image.
-    ``Upscaler()`` (no weights, no model) chooses a bundled set per picture as
-    :func:`super_resolve` does (:mod:`vdsr_tf.infer.weight_choice`), each loaded once into a model
-    of its own; :meth:`run` also says which set ran.
+    ``Upscaler()`` (no weights, no model; also with ``speed="fast"`` or ``backend="tflite"``)
+    chooses a bundled set per picture as :func:`super_resolve` does
+    (:mod:`vdsr_tf.infer.weight_choice`), each loaded once; :meth:`run` also says which set ran.
     """
 
     def __init__(self, weights=None, *, model=None, backend: str = "keras",
-                 precision: str = "float32", tile: int | None = DEFAULT_TILE, ensemble: bool = False):
-        self._choosing = weights is None and model is None and backend == "keras"
-        self._precision = precision
+                 precision: str = "float32", tile: int | None = DEFAULT_TILE, ensemble: bool = False,
+                 speed: str = "normal"):
+        backend = _resolve_speed(speed, model, weights, backend, precision)
+        self._choosing = weights is None and model is None and backend in ("keras", "tflite")
+        self._backend, self._precision = backend, precision
         self.ensemble = _check_ensemble(ensemble)
         self._predictors: dict[str, Predictor] = {}
         self._lock = threading.Lock()
-        self.weights_label = ("paper" if self._choosing else _label(weights, model)) + ("+" if ensemble else "")
+        self.weights_label = self._named("paper") if self._choosing else (
+            self._named(weights) if backend == "tflite" and weights in _BUNDLED else
+            _label(weights, model) + ("+" if ensemble else ""))
         self.predictor: Predictor = self._made(make_predictor(model=model, weights=weights, backend=backend,
                                                               precision=precision))
         if self._choosing:
             self._predictors["paper"] = self.predictor
         self.halo = halo_for(self.predictor)
         self.tile = _check_tile(tile, self.halo)
+
+    def _named(self, name: str) -> str:
+        """How progress lines name bundled set ``name`` as run here: "jpeg", "jpeg int8", "jpeg+"."""
+        return name + (" int8" if self._backend == "tflite" else "") + ("+" if self.ensemble else "")
 
     def _predictor_for(self, source) -> tuple[Predictor, str]:
         if not self._choosing:
@@ -333,8 +375,9 @@ class Upscaler:
         name, quality = weight_choice.choose(source)
         with self._lock:
             if name not in self._predictors:
-                self._predictors[name] = self._made(make_predictor(weights=name, precision=self._precision))
-        label = name + ("+" if self.ensemble else "")
+                self._predictors[name] = self._made(make_predictor(weights=name, backend=self._backend,
+                                                                   precision=self._precision))
+        label = self._named(name)
         return self._predictors[name], label if quality is None else f"{label} (JPEG quality {quality})"
 
     def _made(self, predictor) -> Predictor:
@@ -361,13 +404,15 @@ def _label(weights, model) -> str:
 _defaults = FileCache()
 
 
-def _default_predictor(precision: str, name: str = "paper") -> Predictor:
+def _default_predictor(precision: str, name: str = "paper", backend: str = "keras") -> Predictor:
     """The predictor of bundled set ``name`` for ``super_resolve(img, scale)``: made once per
-    precision (and per version of the bundled file) on a model of its own that no caller is handed."""
+    precision and backend (and per version of the bundled file) on a model of its own that no
+    caller is handed."""
     from vdsr_tf.nn.weights import bundled_weights
 
-    return _defaults.get(bundled_weights(name), lambda: make_predictor(weights=name, precision=precision),
-                         precision)
+    return _defaults.get(bundled_weights(name),
+                         lambda: make_predictor(weights=name, backend=backend, precision=precision),
+                         precision, backend)
 
 
 # ---------------------------------------------------------------------------- tiling
@@ -502,7 +547,7 @@ def _upscale_float(img, scale: float, predictor, tile, halo: int, progress=None)
 
 def super_resolve(img, scale, *, model=None, weights=None, tile: int | None = DEFAULT_TILE,
                   backend: str = "keras", precision: str = "float32", ensemble: bool = False,
-                  progress=None):
+                  speed: str = "normal", progress=None):
     """Super-resolves an image with VDSR.
 
     Args:
@@ -522,9 +567,13 @@ def super_resolve(img, scale, *, model=None, weights=None, tile: int | None = DE
         network runs on; None or 0 runs the whole image at once. The halo is
         ``max(20, receptive radius)`` so tiled and whole results agree (to float rounding);
         a tile is at least :data:`MIN_TILE_HALOS` halos (80 pixels for the paper's network).
-      backend: "keras", "tflite" or "saved_model".
+      backend: "keras", "tflite" or "saved_model" (the tflite backend without ``weights`` runs
+        the bundled set's int8 model).
       precision: "float32" (default) or "bfloat16" (keras backend: hidden convolutions in
         bfloat16, ~0.02 dB lower PSNR; faster or slower than float32 depending on the CPU).
+      speed: "normal", or "fast": the bundled int8 TFLite model of the chosen set (several times
+        faster, a few hundredths of a dB lower; figures in README). Exclusive with ``model``,
+        weights files, ``backend`` and ``precision``.
       ensemble: True runs the network on the eight flips and rotations of the picture and
         averages them ("VDSR+", :mod:`vdsr_tf.infer.ensemble`): eight times the time, a
         slightly better picture (measured gains in README).
@@ -544,11 +593,12 @@ def super_resolve(img, scale, *, model=None, weights=None, tile: int | None = DE
     """
     check_scale(scale)  # a bad scale fails before any model is loaded
     _check_ensemble(ensemble)
-    if model is None and weights is None and backend == "keras" and precision in INFERENCE_PRECISIONS:
+    backend = _resolve_speed(speed, model, weights, backend, precision)
+    if model is None and weights is None and backend in ("keras", "tflite") and precision in INFERENCE_PRECISIONS:
         from vdsr_tf.infer import weight_choice
 
-        model = _default_predictor(precision, weight_choice.choose(img)[0])
-        precision = "float32"  # the bundled predictor runs in its own precision
+        model = _default_predictor(precision, weight_choice.choose(img)[0], backend)
+        backend, precision = "keras", "float32"  # the bundled predictor runs as it was made
     upscaler = Upscaler(weights, model=model, backend=backend, precision=precision, tile=tile,
                         ensemble=ensemble)
     return upscaler(img, scale, progress=progress)
