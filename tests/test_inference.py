@@ -394,7 +394,7 @@ def test_bfloat16_precision_close_to_float32():
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    ({"precision": "float16"}, r"precision must be one of \('float32', 'bfloat16'\), got 'float16'"),
+    ({"precision": "float16"}, r"precision must be one of \('float32', 'bfloat16', 'auto'\), got 'float16'"),
     ({"precision": None}, "precision must be one of .* got None"),
     ({"precision": "bfloat16", "backend": "tflite", "weights": "x.tflite"},
      "precision='bfloat16' applies to backend='keras'"),

@@ -100,6 +100,9 @@ SPEEDS = ("normal", "fast")
 without weights runs): several times float32 Keras' speed for a few hundredths of a dB (measured
 figures in README and vdsr_tf/weights/int8.json)."""
 INFERENCE_PRECISIONS = ("float32", "bfloat16")
+PRECISION_CHOICES = INFERENCE_PRECISIONS + ("auto",)
+"""What ``precision=`` takes: "auto" picks whichever of the two this CPU runs faster, timed once
+per CPU model and remembered (:mod:`vdsr_tf.infer.precision_choice`)."""
 """Keras-backend precisions of super_resolve (training's are vdsr_tf.train.config.PRECISIONS).
 "bfloat16" runs the hidden convolutions in bfloat16 (Keras' mixed_bfloat16 policy; the last
 convolution and the residual add stay float32): about 0.02 dB of PSNR, and 1.9x float32's speed on
@@ -235,7 +238,7 @@ def _check_choices(backend, precision) -> None:
     if not isinstance(backend, str) or backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
     if not isinstance(precision, str) or precision not in INFERENCE_PRECISIONS:
-        raise ValueError(f"precision must be one of {INFERENCE_PRECISIONS}, got {precision!r}")
+        raise ValueError(f"precision must be one of {PRECISION_CHOICES}, got {precision!r}")
     if precision != "float32" and backend != "keras":
         raise ValueError(f"precision={precision!r} applies to backend='keras'; backend={backend!r} "
                          "runs the precision its exported file was written in")
@@ -248,6 +251,18 @@ def _check_ensemble(ensemble) -> bool:
 
 
 _BUNDLED = ("paper", "jpeg")  # vdsr_tf.nn.weights.BUNDLED_NAMES, without importing h5py here
+
+
+def _resolve_precision(precision, backend: str, model) -> str:
+    """``precision`` itself, or for "auto" the one this CPU runs faster (keras backend and a
+    keras.Model or bundled weights; anything else runs as it was made: "float32")."""
+    if precision != "auto":
+        return precision
+    if backend != "keras" or (model is not None and not hasattr(model, "get_layer")):
+        return "float32"
+    from vdsr_tf.infer.precision_choice import auto_precision
+
+    return auto_precision(lambda p: make_predictor(weights="paper", precision=p))
 
 
 def _resolve_speed(speed, model, weights, backend: str, precision: str) -> str:
@@ -348,6 +363,7 @@ class Upscaler:
                  precision: str = "float32", tile: int | None = DEFAULT_TILE, ensemble: bool = False,
                  speed: str = "normal"):
         backend = _resolve_speed(speed, model, weights, backend, precision)
+        precision = _resolve_precision(precision, backend, model)
         self._choosing = weights is None and model is None and backend in ("keras", "tflite")
         self._backend, self._precision = backend, precision
         self.ensemble = _check_ensemble(ensemble)
@@ -570,7 +586,9 @@ def super_resolve(img, scale, *, model=None, weights=None, tile: int | None = DE
       backend: "keras", "tflite" or "saved_model" (the tflite backend without ``weights`` runs
         the bundled set's int8 model).
       precision: "float32" (default) or "bfloat16" (keras backend: hidden convolutions in
-        bfloat16, ~0.02 dB lower PSNR; faster or slower than float32 depending on the CPU).
+        bfloat16, ~0.02 dB lower PSNR; faster or slower than float32 depending on the CPU), or
+        "auto": the faster of the two on this CPU (timed once per CPU model, a few seconds, and
+        remembered in the user's cache folder).
       speed: "normal", or "fast": the bundled int8 TFLite model of the chosen set (several times
         faster, a few hundredths of a dB lower; figures in README). Exclusive with ``model``,
         weights files, ``backend`` and ``precision``.
@@ -594,6 +612,7 @@ def super_resolve(img, scale, *, model=None, weights=None, tile: int | None = DE
     check_scale(scale)  # a bad scale fails before any model is loaded
     _check_ensemble(ensemble)
     backend = _resolve_speed(speed, model, weights, backend, precision)
+    precision = _resolve_precision(precision, backend, model)
     if model is None and weights is None and backend in ("keras", "tflite") and precision in INFERENCE_PRECISIONS:
         from vdsr_tf.infer import weight_choice
 
