@@ -91,15 +91,14 @@ def _build_parser(prog: str) -> argparse.ArgumentParser:
                     "picture (jpeg for JPEG files up to a measured quality, paper otherwise)")
     up.add_argument("--backend", choices=upscaler.BACKENDS, default="keras",
                     help="how to run the network (default: keras); tflite without --weights runs the "
-                    "bundled int8 model, as --fast does")
+                    "bundled sets' float32 TFLite models")
     up.add_argument("--precision", choices=upscaler.PRECISION_CHOICES, default="float32",
                     help="keras backend: bfloat16 is ~0.02 dB lower PSNR and 1.9x or 0.65x the speed "
                     "depending on the CPU; auto times both once on this CPU and keeps the faster "
                     "(default: float32)")
     up.add_argument("--fast", action="store_true",
                     help="run the bundled int8 TFLite model of the chosen set: several times faster, "
-                    "a few hundredths of a dB lower (README has the figures); same as --backend tflite "
-                    "without --weights")
+                    "a few hundredths of a dB lower (README has the figures)")
     up.add_argument("--ensemble", action="store_true",
                     help="VDSR+: run the network on the 8 flips and rotations and average them; "
                     "8x the time for a slightly better picture (README has the measured gain)")

@@ -35,8 +35,10 @@ image to its result.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
+import sys
 import threading
 from numbers import Real
 from typing import Protocol, runtime_checkable
@@ -45,6 +47,7 @@ import numpy as np
 
 from vdsr_tf.core import imageio, matlab
 from vdsr_tf.core.filecache import FileCache
+from vdsr_tf.infer import runtime_choice
 from vdsr_tf.infer.ensemble import EnsemblePredictor
 from vdsr_tf.nn.model import DEPTH, bfloat16_twin, receptive_radius
 
@@ -95,10 +98,6 @@ at most about 2x the pixels of a whole-image run along each axis, 4x in all. Sma
 keep ever less: a 41-pixel tile keeps one pixel, 6,400 tiles (minutes) for a 120x120 output."""
 
 BACKENDS = ("keras", "tflite", "saved_model")
-SPEEDS = ("normal", "fast")
-"""``speed="fast"`` runs the bundled int8 TFLite model of the chosen set (what ``backend="tflite"``
-without weights runs): several times float32 Keras' speed for a few hundredths of a dB (measured
-figures in README and vdsr_tf/weights/int8.json)."""
 INFERENCE_PRECISIONS = ("float32", "bfloat16")
 PRECISION_CHOICES = INFERENCE_PRECISIONS + ("auto",)
 """What ``precision=`` takes: "auto" picks whichever of the two this CPU runs faster, timed once
@@ -250,9 +249,6 @@ def _check_ensemble(ensemble) -> bool:
     return bool(ensemble)
 
 
-_BUNDLED = ("paper", "jpeg")  # vdsr_tf.nn.weights.BUNDLED_NAMES, without importing h5py here
-
-
 def _resolve_precision(precision, backend: str, model) -> str:
     """``precision`` itself, or for "auto" the one this CPU runs faster (keras backend and a
     keras.Model or bundled weights; anything else runs as it was made: "float32")."""
@@ -265,23 +261,6 @@ def _resolve_precision(precision, backend: str, model) -> str:
     return auto_precision(lambda p: make_predictor(weights="paper", precision=p))
 
 
-def _resolve_speed(speed, model, weights, backend: str, precision: str) -> str:
-    """The backend that ``speed`` means: ``backend`` itself, or "tflite" (the bundled int8
-    models) for "fast", which leaves no other choice to the caller."""
-    if not isinstance(speed, str) or speed not in SPEEDS:
-        raise ValueError(f"speed must be one of {SPEEDS}, got {speed!r}")
-    if speed == "normal":
-        return backend
-    if model is not None or (weights is not None and weights not in _BUNDLED):
-        raise ValueError("speed='fast' runs the bundled int8 models: pass weights=None, 'paper' or 'jpeg' "
-                         "(for weights of your own, export an int8 model with vdsr-tf export and pass "
-                         "backend='tflite', weights='.../vdsr_int8.tflite')")
-    if backend != "keras" or precision != "float32":
-        raise ValueError("speed='fast' chooses the backend and precision itself (int8 TFLite): leave "
-                         "backend and precision at their defaults")
-    return "tflite"
-
-
 def make_predictor(model=None, weights=None, backend: str = "keras", precision: str = "float32"):
     """A new predictor for these arguments (what :class:`Upscaler` runs).
 
@@ -290,10 +269,8 @@ def make_predictor(model=None, weights=None, backend: str = "keras", precision: 
         float32 (1, h, w, 1) -> (1, h, w, 1), returned as it is); exclusive with ``weights``.
       weights: a weights file for :func:`vdsr_tf.nn.weights.load_model` or a bundled set's name
         (``"paper"``, ``"jpeg"``) (keras backend), or the exported artefact (``.tflite`` file /
-        SavedModel folder) for the other backends; the tflite backend also takes a bundled
-        set's name, for its int8 model (:func:`vdsr_tf.nn.weights.bundled_int8`).
-        With neither, the keras backend loads the bundled paper weights into a model of its own,
-        and the tflite backend the paper set's int8 model.
+        SavedModel folder) for the other backends.
+        With neither, the keras backend loads the bundled paper weights into a model of its own.
       backend: one of :data:`BACKENDS`.
       precision: one of :data:`INFERENCE_PRECISIONS` (keras backend only; exported files carry their
         own precision).
@@ -308,9 +285,8 @@ def make_predictor(model=None, weights=None, backend: str = "keras", precision: 
         if backend != "keras":
             raise ValueError(f"model= is a Keras model; backend={backend!r} reads an exported "
                              "file: pass weights=<path> instead")
-        import keras
-
-        if isinstance(model, keras.Model):
+        keras = sys.modules.get("keras")  # a keras.Model means keras is imported; else a callable
+        if keras is not None and isinstance(model, keras.Model):
             return KerasPredictor(model if precision == "float32" else bfloat16_twin(model))
         if precision != "float32":
             raise ValueError(f"precision={precision!r} needs a keras.Model, got a predictor callable")
@@ -318,14 +294,6 @@ def make_predictor(model=None, weights=None, backend: str = "keras", precision: 
             return model
         raise TypeError(f"model must be a keras.Model or a predictor callable, got "
                         f"{type(model).__name__}")
-    if backend == "tflite" and (weights is None or weights in _BUNDLED):
-        from vdsr_tf.infer import runtimes
-        from vdsr_tf.nn.weights import bundled_int8, bundled_name
-
-        name = bundled_name(weights)
-        predictor = runtimes.get_predictor(backend, bundled_int8(name))
-        predictor.description = f"bundled {name!r} int8 TFLite"
-        return predictor
     if backend != "keras" and weights is None:
         raise ValueError(f"backend={backend!r} needs weights=<path to the exported model>")
     if weights is not None and (isinstance(weights, bytes)
@@ -336,6 +304,10 @@ def make_predictor(model=None, weights=None, backend: str = "keras", precision: 
         from vdsr_tf.infer import runtimes  # LiteRT and SavedModel loading only when asked for
 
         return runtimes.get_predictor(backend, weights)
+    if not runtime_choice.keras_available():
+        what = "the bundled weights in Keras" if weights is None else repr(os.fspath(weights))
+        raise ValueError(f"{what} need TensorFlow and Keras, which are not installed here: install tensorflow, "
+                         "or run an exported model with backend='tflite', weights='.../vdsr_float32.tflite'")
     from vdsr_tf.nn.weights import bundled_name, bundled_weights, load_model
 
     # Bundled weights by path: a model of this predictor's own (load_model(None) hands
@@ -362,26 +334,39 @@ class Upscaler:
     def __init__(self, weights=None, *, model=None, backend: str = "keras",
                  precision: str = "float32", tile: int | None = DEFAULT_TILE, ensemble: bool = False,
                  speed: str = "normal"):
-        backend = _resolve_speed(speed, model, weights, backend, precision)
-        precision = _resolve_precision(precision, backend, model)
-        self._choosing = weights is None and model is None and backend in ("keras", "tflite")
-        self._backend, self._precision = backend, precision
+        runtime = runtime_choice.plan(speed, model, weights, backend, precision)
+        if not runtime.bundled_tflite:
+            runtime = dataclasses.replace(runtime, precision=_resolve_precision(runtime.precision, runtime.backend,
+                                                                                model))
+        self._runtime = runtime
+        self._choosing = weights is None and model is None and runtime.backend in ("keras", "tflite")
         self.ensemble = _check_ensemble(ensemble)
         self._predictors: dict[str, Predictor] = {}
         self._lock = threading.Lock()
-        self.weights_label = self._named("paper") if self._choosing else (
-            self._named(weights) if backend == "tflite" and weights in _BUNDLED else
-            _label(weights, model) + ("+" if ensemble else ""))
-        self.predictor: Predictor = self._made(make_predictor(model=model, weights=weights, backend=backend,
-                                                              precision=precision))
+        if runtime.bundled_tflite or self._choosing:
+            self.weights_label = self._named(weights or "paper")
+        else:
+            self.weights_label = _label(weights, model) + ("+" if ensemble else "")
+        self.predictor: Predictor = self._made(
+            self._bundled(weights or "paper") if runtime.bundled_tflite or self._choosing
+            else make_predictor(model=model, weights=weights, backend=runtime.backend, precision=runtime.precision))
         if self._choosing:
-            self._predictors["paper"] = self.predictor
+            self._predictors[weights or "paper"] = self.predictor
         self.halo = halo_for(self.predictor)
         self.tile = _check_tile(tile, self.halo)
 
+    def _bundled(self, name: str) -> Predictor:
+        """A new predictor of bundled set ``name`` in this Upscaler's runtime."""
+        if self._runtime.bundled_tflite:
+            return runtime_choice.bundled_predictor(name, self._runtime)
+        return make_predictor(weights=name, precision=self._runtime.precision)
+
     def _named(self, name: str) -> str:
         """How progress lines name bundled set ``name`` as run here: "jpeg", "jpeg int8", "jpeg+"."""
-        return name + (" int8" if self._backend == "tflite" else "") + ("+" if self.ensemble else "")
+        runtime = self._runtime
+        kind = ("" if not runtime.bundled_tflite else " tflite" if runtime.precision == "float32"
+                else f" {runtime.precision}")
+        return name + kind + ("+" if self.ensemble else "")
 
     def _predictor_for(self, source) -> tuple[Predictor, str]:
         if not self._choosing:
@@ -391,8 +376,7 @@ class Upscaler:
         name, quality = weight_choice.choose(source)
         with self._lock:
             if name not in self._predictors:
-                self._predictors[name] = self._made(make_predictor(weights=name, backend=self._backend,
-                                                                   precision=self._precision))
+                self._predictors[name] = self._made(self._bundled(name))
         label = self._named(name)
         return self._predictors[name], label if quality is None else f"{label} (JPEG quality {quality})"
 
@@ -420,15 +404,17 @@ def _label(weights, model) -> str:
 _defaults = FileCache()
 
 
-def _default_predictor(precision: str, name: str = "paper", backend: str = "keras") -> Predictor:
+def _default_predictor(name: str, runtime: runtime_choice.Runtime) -> Predictor:
     """The predictor of bundled set ``name`` for ``super_resolve(img, scale)``: made once per
-    precision and backend (and per version of the bundled file) on a model of its own that no
-    caller is handed."""
+    runtime (and per version of the bundled file) on a model of its own that no caller is handed."""
     from vdsr_tf.nn.weights import bundled_weights
 
-    return _defaults.get(bundled_weights(name),
-                         lambda: make_predictor(weights=name, backend=backend, precision=precision),
-                         precision, backend)
+    def make():
+        if runtime.bundled_tflite:
+            return runtime_choice.bundled_predictor(name, runtime)
+        return make_predictor(weights=name, precision=runtime.precision)
+
+    return _defaults.get(bundled_weights(name), make, runtime)
 
 
 # ---------------------------------------------------------------------------- tiling
@@ -611,15 +597,17 @@ def super_resolve(img, scale, *, model=None, weights=None, tile: int | None = DE
     """
     check_scale(scale)  # a bad scale fails before any model is loaded
     _check_ensemble(ensemble)
-    backend = _resolve_speed(speed, model, weights, backend, precision)
-    precision = _resolve_precision(precision, backend, model)
-    if model is None and weights is None and backend in ("keras", "tflite") and precision in INFERENCE_PRECISIONS:
+    runtime = runtime_choice.plan(speed, model, weights, backend, precision)
+    if not runtime.bundled_tflite:
+        runtime = dataclasses.replace(runtime, precision=_resolve_precision(runtime.precision, runtime.backend, model))
+    if model is None and weights is None and (runtime.bundled_tflite or (
+            runtime.backend == "keras" and runtime.precision in INFERENCE_PRECISIONS)):
         from vdsr_tf.infer import weight_choice
 
-        model = _default_predictor(precision, weight_choice.choose(img)[0], backend)
-        backend, precision = "keras", "float32"  # the bundled predictor runs as it was made
+        model = _default_predictor(weight_choice.choose(img)[0], runtime)
+        backend, precision, speed = "keras", "float32", "normal"  # the bundled predictor runs as it was made
     upscaler = Upscaler(weights, model=model, backend=backend, precision=precision, tile=tile,
-                        ensemble=ensemble)
+                        ensemble=ensemble, speed=speed)
     return upscaler(img, scale, progress=progress)
 
 

@@ -41,13 +41,14 @@ from vdsr_tf.core.checks import check_int
 from vdsr_tf.core.filecache import FileCache
 from vdsr_tf.nn.model import conv_index, conv_name
 
-__all__ = ["BUNDLED_NAMES", "BUNDLED_WEIGHTS", "INT8_CARD", "JPEG_WEIGHTS", "bundled_card_path", "bundled_int8",
-           "bundled_name", "bundled_weights", "is_bundled", "load_model"]
+__all__ = ["BUNDLED_NAMES", "BUNDLED_WEIGHTS", "JPEG_WEIGHTS", "TFLITE_CARD", "TFLITE_PRECISIONS",
+           "bundled_card_path", "bundled_name", "bundled_tflite", "bundled_weights", "is_bundled", "load_model"]
 
 BUNDLED_WEIGHTS = Path(__file__).resolve().parent.parent / "weights" / "vdsr_x234.weights.h5"
 JPEG_WEIGHTS = Path(__file__).resolve().parent.parent / "weights" / "vdsr_jpeg.weights.h5"
-INT8_CARD = Path(__file__).resolve().parent.parent / "weights" / "int8.json"
-"""Which int8 TFLite file belongs to which bundled set, with its sha256 and its weights'."""
+TFLITE_CARD = Path(__file__).resolve().parent.parent / "weights" / "tflite.json"
+"""Which TFLite files (float32, int8) belong to which bundled set, with their sha256 and their weights'."""
+TFLITE_PRECISIONS = ("float32", "int8")
 PAPER, JPEG = "paper", "jpeg"
 BUNDLED_NAMES = (PAPER, JPEG)
 
@@ -84,22 +85,26 @@ def bundled_weights(name: str = PAPER) -> Path:
     return path
 
 
-def bundled_int8(name: str = PAPER) -> Path:
-    """The int8 TFLite model of the bundled set ``name`` (what ``speed="fast"`` runs), checked
-    against the sha256 :data:`INT8_CARD` records, and that card against the set's weights:
-    IntegrityError when the file was changed or was converted from other weights."""
+def bundled_tflite(name: str = PAPER, precision: str = "float32") -> Path:
+    """The TFLite model of the bundled set ``name`` in ``precision`` ("float32", or "int8" for
+    ``speed="fast"``), checked against the sha256 :data:`TFLITE_CARD` records, and that card
+    against the set's weights: IntegrityError when the file was changed or was converted from
+    other weights."""
+    if precision not in TFLITE_PRECISIONS:
+        raise ValueError(f"bundled TFLite models come in {TFLITE_PRECISIONS}, got {precision!r}")
     weights = bundled_weights(name)
     try:
-        entry = json.loads(INT8_CARD.read_text(encoding="utf-8"))[name]
-        path, expected, source = INT8_CARD.with_name(entry["file"]), entry["sha256"], entry["weights_sha256"]
+        entry = json.loads(TFLITE_CARD.read_text(encoding="utf-8"))[name]
+        path = TFLITE_CARD.with_name(entry[precision]["file"])
+        expected, source = entry[precision]["sha256"], entry["weights_sha256"]
     except (OSError, ValueError, KeyError, TypeError) as e:
-        raise FileNotFoundError(f"no bundled int8 model for {name!r} in this installation ({INT8_CARD}: "
-                                f"{type(e).__name__}: {e}); export one with vdsr-tf export and pass "
-                                "backend='tflite', weights='path/to/vdsr_int8.tflite'") from e
+        raise FileNotFoundError(f"no bundled {precision} TFLite model for {name!r} in this installation "
+                                f"({TFLITE_CARD}: {type(e).__name__}: {e}); export one with vdsr-tf export and "
+                                "pass backend='tflite', weights='path/to/vdsr_<precision>.tflite'") from e
     if source != integrity.sha256(weights):
-        raise integrity.IntegrityError(f"bundled int8 model {str(path)!r} was converted from other weights than "
-                                       f"{str(weights)!r}; re-export and re-bundle it ({INT8_CARD.name})")
-    integrity.check_sha256(path, expected, INT8_CARD)
+        raise integrity.IntegrityError(f"bundled TFLite model {str(path)!r} was converted from other weights than "
+                                       f"{str(weights)!r}; re-export and re-bundle it ({TFLITE_CARD.name})")
+    integrity.check_sha256(path, expected, TFLITE_CARD)
     return path
 
 
