@@ -32,6 +32,9 @@ setup(
         "test": ["pytest>=7", "matplotlib>=3.5", "jax[cpu]>=0.4.30", "ruff==0.17.6"],
         "jax": ["jax>=0.4.30"],
         "plot": ["matplotlib>=3.5"],
+        # train: what README's training section promises besides the run itself: the
+        # validation plot (val_psnr.png, matplotlib) and the TensorBoard viewer of the run's logs.
+        "train": ["matplotlib>=3.5", "tensorboard>=2.16"],
     },
     entry_points={"console_scripts": ["vdsr-tf=vdsr_tf.cli:main"]},
 )

@@ -367,7 +367,7 @@ def test_every_config_field_has_a_train_flag():
     from vdsr_tf.cli import train as train_tool  # the only absl command this process imports
 
     names = {f.name for f in dataclasses.fields(TrainConfig)}
-    assert names <= set(train_tool.FLAGS) | {"data", "val_data"}
+    assert names <= set(train_tool.FLAGS) | {"data", "val_data", "held_out"}  # held_out: from --val_data
 
 
 # ----------------------------------------------------------------------------- time budget

@@ -5,6 +5,8 @@ Paper recipe on the 291 images (lr 0.1 / 10 every 2490 steps, 9960 steps, theta 
   vdsr-tf train --workdir runs/paper --precision mixed_bfloat16
 
 Everything the run writes (checkpoints, TensorBoard, weights, model card, plot) is in --workdir.
+Without --val_data and without the benchmark folder, a tenth of the --data images (1 to 10) is
+held out of training and validated on; the start-up line names them.
 --backend jax trains with JAX (Keras on JAX; no TensorFlow needed); --max_minutes fits the run
 into a wall-clock budget.
 """
@@ -83,7 +85,8 @@ flags.DEFINE_integer("checkpoint_every", _D.checkpoint_every, "Steps between che
 flags.DEFINE_integer("keep_checkpoints", _D.keep_checkpoints, "Checkpoints kept.")
 flags.DEFINE_integer("log_every", _D.log_every, "Steps between progress lines.")
 flags.DEFINE_string("val_data", None, "Validation benchmark folder (default: ../shared/data/benchmark/Set5 "
-                    "if present; 'none' to disable).")
+                    "if present, else a tenth of the --data images, 1 to 10, held out of training; a resumed run "
+                    "keeps its split; 'none' to disable).")
 flags.DEFINE_string("cache_dir", None, "Cache of the degraded training planes (default: <workdir>/cache); "
                     "runs on the same data may share one.")
 flags.DEFINE_integer("val_every", _D.val_every, "Steps between validations (0: every epoch).")
@@ -108,7 +111,7 @@ def main(argv, prog="train.py"):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     flagged.use_keras_backend(FLAGS.backend)
-    from vdsr_tf.train import Trainer, TrainingDiverged
+    from vdsr_tf.train import Trainer, TrainingDiverged, holdout
 
     flagged.plain_log_lines()
     if not FLAGS.workdir:
@@ -120,11 +123,7 @@ def main(argv, prog="train.py"):
         else:
             raise app.UsageError(f"no --data given and {os.path.normpath(_DEFAULT_DATA)} does not exist: "
                                  "pass --data=folder[,folder...] of HR training images")
-    val = FLAGS.val_data
-    if val is None:
-        val = os.path.normpath(_DEFAULT_VAL) if os.path.isdir(_DEFAULT_VAL) else None
-    elif val.lower() == "none":
-        val = None
+    validation = holdout.plan_validation(data, FLAGS.val_data, FLAGS.workdir, default=_DEFAULT_VAL)
     scales = _numbers("scales", FLAGS.scales)
     hr_scales = _numbers("hr_scales", FLAGS.hr_scales)
     steps, decay_every = FLAGS.steps, FLAGS.lr_decay_every
@@ -132,16 +131,16 @@ def main(argv, prog="train.py"):
         from vdsr_tf.data import geometry
         from vdsr_tf.data import patches as data_lib
 
-        patches = data_lib.count_patches(data_lib.list_sources(data), scales, patch_size=FLAGS.patch_size,
-                                         stride=FLAGS.stride, hr_scales=hr_scales)
+        patches = data_lib.count_patches(holdout.training_sources(data, validation.held_out), scales,
+                                         patch_size=FLAGS.patch_size, stride=FLAGS.stride, hr_scales=hr_scales)
         per_epoch = geometry.steps_per_epoch(patches, FLAGS.batch_size)  # the trainer's own epoch
         if FLAGS.epochs is not None:
             steps = max(1, round(FLAGS.epochs * per_epoch))
         if FLAGS.lr_decay_epochs is not None:
             decay_every = max(1, round(FLAGS.lr_decay_epochs * per_epoch))
     # Every TrainConfig field comes from the flag of the same name, except those derived above.
-    derived = {"data": tuple(data), "val_data": val, "scales": scales, "hr_scales": hr_scales, "steps": steps,
-               "lr_decay_every": decay_every}
+    derived = {"data": tuple(data), "val_data": validation.val_data, "held_out": validation.held_out,
+               "scales": scales, "hr_scales": hr_scales, "steps": steps, "lr_decay_every": decay_every}
     try:
         cfg = TrainConfig(**{f.name: derived[f.name] if f.name in derived else getattr(FLAGS, f.name)
                              for f in dataclasses.fields(TrainConfig)})
@@ -152,6 +151,7 @@ def main(argv, prog="train.py"):
 
     # One-line refusals before anything is written.
     preflight.check_training_run(cfg, FLAGS.workdir, allow_changed_settings=FLAGS.allow_changed_settings)
+    validation.announce()
     import_tensorflow_quietly()  # does nothing on JAX
     command = " ".join(shlex.quote(a) for a in sys.argv)
     # Ctrl-C / SIGTERM: finish the current step, save a checkpoint, exit (a second one kills).

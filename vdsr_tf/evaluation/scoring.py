@@ -17,7 +17,9 @@ Dataset folders:
 
 * Huang layout: ``<set>/image_SRF_<s>/<name>_SRF_<s>_HR.png`` with a sibling
   ``<name>_SRF_<s>_LR.png`` (an HR without its LR gets one made by Matlab bicubic);
-* plain: ``<set>/*.{png,bmp,jpg,jpeg,tif,tiff}``, each an HR image.
+* plain: ``<set>/*.{png,bmp,jpg,jpeg,tif,tiff}``, each an HR image;
+* :class:`ImageFiles`: HR image files named one by one (scored as a plain folder's images are),
+  e.g. the images a training run held out of its data (vdsr_tf.train.holdout).
 """
 from __future__ import annotations
 
@@ -40,6 +42,7 @@ from vdsr_tf.infer import upscaler
 __all__ = [
     "BICUBIC",
     "PAPER_TABLE3",
+    "ImageFiles",
     "ImagePair",
     "evaluate",
     "format_table",
@@ -87,6 +90,18 @@ class ImagePair:
     lr: Path | None
 
 
+@dataclass(frozen=True)
+class ImageFiles:
+    """A dataset given as HR image files rather than a folder: ``name`` (its name in the rows)
+    and ``files``; each file is scored as an image of a plain HR folder is."""
+
+    name: str
+    files: tuple[str, ...]
+
+    def __post_init__(self):
+        object.__setattr__(self, "files", tuple(os.fspath(f) for f in self.files))
+
+
 def _check_scale(scale) -> int:
     return check_int(scale, "evaluation scale", 2)
 
@@ -97,18 +112,28 @@ def huang_folder(scale: int) -> str:
 
 
 def huang_folders(folder) -> list[str]:
-    """The Huang-layout sub-folders of a dataset folder, sorted (none: a plain HR folder)."""
+    """The Huang-layout sub-folders of a dataset folder, sorted (none: a plain HR folder or
+    :class:`ImageFiles`)."""
+    if isinstance(folder, ImageFiles):
+        return []
     folder = Path(folder)
     return sorted(p.name for p in folder.glob(huang_folder("*")) if p.is_dir()) if folder.is_dir() else []
 
 
 def list_pairs(folder, scale: int) -> list[ImagePair]:
-    """The test images of a dataset folder at ``scale`` (Huang layout or plain HR folder).
+    """The test images of a dataset folder at ``scale`` (Huang layout or plain HR folder), or
+    of an :class:`ImageFiles` (its files, in order).
 
-    Raises ValueError when the folder is missing, has a Huang layout without
+    Raises ValueError when the folder (or a file) is missing, has a Huang layout without
     ``image_SRF_<scale>``, or holds no images.
     """
     scale = _check_scale(scale)
+    if isinstance(folder, ImageFiles):
+        missing = [f for f in folder.files if not os.path.isfile(f)]
+        if missing or not folder.files:
+            raise ValueError(f"{folder.name}: image file not found: {missing[0]!r}" if missing
+                             else f"{folder.name}: no image files")
+        return [ImagePair(Path(f).stem, Path(f), None) for f in folder.files]
     folder = Path(folder)
     if not folder.is_dir():
         raise ValueError(f"dataset folder not found: {str(folder)!r}")
@@ -219,7 +244,7 @@ def _resolve_methods(weights, ensemble: bool = False) -> list[tuple[str, Callabl
 
 
 def _dataset_name(folder) -> str:
-    return Path(folder).resolve().name
+    return folder.name if isinstance(folder, ImageFiles) else Path(folder).resolve().name
 
 
 def evaluate(
@@ -234,7 +259,8 @@ def evaluate(
     """Scores super-resolution on benchmark folders, as the paper's Table 3.
 
     Args:
-      data: one dataset folder or a sequence of them (Huang layout or plain HR folder).
+      data: one dataset folder or a sequence of them (Huang layout or plain HR folder); an
+        :class:`ImageFiles` stands for a folder.
       scales: integer scales >= 2.
       weights: one method or a list of them; each is ``None`` (the default choice of
         :func:`vdsr_tf.super_resolve`), a bundled set's name (``"paper"``, ``"jpeg"``),
@@ -254,7 +280,7 @@ def evaluate(
       images, Y channel, shave = scale), ``images`` and ``seconds_per_image`` (mean
       wall time of the upscaling alone).
     """
-    folders = [data] if isinstance(data, (str, os.PathLike)) else list(data)
+    folders = [data] if isinstance(data, (str, os.PathLike, ImageFiles)) else list(data)
     if not folders:
         raise ValueError("evaluate needs at least one dataset folder")
     scales = [_check_scale(s) for s in scales]

@@ -19,6 +19,7 @@ _PUBLIC = {
     "make_strategy": "vdsr_tf.train.tf_step",
     "make_jax_step": "vdsr_tf.train.jax_step",
     "score_on": "vdsr_tf.train.validation",
+    "split_sources": "vdsr_tf.train.holdout",
     "validation_scales": "vdsr_tf.train.validation",
     "plot_history": "vdsr_tf.train.rundir",
     "plot_runs": "vdsr_tf.train.rundir",

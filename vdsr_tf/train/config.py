@@ -26,10 +26,11 @@ BACKENDS = ("tensorflow", "jax")
 CHECKPOINT_SHAPING_FIELDS = ("depth", "filters", "optimizer", "residual", "backend")
 
 # Fields whose change makes a resumed run another run (another objective, other patches, other
-# data): refused on resume unless the user says --allow_changed_settings. Other changes
-# (precision, the schedule, validation, ...) are accepted; every change is recorded in the run's
-# settings history (config.json and the model card) except the bookkeeping ones below.
-RUN_DEFINING_FIELDS = ("loss", "patch_size", "scales", "data")
+# data, other images held out of it): refused on resume unless the user says
+# --allow_changed_settings. Other changes (precision, the schedule, validation, ...) are accepted;
+# every change is recorded in the run's settings history (config.json and the model card) except
+# the bookkeeping ones below.
+RUN_DEFINING_FIELDS = ("loss", "patch_size", "scales", "data", "held_out")
 UNRECORDED_FIELDS = ("log_every", "checkpoint_every", "keep_checkpoints")
 SETTINGS_HISTORY = "settings_history"
 
@@ -95,7 +96,12 @@ class TrainConfig:
       checkpoint_every, keep_checkpoints: crash-safe checkpoints every N steps (and at the end).
       log_every: progress line and TensorBoard scalars every N steps.
       val_data: benchmark folder (Huang layout such as Set5, or a plain folder of HR images);
-        None = no validation. val_every: steps between validations (0 = once per epoch).
+        None = no validation, unless ``held_out`` names images. val_every: steps between
+        validations (0 = once per epoch).
+      held_out: image files among ``data``'s that are not trained on but validated on instead
+        of a ``val_data`` folder (the two exclude each other). ``vdsr-tf train`` holds out a
+        slice of the training images when it has no validation folder (vdsr_tf.train.holdout);
+        a resumed run keeps it. () = none.
       val_degradations: more LR degradations to validate at, besides lossless (text of
         vdsr_tf.core.degradation.parse_list, e.g. "jpeg:75"; "" = none): scored on the moving
         average when the run keeps one, else on the weights; stored per degradation in the history.
@@ -148,6 +154,7 @@ class TrainConfig:
     keep_checkpoints: int = 3
     log_every: int = 50
     val_data: str | None = None
+    held_out: tuple[str, ...] = ()
     val_every: int = 0
     val_degradations: str = ""
     strategy: str = "default"
@@ -157,6 +164,8 @@ class TrainConfig:
     def __post_init__(self):
         # Normalise sequences to tuples so the config stays hashable and JSON-stable.
         object.__setattr__(self, "data", tuple(str(d) for d in self.data))
+        if isinstance(self.held_out, (list, tuple)):
+            object.__setattr__(self, "held_out", tuple(os.path.normpath(str(h)) for h in self.held_out))
         object.__setattr__(self, "scales", tuple(float(s) for s in self.scales))
         object.__setattr__(self, "hr_scales", tuple(float(s) for s in self.hr_scales))
         self.check()
@@ -206,6 +215,11 @@ class TrainConfig:
         if self.backend == "jax" and self.strategy != "default":
             raise ValueError(f"strategy {self.strategy!r} is TensorFlow's; the jax backend runs on one device "
                              "(strategy='default')")
+        if not isinstance(self.held_out, tuple):
+            raise ValueError(f"held_out must be a list of image files, got {self.held_out!r}")
+        if self.held_out and self.val_data:
+            raise ValueError(f"held_out and val_data are two validation sets: give one (val_data={self.val_data!r}, "
+                             f"{len(self.held_out)} held-out images)")
         if self.init_weights is not None and (not isinstance(self.init_weights, str) or not self.init_weights):
             raise ValueError(f"init_weights must be a file path or None, got {self.init_weights!r}")
         _num("lr", 0.0, lo_open=True)
@@ -254,6 +268,7 @@ class TrainConfig:
         d["data"] = list(self.data)
         d["scales"] = list(self.scales)
         d["hr_scales"] = list(self.hr_scales)
+        d["held_out"] = list(self.held_out)
         return d
 
     def to_json(self) -> str:
@@ -266,14 +281,14 @@ class TrainConfig:
         if unknown:
             raise ValueError(f"unknown TrainConfig fields {unknown}; allowed: {sorted(known)}")
         d = {k: v for k, v in d.items() if k != SETTINGS_HISTORY}  # config.json's history is no setting
-        for key in ("data", "scales", "hr_scales"):
+        for key in ("data", "scales", "hr_scales", "held_out"):
             if key in d:
                 d[key] = tuple(d[key])
         return cls(**d)
 
 
 def _comparable(key: str, value):
-    if key == "data" and value is not None:
+    if key in ("data", "held_out") and value is not None:
         return [os.path.normpath(str(v)) for v in value]
     if key in ("scales", "hr_scales") and value is not None:
         return [float(v) for v in value]
@@ -300,6 +315,13 @@ def _flag_value(value) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 
+def _held_out_text(held_out) -> str:
+    if not held_out:
+        return "trains on every --data image (none held out)"
+    names = ", ".join(os.path.basename(str(h)) for h in held_out)
+    return f"holds {len(held_out)} --data image(s) out of training to validate on ({names})"
+
+
 def check_resume(old: dict, cfg: TrainConfig, workdir, *, allow_changed_settings: bool = False) -> dict[str, tuple]:
     """Refuses, in one line, a resume of the run whose config.json holds ``old`` with a config
     that changes a :data:`RUN_DEFINING_FIELDS` field (unless ``allow_changed_settings``);
@@ -314,6 +336,13 @@ def check_resume(old: dict, cfg: TrainConfig, workdir, *, allow_changed_settings
     changes = changed_settings(old, cfg)
     if not allow_changed_settings:
         for key in RUN_DEFINING_FIELDS:
+            if key == "held_out" and key in changes:
+                before, after = changes[key]
+                raise ValueError(
+                    f"--workdir {workdir!r} holds a run that {_held_out_text(before)}; this command "
+                    f"{_held_out_text(after)}, which makes it another run: leave --val_data out to keep the "
+                    "run's split, use a new --workdir, or --allow_changed_settings to continue it so (the change "
+                    "is recorded in its settings history)")
             if key in changes:
                 before, after = changes[key]
                 raise ValueError(

@@ -17,6 +17,7 @@ import os
 from vdsr_tf.core import imageio
 from vdsr_tf.data import geometry
 from vdsr_tf.data import patches as data_lib
+from vdsr_tf.train import holdout
 from vdsr_tf.train.config import TrainConfig, check_resume
 
 logger = logging.getLogger(__name__)
@@ -57,7 +58,9 @@ def check_training_run(cfg: TrainConfig, workdir, *, decode: bool = True,
     Checks the workdir (:func:`check_workdir`), ``--init_weights``, that ``cfg.data`` holds
     images (folders, or luminance archives whose planes are read), that each one decodes
     (``decode``; else only its header is read) and that at least one is large enough for a
-    patch. Writes nothing. Returns the training image files.
+    patch. The images ``cfg.held_out`` keeps for validation must be among them (they are
+    decoded too, and must be 8-bit, as validation scores them); they are not trained on.
+    Writes nothing. Returns the training image files (held-out ones left out).
     """
     check_workdir(cfg, workdir, allow_changed_settings=allow_changed_settings)
     if cfg.init_weights and not os.path.isfile(cfg.init_weights):
@@ -71,6 +74,15 @@ def check_training_run(cfg: TrainConfig, workdir, *, decode: bool = True,
     if not files:
         raise ValueError(f"--data: no images ({', '.join(data_lib.IMAGE_EXTENSIONS)}) under "
                          f"{', '.join(map(repr, cfg.data))}")
+    files = holdout.exclude_held_out(files, cfg.held_out)
+    for path in cfg.held_out if decode else ():
+        try:
+            mode = imageio.read_image(path).mode
+        except ValueError as e:
+            raise ValueError(f"validation image: {e}") from e
+        if mode.startswith(("I", "F")):  # what vdsr_tf.evaluation.scoring refuses to score
+            raise ValueError(f"validation image {path!r}, held out of --data, is a {mode} (more than 8-bit) "
+                             "image, which validation cannot score: pass --val_data DIR or --val_data none")
     largest, usable = (0, 0), 0
     for path in files:
         try:

@@ -16,6 +16,7 @@ import os
 
 from vdsr_tf.core import atomic
 from vdsr_tf.train.config import SETTINGS_HISTORY, TrainConfig, check_resume
+from vdsr_tf.train.validation import HELD_OUT
 
 logger = logging.getLogger(__name__)
 
@@ -126,7 +127,7 @@ class RunFolder:
             try:
                 import matplotlib  # noqa: F401
             except ImportError:
-                logger.info("matplotlib not installed: no %s", PLOT_NAME)
+                logger.info("matplotlib not installed (pip install 'vdsr_tf[train]'): no %s", PLOT_NAME)
             else:
                 plot_history(history, self.file(PLOT_NAME))
         logger.info("wrote %s and %s in %s", WEIGHTS_NAME, MODEL_CARD_NAME, self.path)
@@ -156,11 +157,12 @@ def model_card(cfg: TrainConfig, *, command, steps: int, train_time_s: float, pa
         "steps": int(steps),
         "patch_passes": int(steps) * cfg.batch_size,
         "train_time_s": round(float(train_time_s), 1),
-        "data": {"folders": list(cfg.data), "images": len(patch_set.files),
+        "data": {"folders": list(cfg.data), "images": len(patch_set.files), "held_out": len(cfg.held_out),
                  "grid_patches": patch_set.num_patches, "scales": list(cfg.scales),
                  "hr_scales": list(cfg.hr_scales), "patch_size": cfg.patch_size, "stride": cfg.stride,
                  "sampling": cfg.sampling, "degradation": cfg.mixture.name},
-        "validation": {"data": cfg.val_data,
+        "validation": {"data": cfg.val_data or (HELD_OUT if cfg.held_out else None),
+                       "held_out": list(cfg.held_out),
                        "metric": "PSNR (dB) / SSIM, Y, shave=scale, "
                                  "vdsr_tf.evaluation.scoring.evaluate (docs/protocol.md)",
                        "bicubic": history.get("bicubic"), "bicubic_ssim": history.get("bicubic_ssim"),

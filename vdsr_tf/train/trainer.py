@@ -9,7 +9,8 @@ It only orchestrates; the parts live next to it:
   backend.py       TrainBackend, the Protocol both backends meet and the only way in to them
   rundir.py        config guard, history, budget, final weights, model card, plot
   metering.py      progress lines and TensorBoard scalars (tf.summary, or a TF-free event writer)
-  validation.py    the project's evaluation on a benchmark folder
+  validation.py    the project's evaluation on a benchmark folder (or on the held-out images)
+  holdout.py       which training images a run holds out to validate on, without a benchmark folder
 
 The run restores the newest checkpoint in ``workdir`` on start, so running the same command
 again after a crash (even ``kill -9``) continues at the same step, learning rate and data
@@ -25,12 +26,12 @@ import time
 
 from vdsr_tf.data import geometry
 from vdsr_tf.data import patches as data_lib
-from vdsr_tf.train import rundir
+from vdsr_tf.train import holdout, rundir
 from vdsr_tf.train.backend import TrainBackend
 from vdsr_tf.train.config import TrainConfig
 from vdsr_tf.train.metering import Meter
 from vdsr_tf.train.schedule import fit_to_budget, learning_rate_at
-from vdsr_tf.train.validation import score_on, validation_scales
+from vdsr_tf.train.validation import score_on, source_name, validation_scales, validation_source
 
 logger = logging.getLogger(__name__)
 
@@ -43,15 +44,16 @@ class TrainingDiverged(RuntimeError):
 
 
 def load_training_set(cfg: TrainConfig, cache_dir: str):
-    """The PatchSet of ``cfg.data`` (image folders and/or .npz luminance archives), degraded
-    once and cached in ``cache_dir``."""
+    """The PatchSet of ``cfg.data`` (image folders and/or .npz luminance archives) less the
+    images ``cfg.held_out`` keeps for validation, degraded once and cached in ``cache_dir``."""
     if not cfg.data:
         raise ValueError("config.data is empty: pass the training image folders (or .npz luminance archives)")
-    files = data_lib.list_sources(cfg.data)
+    files = holdout.training_sources(cfg.data, cfg.held_out)
     if not files:
         raise ValueError(f"no images ({', '.join(data_lib.IMAGE_EXTENSIONS)}) under {list(cfg.data)}")
     t0 = time.time()
-    logger.info("preparing %d training images at scales %s", len(files), cfg.scales)
+    logger.info("preparing %d training images at scales %s%s", len(files), cfg.scales,
+                f" ({len(cfg.held_out)} more held out for validation)" if cfg.held_out else "")
     ps = data_lib.build_patch_set(files, cfg.scales, patch_size=cfg.patch_size, stride=cfg.stride,
                                   cache_dir=cache_dir, hr_scales=cfg.hr_scales,
                                   keep_lr=not cfg.mixture.is_clean)
@@ -286,26 +288,30 @@ class Trainer:
 
     def _prepare_validation(self):
         cfg = self.cfg
-        if not cfg.val_data:
+        source = validation_source(cfg.val_data, cfg.held_out)
+        if source is None:
             return None
-        if not (os.path.isdir(cfg.val_data) and validation_scales(cfg.scales, cfg.val_data)):
-            logger.warning("validation folder %s not found (or no integer scale): no validation", cfg.val_data)
+        found = os.path.isdir(source) if cfg.val_data else all(os.path.isfile(f) for f in cfg.held_out)
+        if not (found and validation_scales(cfg.scales, source)):
+            logger.warning("validation %s %s not found (or no integer scale): no validation",
+                           "folder" if cfg.val_data else "images", cfg.val_data or ", ".join(cfg.held_out))
             return None
-        self.history["val_set"] = os.path.basename(os.path.normpath(cfg.val_data))
+        self.history["val_set"] = source_name(source)
         if self.history.get("bicubic") is None:
-            bic = score_on("bicubic", cfg.val_data, cfg.scales)
+            bic = score_on("bicubic", source, cfg.scales)
             self.history["bicubic"] = {str(k): v["psnr"] for k, v in bic.items()}
             self.history["bicubic_ssim"] = {str(k): v["ssim"] for k, v in bic.items()}
             self.folder.save_history(self.history)
         by_deg = self.history.setdefault("bicubic_by_degradation", {})
         for deg in cfg.extra_val_degradations:
             if deg.name not in by_deg:
-                bic = score_on("bicubic", cfg.val_data, cfg.scales, deg)
+                bic = score_on("bicubic", source, cfg.scales, deg)
                 by_deg[deg.name] = {m: {str(k): v[m] for k, v in bic.items()} for m in ("psnr", "ssim")}
                 self.folder.save_history(self.history)
-        logger.info("validation on %s; bicubic PSNR %s", cfg.val_data,
+        logger.info("validation on %s; bicubic PSNR %s",
+                    cfg.val_data or f"{len(cfg.held_out)} images held out of the training data",
                     {k: round(v, 2) for k, v in self.history["bicubic"].items()})
-        return cfg.val_data
+        return source
 
     def _record_validation(self, folder, step, writer):
         """Scores the weights (and their moving average, when the run keeps one) at ``step``."""
