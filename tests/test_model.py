@@ -80,3 +80,16 @@ def test_layer_names_have_one_home():
     assert conv_index("residual_add") is None and conv_index("conv_01_1") is None
     with pytest.raises(ValueError, match="layer must be an int >= 1"):
         conv_name(0)
+
+
+def test_bfloat16_has_two_names_and_both_work_everywhere():
+    import numpy as np
+
+    from vdsr_tf.infer.upscaler import super_resolve
+    from vdsr_tf.train.config import TrainConfig
+
+    assert TrainConfig(precision="bfloat16").precision == "mixed_bfloat16"  # training keeps Keras' name
+    net = build_vdsr(depth=3, filters=4)
+    a = np.random.default_rng(0).random((12, 12)).astype(np.float32)
+    np.testing.assert_array_equal(super_resolve(a, 2, model=net, precision="mixed_bfloat16"),
+                                  super_resolve(a, 2, model=net, precision="bfloat16"))

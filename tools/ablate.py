@@ -25,7 +25,7 @@ if _REPO not in sys.path:  # run from a checkout without `pip install -e .` (a G
 
 from vdsr_tf.cli.flagged import plain_log_lines, shared_data, use_keras_backend  # noqa: E402
 from vdsr_tf.research import studies  # noqa: E402
-from vdsr_tf.train.config import BACKENDS, PRECISIONS, TrainConfig  # noqa: E402
+from vdsr_tf.train.config import BACKENDS, PRECISION_NAMES, TrainConfig  # noqa: E402
 
 flags.DEFINE_enum("study", None, list(studies.STUDIES), "Which analysis.", required=True)
 flags.DEFINE_integer("budget", None, "Patch passes per cell (steps = budget / batch_size).", required=True)
@@ -37,7 +37,7 @@ flags.DEFINE_list("data", None, "HR training folders and/or .npz luminance archi
 flags.DEFINE_list("eval_data", None, "Benchmark folders to score every cell on (default Set5 and Set14).")
 flags.DEFINE_string("val_data", None, "Validation folder for the residual study's curves (default Set5).")
 flags.DEFINE_list("only", None, "Run only these cells (names as in results.json).")
-flags.DEFINE_enum("precision", "mixed_bfloat16", PRECISIONS, "Training precision.")
+flags.DEFINE_enum("precision", "mixed_bfloat16", PRECISION_NAMES, "Training precision.")
 flags.DEFINE_integer("batch_size", 64, "Batch size.")
 flags.DEFINE_integer("filters", 64, "Filters per layer.")
 flags.DEFINE_integer("depth", 20, "Depth (the depth study sets its own).")

@@ -26,7 +26,7 @@ from vdsr_tf.train.config import (
     LOSSES,
     LR_SCHEDULES,
     OPTIMIZERS,
-    PRECISIONS,
+    PRECISION_NAMES,
     SAMPLINGS,
     STRATEGIES,
     TrainConfig,
@@ -75,7 +75,7 @@ flags.DEFINE_integer("decay_steps", _D.decay_steps, "Length of the final linear 
 flags.DEFINE_integer("warmup_steps", _D.warmup_steps, "Linear warm-up steps.")
 flags.DEFINE_float("ema_decay", _D.ema_decay, "Keep a moving average of the weights with this decay (e.g. 0.999; "
                    "0: off): validated too, and the final weights are the average.")
-flags.DEFINE_enum("precision", _D.precision, PRECISIONS, "float32 or mixed_bfloat16.")
+flags.DEFINE_enum("precision", _D.precision, PRECISION_NAMES, "float32 or mixed_bfloat16 (bfloat16 is the same).")
 flags.DEFINE_enum("strategy", _D.strategy, STRATEGIES, "Distribution strategy (tensorflow backend).")
 flags.DEFINE_enum("backend", _D.backend, BACKENDS, "tensorflow, or jax (Keras on JAX; imports no TensorFlow).")
 flags.DEFINE_float("max_minutes", _D.max_minutes, "Wall-clock budget in minutes (0: none): the step count is fixed "

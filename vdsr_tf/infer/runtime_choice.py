@@ -12,6 +12,8 @@ import dataclasses
 import os
 from importlib.util import find_spec
 
+from vdsr_tf.nn.model import BFLOAT16_NAMES
+
 __all__ = ["BUNDLED", "SPEEDS", "Runtime", "bundled_predictor", "keras_available", "plan"]
 
 SPEEDS = ("normal", "fast")
@@ -40,6 +42,8 @@ def plan(speed, model, weights, backend: str, precision: str) -> Runtime:
     """The runtime for these super_resolve arguments; ValueError for a combination that cannot run."""
     if not isinstance(speed, str) or speed not in SPEEDS:
         raise ValueError(f"speed must be one of {SPEEDS}, got {speed!r}")
+    if precision in BFLOAT16_NAMES:
+        precision = "bfloat16"  # training's name for it works too
     bundled = model is None and (weights is None or (isinstance(weights, str) and weights in BUNDLED))
     if speed == "fast":
         if not bundled:

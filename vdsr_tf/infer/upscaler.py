@@ -49,7 +49,7 @@ from vdsr_tf.core import imageio, matlab
 from vdsr_tf.core.filecache import FileCache
 from vdsr_tf.infer import runtime_choice
 from vdsr_tf.infer.ensemble import EnsemblePredictor
-from vdsr_tf.nn.model import DEPTH, bfloat16_twin, receptive_radius
+from vdsr_tf.nn.model import BFLOAT16_NAMES, DEPTH, bfloat16_twin, receptive_radius
 
 __all__ = [
     "BACKENDS",
@@ -278,6 +278,7 @@ def make_predictor(model=None, weights=None, backend: str = "keras", precision: 
     Nothing is cached: each call builds (and, for Keras, later traces) a new predictor, so
     build one, or an :class:`Upscaler`, for many images.
     """
+    precision = "bfloat16" if precision in BFLOAT16_NAMES else precision  # training's name works too
     _check_choices(backend, precision)
     if model is not None and weights is not None:
         raise ValueError("pass model= or weights=, not both")

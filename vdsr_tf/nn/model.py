@@ -20,6 +20,11 @@ DEPTH = 20
 (a 41x41 receptive field), the halo tiles of an unknown network get."""
 FILTERS = 64
 """The paper's width of the hidden convolutions."""
+BFLOAT16_POLICY = "mixed_bfloat16"
+"""Keras' dtype policy of the hidden convolutions in bfloat16 (float32 weights, bfloat16 maths)."""
+BFLOAT16_NAMES = ("bfloat16", BFLOAT16_POLICY)
+"""One precision, two names: inference calls it "bfloat16", training (after Keras' policy)
+"mixed_bfloat16". Both take either; each keeps its own in what it writes."""
 _CONV_NAME = re.compile(r"conv_(\d+)")
 
 
@@ -140,7 +145,7 @@ def bfloat16_twin(model):
     def clone(layer):
         config = layer.get_config()
         if isinstance(layer, keras.layers.Conv2D) and layer is not last:
-            config["dtype"] = "mixed_bfloat16"
+            config["dtype"] = BFLOAT16_POLICY
         return layer.__class__.from_config(config)
 
     twin = keras.models.clone_model(model, clone_function=clone)

@@ -13,8 +13,11 @@ from typing import Any
 
 from vdsr_tf.core.checks import check_int
 from vdsr_tf.data.sampling import SAMPLINGS  # the sampler owns its choices
+from vdsr_tf.nn.model import BFLOAT16_NAMES, BFLOAT16_POLICY
 
-PRECISIONS = ("float32", "mixed_bfloat16")
+PRECISIONS = ("float32", BFLOAT16_POLICY)
+PRECISION_NAMES = PRECISIONS + tuple(n for n in BFLOAT16_NAMES if n not in PRECISIONS)
+"""What --precision takes: "bfloat16" (inference's name) is kept as "mixed_bfloat16"."""
 STRATEGIES = ("default", "mirrored", "multiworker")
 OPTIMIZERS = ("sgd", "adam")
 LR_SCHEDULES = ("step", "cosine", "constant", "wsd")
@@ -168,6 +171,8 @@ class TrainConfig:
             object.__setattr__(self, "held_out", tuple(os.path.normpath(str(h)) for h in self.held_out))
         object.__setattr__(self, "scales", tuple(float(s) for s in self.scales))
         object.__setattr__(self, "hr_scales", tuple(float(s) for s in self.hr_scales))
+        if self.precision in BFLOAT16_NAMES:
+            object.__setattr__(self, "precision", BFLOAT16_POLICY)
         self.check()
 
     def check(self) -> None:

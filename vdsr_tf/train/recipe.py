@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import logging
 
-from vdsr_tf.nn.model import conv_name
+from vdsr_tf.nn.model import BFLOAT16_POLICY, conv_name
 from vdsr_tf.train.config import TrainConfig
 from vdsr_tf.train.schedule import learning_rate_at
 
@@ -35,7 +35,7 @@ def build_model(cfg: TrainConfig):
     from vdsr_tf.nn.model import build_vdsr
 
     model = build_vdsr(depth=cfg.depth, filters=cfg.filters, residual=cfg.residual,
-                       dtype_policy="mixed_bfloat16" if cfg.precision == "mixed_bfloat16" else None)
+                       dtype_policy=BFLOAT16_POLICY if cfg.precision == BFLOAT16_POLICY else None)
     if cfg.zero_init_last:
         for v in model.get_layer(conv_name(cfg.depth)).weights:
             v.assign(np.zeros(v.shape, v.dtype))
