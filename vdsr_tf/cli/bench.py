@@ -184,6 +184,10 @@ def main(argv, prog="benchmark"):
                     **{p: _version(p) for p in ("tensorflow", "keras", "jax")},
                     "date": time.strftime("%Y-%m-%d %H:%M:%S")},
     }
+    if set(FLAGS.sections) - {"training"}:  # the training section times child processes only
+        from vdsr_tf.nn.quiet import import_tensorflow_quietly
+
+        import_tensorflow_quietly()
     for name in FLAGS.sections:
         results[name] = SECTIONS[name]()
     if FLAGS.json:
