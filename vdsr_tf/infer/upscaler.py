@@ -387,7 +387,9 @@ class Upscaler:
     def run(self, img, scale, *, progress=None, source=None):
         """(result, label of the weights that ran) for one image; ``source`` (default ``img``):
         the file or PIL image the picture came from, which the choice of weights reads."""
-        scale = check_scale(scale)
+        return self._run(img, check_scale(scale), progress, source)
+
+    def _run(self, img, scale: float, progress, source):
         predictor, label = self._predictor_for(img if source is None else source)
         out, spec = _upscale_float(img, scale, predictor, self.tile, self.halo, progress)
         return imageio.restore_image(out, spec, _consume=True), label
@@ -596,7 +598,7 @@ def super_resolve(img, scale, *, model=None, weights=None, tile: int | None = DE
       Colour goes through Matlab YCbCr (network on Y, bicubic Cb/Cr), alpha is upscaled
       bicubically and kept.
     """
-    check_scale(scale)  # a bad scale fails before any model is loaded
+    scale = check_scale(scale)  # once, and before any model is loaded
     _check_ensemble(ensemble)
     runtime = runtime_choice.plan(speed, model, weights, backend, precision)
     if not runtime.bundled_tflite:
@@ -609,7 +611,7 @@ def super_resolve(img, scale, *, model=None, weights=None, tile: int | None = DE
         backend, precision, speed = "keras", "float32", "normal"  # the bundled predictor runs as it was made
     upscaler = Upscaler(weights, model=model, backend=backend, precision=precision, tile=tile,
                         ensemble=ensemble, speed=speed)
-    return upscaler(img, scale, progress=progress)
+    return upscaler._run(img, scale, progress, None)[0]  # the scale was checked above
 
 
 def bicubic_upscale(img, scale):
