@@ -83,6 +83,9 @@ def test_cli_keeps_metadata_and_takes_quality(tmp_path, capsys):
         assert main(["upscale", src, "-o", str(tmp_path / "x.jpg"), "-s", "2", "--quality", bad]) == 2
         assert "quality must be" in capsys.readouterr().err
     assert not (tmp_path / "x.jpg").exists()
+    assert main(["upscale", src, "-o", str(tmp_path / "x.png"), "-s", "2", "--bicubic", "--quality", "50"]) == 2
+    assert "--quality applies to JPEG and WebP outputs" in capsys.readouterr().err
+    assert not (tmp_path / "x.png").exists()
 
 
 def test_pil_input_keeps_exif_through_a_png_round_trip(tmp_path):

@@ -214,6 +214,9 @@ def _plan(args) -> tuple[list[tuple[str, str]], int]:
     if args.fast and args.weights not in (None, "paper", "jpeg"):
         raise UsageError("--fast runs the bundled int8 models: --weights may be paper or jpeg; for weights "
                          "of your own, vdsr-tf export them and pass --backend tflite --weights .../vdsr_int8.tflite")
+    if args.quality is not None and not any(_lossy(dst) for _, dst in pairs):
+        raise UsageError(f"--quality applies to JPEG and WebP outputs; {pairs[0][1]!r} is written losslessly"
+                         + (" (as are the others)" if len(pairs) > 1 else ""))
     if not args.overwrite:
         existing = [dst for _, dst in pairs if os.path.lexists(dst)]
         if args.skip_existing:
@@ -225,10 +228,12 @@ def _plan(args) -> tuple[list[tuple[str, str]], int]:
     return pairs, 0
 
 
+def _lossy(path: str) -> bool:
+    return os.path.splitext(path)[1].lower() in (".jpg", ".jpeg", ".webp")
+
+
 def _save_params(path: str, quality: int | None) -> dict:
-    ext = os.path.splitext(path)[1].lower()
-    lossy = ext in (".jpg", ".jpeg", ".webp")
-    return {"quality": DEFAULT_QUALITY if quality is None else quality} if lossy else {}
+    return {"quality": DEFAULT_QUALITY if quality is None else quality} if _lossy(path) else {}
 
 
 def _interactive() -> bool:
