@@ -94,3 +94,32 @@ def test_pil_input_keeps_exif_through_a_png_round_trip(tmp_path):
     buf.seek(0)
     out = upscaler.bicubic_upscale(Image.open(buf), 3)
     assert out.getexif()[MAKE] == "TestCam" and out.getexif().get_ifd(0x8769)[0xA002] == 72
+
+
+def test_a_pil_image_keeps_its_orientation_since_its_pixels_are_not_turned(tmp_path):
+    img = Image.open(photo(tmp_path / "a.jpg", size=(24, 16), orientation=6))
+    out = upscaler.bicubic_upscale(img, 2)
+    assert out.size == (48, 32) and out.getexif()[0x0112] == 6  # stored as the input: a viewer turns both
+
+
+def test_what_a_format_cannot_hold_is_refused_or_left_behind(tmp_path):
+    grey16 = Image.fromarray(np.arange(64 * 64, dtype=np.uint16).reshape(64, 64) * 16)
+    with pytest.raises(imageio.ImageError, match="16-bit or float grey .* only be written as .png or .tif"):
+        imageio.save_image(grey16, tmp_path / "g.webp")
+    assert not (tmp_path / "g.webp").exists()
+    big = Image.new("RGB", (8, 8))
+    exif = Image.Exif()
+    exif[0x010E] = "x" * 70000  # ImageDescription: more than one JPEG APP1 segment holds
+    big.info["exif"] = exif.tobytes()
+    imageio.save_image(big, tmp_path / "big.jpg")  # the picture is written, its EXIF left behind
+    assert Image.open(tmp_path / "big.jpg").size == (8, 8)
+
+
+def test_quality_reaches_every_jpeg_extension(tmp_path):
+    src = photo(tmp_path / "a.jpg", size=(64, 48), orientation=1)
+    sizes = {}
+    for q in (30, 95):
+        out = tmp_path / f"q{q}.jfif"
+        assert main(["upscale", src, "-o", str(out), "-s", "2", "--bicubic", "--quality", str(q)]) == 0
+        sizes[q] = os.path.getsize(out)
+    assert sizes[30] < sizes[95] * 0.8

@@ -1,4 +1,5 @@
-"""The device install: numpy, Pillow and LiteRT, no TensorFlow or Keras (README, "On a device").
+"""The device install: numpy, Pillow, LiteRT (tifffile, imagecodecs), no TensorFlow or Keras
+(README, "On a device").
 
 .ci/run builds such a venv and runs this module in it. There, super_resolve, Upscaler and
 `vdsr-tf upscale` run the bundled sets' TFLite twins by themselves; the results are compared
@@ -56,3 +57,10 @@ def test_weights_files_need_tensorflow_and_say_so(tmp_path):
     mine.write_bytes(b"\x89HDF\r\n\x1a\n")
     with pytest.raises(ValueError, match="need TensorFlow and Keras, which are not installed here"):
         vdsr_tf.super_resolve(Image.open(PICTURE), 2, weights=str(mine))
+
+
+def test_commands_that_need_tensorflow_say_so_in_one_line():
+    proc = subprocess.run([sys.executable, "-m", "vdsr_tf.cli", "train", "--help"], capture_output=True, text=True,
+                          timeout=120, env={**os.environ, "PYTHONPATH": str(HERE.parents[1])})
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines() == [proc.stderr.strip()] and "needs the full install" in proc.stderr

@@ -62,5 +62,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{PROG}: usage error: unknown command {first!r}; choose from {', '.join(COMMANDS)} "
               f"(see '{PROG} --help')", file=sys.stderr)
         return 2
-    module = importlib.import_module(COMMANDS[first][0])
+    try:
+        module = importlib.import_module(COMMANDS[first][0])
+    except ModuleNotFoundError as e:  # the device install (numpy, Pillow, LiteRT) runs `upscale` only
+        print(f"{PROG} {first}: error: needs the full install ({e.name} is not installed): "
+              "pip install vdsr_tf, with TensorFlow", file=sys.stderr)
+        return 1
     return module.run(argv[1:], prog=f"{PROG} {first}")

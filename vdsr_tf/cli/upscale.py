@@ -229,7 +229,9 @@ def _plan(args) -> tuple[list[tuple[str, str]], int]:
 
 
 def _lossy(path: str) -> bool:
-    return os.path.splitext(path)[1].lower() in (".jpg", ".jpeg", ".webp")
+    from vdsr_tf.core import imageio
+
+    return imageio.writable_extension(path) in ("JPEG", "WEBP")  # .jpg, .jpeg, .jfif, .jpe, .webp
 
 
 def _save_params(path: str, quality: int | None) -> dict:

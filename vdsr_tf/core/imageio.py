@@ -244,7 +244,9 @@ def read_image(path: str | os.PathLike) -> Image.Image:
     with _PillowErrors(name):
         with Image.open(name) as opened:
             opened.load()  # decode now: truncation and corruption surface here
-            image = ImageOps.exif_transpose(opened)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # "Corrupt EXIF data": orientation then stays as stored
+                image = ImageOps.exif_transpose(opened)
             if image is opened:  # older Pillow returns the same object when nothing to do
                 image = opened.copy()
     return image
@@ -498,12 +500,14 @@ def _float_to_dtype(data: np.ndarray, dtype: np.dtype, consume: bool = False) ->
 
 # ---------------------------------------------------------------------------- metadata
 
-_EXIF_ORIENTATION = 0x0112
 _EXIF_IFD = 0x8769
 _EXIF_SIZE_TAGS = ((0x0100, 0x0101, None), (0xA002, 0xA003, _EXIF_IFD))
 """(width tag, height tag, the IFD they sit in): TIFF's ImageWidth/ImageLength in the main
 IFD, and the Exif IFD's PixelXDimension/PixelYDimension."""
 METADATA_FORMATS = frozenset({"JPEG", "PNG", "WEBP", "TIFF"})
+_JPEG_EXIF_LIMIT = 65533  # bytes of EXIF one JPEG APP1 segment holds
+_DEEP_MODES = frozenset({"I", "I;16", "I;16B", "I;16L", "I;16N", "F"})
+"""16-bit or float grey: only PNG and TIFF hold it (Pillow saturates it in WebP and GIF)."""
 """The formats save_image writes EXIF and ICC into (BMP and the rest hold neither)."""
 
 
@@ -514,21 +518,24 @@ def _carried_info(image: Image.Image) -> tuple:
     if image.info.get("icc_profile"):
         info.append(("icc_profile", image.info["icc_profile"]))
     try:
-        exif = image.getexif()
-        if len(exif):
-            info.append(("exif", exif.tobytes()))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # "Corrupt EXIF data": the block is then left behind
+            exif = image.getexif()
+            if len(exif):
+                info.append(("exif", exif.tobytes()))
     except Exception:  # noqa: BLE001 -- Pillow raises many types on malformed EXIF
         pass
     return tuple(info)
 
 
 def _exif_for(raw: bytes, size: tuple[int, int]) -> bytes:
-    """The EXIF block ``raw`` for an upright picture of ``size`` (w, h): orientation 1 (the
-    pixels were turned when read) and the pixel dimensions it records updated."""
+    """The EXIF block ``raw`` for a result of ``size`` (w, h): the pixel dimensions it records
+    updated. Its orientation stays as it is: a file's was removed when its pixels were turned
+    upright on reading, and a PIL image's pixels are enlarged as they are stored."""
     exif = Image.Exif()
-    exif.load(raw)
-    if _EXIF_ORIENTATION in exif:
-        exif[_EXIF_ORIENTATION] = 1
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # Pillow warns on a malformed block; it is carried as read
+        exif.load(raw)
     for width_tag, height_tag, ifd in _EXIF_SIZE_TAGS:
         if ifd is not None and ifd not in exif:
             continue
@@ -626,7 +633,10 @@ def _metadata(image: Image.Image, fmt: str) -> dict:
     neither into a JPEG or WebP unless asked)."""
     if fmt not in METADATA_FORMATS:
         return {}
-    return {k: image.info[k] for k in ("exif", "icc_profile") if image.info.get(k)}
+    meta = {k: image.info[k] for k in ("exif", "icc_profile") if image.info.get(k)}
+    if fmt == "JPEG" and len(meta.get("exif", b"")) > _JPEG_EXIF_LIMIT:
+        del meta["exif"]  # one APP1 segment cannot hold it: the picture matters more than its EXIF
+    return meta
 
 
 def save_image(img, path: str | os.PathLike, *, overwrite: bool = False, **params) -> str:
@@ -661,6 +671,9 @@ def save_image(img, path: str | os.PathLike, *, overwrite: bool = False, **param
                          f".tif/.tiff ({fmt} holds 8 bits per channel); use one of those, or "
                          "convert to 8 bits yourself, e.g. (arr / 257).round().astype(np.uint8)")
     image = img if deep else to_pil(img)
+    if not deep and image.mode in _DEEP_MODES and fmt not in ("PNG", "TIFF"):
+        raise ImageError(f"cannot write {name!r}: 16-bit or float grey (mode {image.mode}) can only be written "
+                         f"as .png or .tif/.tiff ({fmt} would clip it); use one of those")
     folder = os.path.dirname(os.path.abspath(name))
     if not os.path.isdir(folder):
         raise ImageError(f"cannot write {name!r}: folder {folder!r} does not exist")

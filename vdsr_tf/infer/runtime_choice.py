@@ -44,6 +44,8 @@ def plan(speed, model, weights, backend: str, precision: str) -> Runtime:
         raise ValueError(f"speed must be one of {SPEEDS}, got {speed!r}")
     if precision in BFLOAT16_NAMES:
         precision = "bfloat16"  # training's name for it works too
+    if not isinstance(precision, str) or precision not in ("float32", "bfloat16", "auto"):
+        raise ValueError(f"precision must be one of ('float32', 'bfloat16', 'auto'), got {precision!r}")
     bundled = model is None and (weights is None or (isinstance(weights, str) and weights in BUNDLED))
     if speed == "fast":
         if not bundled:

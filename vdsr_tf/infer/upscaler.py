@@ -254,7 +254,8 @@ def _resolve_precision(precision, backend: str, model) -> str:
     keras.Model or bundled weights; anything else runs as it was made: "float32")."""
     if precision != "auto":
         return precision
-    if backend != "keras" or (model is not None and not hasattr(model, "get_layer")):
+    if backend != "keras" or (model is not None and not hasattr(model, "get_layer")) \
+            or not runtime_choice.keras_available():
         return "float32"
     from vdsr_tf.infer.precision_choice import auto_precision
 
@@ -573,7 +574,7 @@ def super_resolve(img, scale, *, model=None, weights=None, tile: int | None = DE
         ``max(20, receptive radius)`` so tiled and whole results agree (to float rounding);
         a tile is at least :data:`MIN_TILE_HALOS` halos (80 pixels for the paper's network).
       backend: "keras", "tflite" or "saved_model" (the tflite backend without ``weights`` runs
-        the bundled set's int8 model).
+        the bundled set's float32 TFLite model).
       precision: "float32" (default) or "bfloat16" (keras backend: hidden convolutions in
         bfloat16, ~0.02 dB lower PSNR; faster or slower than float32 depending on the CPU), or
         "auto": the faster of the two on this CPU (timed once per CPU model, a few seconds, and

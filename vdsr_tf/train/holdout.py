@@ -51,9 +51,9 @@ def split_sources(sources, *, fraction: float = FRACTION, most: int = MOST) -> t
     ``held_out``: ``floor(fraction * n)`` of the n image files, at least one and at most
     ``most``, never all (n < 2: none), chosen by the SHA-1 of the file name (ties by path), in
     path order; ``train``: the other sources, in their order. Paths come back normalised
-    (os.path.normpath). The same files in any order give the same split.
+    (absolute, so a resumed run finds them from any folder). The same files in any order give the same split.
     """
-    sources = [os.path.normpath(os.fspath(s)) for s in sources]
+    sources = [os.path.abspath(os.fspath(s)) for s in sources]  # a resume may run from elsewhere
     images = sorted({s for s in sources if _is_image(s)})
     count = min(most, max(1, int(len(images) * fraction + 1e-9))) if len(images) >= 2 else 0
     held = set(sorted(images, key=_order)[:count])
@@ -63,12 +63,12 @@ def split_sources(sources, *, fraction: float = FRACTION, most: int = MOST) -> t
 def exclude_held_out(sources, held_out) -> list[str]:
     """``sources`` without the ``held_out`` files. Raises ValueError (one line) when a held-out
     file is not among the sources (deleted or moved since the run began) or nothing is left."""
-    held = {os.path.normpath(h) for h in held_out}
-    missing = sorted(held - {os.path.normpath(s) for s in sources})
+    held = {os.path.abspath(h) for h in held_out}
+    missing = sorted(held - {os.path.abspath(s) for s in sources})
     if missing:
         raise ValueError(f"the run validates on {missing[0]!r}, held out of --data when it began, which is no "
                          "longer among the --data images: put it back, or use a new --workdir")
-    train = [s for s in sources if os.path.normpath(s) not in held]
+    train = [s for s in sources if os.path.abspath(s) not in held]
     if not train:
         raise ValueError("every --data image is held out for validation: nothing is left to train on")
     return train
