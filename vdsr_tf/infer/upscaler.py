@@ -348,7 +348,7 @@ class Upscaler:
         if runtime.bundled_tflite or self._choosing:
             self.weights_label = self._named(weights or "paper")
         else:
-            self.weights_label = _label(weights, model) + ("+" if ensemble else "")
+            self.weights_label = _label(weights, model) + self._kind() + ("+" if ensemble else "")
         self.predictor: Predictor = self._made(
             self._bundled(weights or "paper") if runtime.bundled_tflite or self._choosing
             else make_predictor(model=model, weights=weights, backend=runtime.backend, precision=runtime.precision))
@@ -364,11 +364,15 @@ class Upscaler:
         return make_predictor(weights=name, precision=self._runtime.precision)
 
     def _named(self, name: str) -> str:
-        """How progress lines name bundled set ``name`` as run here: "jpeg", "jpeg int8", "jpeg+"."""
+        """How progress lines name bundled set ``name`` as run here: "jpeg", "jpeg int8", "jpeg bfloat16+"."""
+        return name + self._kind() + ("+" if self.ensemble else "")
+
+    def _kind(self) -> str:
+        """" tflite", " int8", " bfloat16" (what --precision auto chose shows here), or ""."""
         runtime = self._runtime
-        kind = ("" if not runtime.bundled_tflite else " tflite" if runtime.precision == "float32"
-                else f" {runtime.precision}")
-        return name + kind + ("+" if self.ensemble else "")
+        if runtime.bundled_tflite:
+            return " tflite" if runtime.precision == "float32" else f" {runtime.precision}"
+        return " bfloat16" if runtime.backend == "keras" and runtime.precision == "bfloat16" else ""
 
     def _predictor_for(self, source) -> tuple[Predictor, str]:
         if not self._choosing:

@@ -64,6 +64,9 @@ def build_vdsr(
     The receptive field is (2 * depth + 1) pixels wide: tiles need a halo of
     ``depth`` pixels to be exact.
     """
+    from vdsr_tf.nn.quiet import import_tensorflow_quietly
+
+    import_tensorflow_quietly()  # however the caller got here, TensorFlow starts without its C++ lines
     import keras
 
     depth = check_int(depth, "depth", 2)
