@@ -14,11 +14,13 @@ from importlib.util import find_spec
 
 from vdsr_tf.nn.model import BFLOAT16_NAMES
 
-__all__ = ["BUNDLED", "SPEEDS", "Runtime", "bundled_predictor", "keras_available", "plan"]
+__all__ = ["BUNDLED", "PRECISION_CHOICES", "SPEEDS", "Runtime", "bundled_predictor", "keras_available", "plan"]
 
 SPEEDS = ("normal", "fast")
 """``speed="fast"`` runs the bundled int8 TFLite model of the chosen set: several times float32
 Keras' speed for a few hundredths of a dB (measured figures in README and tflite.json)."""
+PRECISION_CHOICES = ("float32", "bfloat16", "auto")
+"""What ``precision=`` takes; "auto" is resolved by the caller (it times Keras predictors)."""
 BUNDLED = ("paper", "jpeg")
 """vdsr_tf.nn.weights.BUNDLED_NAMES, without importing that module here."""
 
@@ -44,8 +46,8 @@ def plan(speed, model, weights, backend: str, precision: str) -> Runtime:
         raise ValueError(f"speed must be one of {SPEEDS}, got {speed!r}")
     if precision in BFLOAT16_NAMES:
         precision = "bfloat16"  # training's name for it works too
-    if not isinstance(precision, str) or precision not in ("float32", "bfloat16", "auto"):
-        raise ValueError(f"precision must be one of ('float32', 'bfloat16', 'auto'), got {precision!r}")
+    if not isinstance(precision, str) or precision not in PRECISION_CHOICES:
+        raise ValueError(f"precision must be one of {PRECISION_CHOICES}, got {precision!r}")
     bundled = model is None and (weights is None or (isinstance(weights, str) and weights in BUNDLED))
     if speed == "fast":
         if not bundled:

@@ -99,13 +99,13 @@ keep ever less: a 41-pixel tile keeps one pixel, 6,400 tiles (minutes) for a 120
 
 BACKENDS = ("keras", "tflite", "saved_model")
 INFERENCE_PRECISIONS = ("float32", "bfloat16")
-PRECISION_CHOICES = INFERENCE_PRECISIONS + ("auto",)
-"""What ``precision=`` takes: "auto" picks whichever of the two this CPU runs faster, timed once
-per CPU model and remembered (:mod:`vdsr_tf.infer.precision_choice`)."""
 """Keras-backend precisions of super_resolve (training's are vdsr_tf.train.config.PRECISIONS).
 "bfloat16" runs the hidden convolutions in bfloat16 (Keras' mixed_bfloat16 policy; the last
 convolution and the residual add stay float32): about 0.02 dB of PSNR, and 1.9x float32's speed on
 a Zen 4 but 0.65x on a Xeon without AMX (BUILD_NOTES.md)."""
+PRECISION_CHOICES = runtime_choice.PRECISION_CHOICES
+"""What ``precision=`` takes: "auto" picks whichever of the two this CPU runs faster, timed once
+per CPU model and remembered (:mod:`vdsr_tf.infer.precision_choice`)."""
 
 
 # ---------------------------------------------------------------------------- validation
@@ -249,6 +249,14 @@ def _check_ensemble(ensemble) -> bool:
     return bool(ensemble)
 
 
+def _plan(speed, model, weights, backend: str, precision: str) -> runtime_choice.Runtime:
+    """runtime_choice.plan, with "auto" resolved to the precision this CPU runs faster."""
+    runtime = runtime_choice.plan(speed, model, weights, backend, precision)
+    if runtime.bundled_tflite:
+        return runtime
+    return dataclasses.replace(runtime, precision=_resolve_precision(runtime.precision, runtime.backend, model))
+
+
 def _resolve_precision(precision, backend: str, model) -> str:
     """``precision`` itself, or for "auto" the one this CPU runs faster (keras backend and a
     keras.Model or bundled weights; anything else runs as it was made: "float32")."""
@@ -336,11 +344,7 @@ class Upscaler:
     def __init__(self, weights=None, *, model=None, backend: str = "keras",
                  precision: str = "float32", tile: int | None = DEFAULT_TILE, ensemble: bool = False,
                  speed: str = "normal"):
-        runtime = runtime_choice.plan(speed, model, weights, backend, precision)
-        if not runtime.bundled_tflite:
-            runtime = dataclasses.replace(runtime, precision=_resolve_precision(runtime.precision, runtime.backend,
-                                                                                model))
-        self._runtime = runtime
+        self._runtime = runtime = _plan(speed, model, weights, backend, precision)
         self._choosing = weights is None and model is None and runtime.backend in ("keras", "tflite")
         self.ensemble = _check_ensemble(ensemble)
         self._predictors: dict[str, Predictor] = {}
@@ -605,9 +609,7 @@ def super_resolve(img, scale, *, model=None, weights=None, tile: int | None = DE
     """
     scale = check_scale(scale)  # once, and before any model is loaded
     _check_ensemble(ensemble)
-    runtime = runtime_choice.plan(speed, model, weights, backend, precision)
-    if not runtime.bundled_tflite:
-        runtime = dataclasses.replace(runtime, precision=_resolve_precision(runtime.precision, runtime.backend, model))
+    runtime = _plan(speed, model, weights, backend, precision)
     if model is None and weights is None and (runtime.bundled_tflite or (
             runtime.backend == "keras" and runtime.precision in INFERENCE_PRECISIONS)):
         from vdsr_tf.infer import weight_choice
