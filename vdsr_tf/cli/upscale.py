@@ -208,12 +208,15 @@ def _plan(args) -> tuple[list[tuple[str, str]], int]:
         raise UsageError("--overwrite and --skip-existing contradict each other; pass one")
     if args.ensemble and args.bicubic:
         raise UsageError("--ensemble runs the network several times; --bicubic runs none: pass one")
-    if args.fast and (args.bicubic or args.backend != "keras" or args.precision != "float32"):
-        raise UsageError("--fast chooses the network and how it runs (bundled int8 TFLite): drop "
-                         "--bicubic, --backend and --precision")
-    if args.fast and args.weights not in (None, "paper", "jpeg"):
-        raise UsageError("--fast runs the bundled int8 models: --weights may be paper or jpeg; for weights "
-                         "of your own, vdsr-tf export them and pass --backend tflite --weights .../vdsr_int8.tflite")
+    if args.fast and args.bicubic:
+        raise UsageError("--fast runs the bundled int8 network; --bicubic runs none: pass one")
+    if not args.bicubic:  # the library's own rules for these flags, answered before TensorFlow loads
+        from vdsr_tf.infer import runtime_choice
+
+        try:
+            runtime_choice.plan("fast" if args.fast else "normal", None, args.weights, args.backend, args.precision)
+        except ValueError as e:
+            raise UsageError(f"--fast: {e}" if args.fast else str(e)) from None
     if args.quality is not None and not any(_lossy(dst) for _, dst in pairs):
         raise UsageError(f"--quality applies to JPEG and WebP outputs; {pairs[0][1]!r} is written losslessly"
                          + (" (as are the others)" if len(pairs) > 1 else ""))
