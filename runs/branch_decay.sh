@@ -10,9 +10,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 decay=${1:-2000}
-read -r dst step < <(runs/branch_copy.sh branch_d) || exit 1
+keep=${2:-}
+[ -z "$keep" ] || [ "$keep" = average ] || { echo "branch_decay.sh: second argument must be 'average', got '$keep'" >&2; exit 2; }
+prefix=branch_d; ema=(--ema_decay 0)
+[ "$keep" = average ] && { prefix=branch_da; ema=(); }
+read -r dst step < <(runs/branch_copy.sh "$prefix") || exit 1
 echo "branch_decay.sh: $dst decays from step $step over $decay steps (0: the weight average at $step)"
 if [ "$decay" = 0 ]; then
   exec runs/train_long.sh --workdir "$dst" --steps "$step"
 fi
-exec runs/train_long.sh --workdir "$dst" --steps $((step + decay)) --decay_steps "$decay" --ema_decay 0
+exec runs/train_long.sh --workdir "$dst" --steps $((step + decay)) --decay_steps "$decay" "${ema[@]}"
