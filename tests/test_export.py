@@ -15,11 +15,12 @@ from vdsr_tf import build_vdsr, export
 from vdsr_tf.core import integrity
 from vdsr_tf.core.filecache import FileCache
 from vdsr_tf.data import patches as data_lib
-from vdsr_tf.export import parity
+from vdsr_tf.export import gpu_analyzer, parity
 from vdsr_tf.infer import runtimes, upscaler
 
 ROOT = Path(__file__).resolve().parents[1]
 E2E_SIZE, E2E_SCALE = (24, 32), 2.0
+TILE = 24
 
 
 @pytest.fixture(scope="module")
@@ -33,9 +34,18 @@ def tiny(tmp_path_factory):
     weights = tmp / "tiny.weights.h5"
     model.save_weights(weights)
     out = tmp / "exports"
-    config = export.ExportConfig(weights=weights, e2e_size=E2E_SIZE, e2e_scale=E2E_SCALE,
+    config = export.ExportConfig(weights=weights, e2e_size=E2E_SIZE, e2e_scale=E2E_SCALE, tile_size=TILE,
                                  calibration_count=12, calibration_size=32, scales=(2,))
-    export.export_all(out, config)
+    # The GPU analyzer's side venv (seconds per file) is tested in test_gpu_analyzer.py.
+    old = os.environ.get(gpu_analyzer.ANALYZER_ENV)
+    os.environ[gpu_analyzer.ANALYZER_ENV] = "off"
+    try:
+        export.export_all(out, config)
+    finally:
+        if old is None:
+            del os.environ[gpu_analyzer.ANALYZER_ENV]
+        else:
+            os.environ[gpu_analyzer.ANALYZER_ENV] = old
     return out, weights, model
 
 
@@ -44,7 +54,7 @@ def test_manifest_lists_every_artefact_with_measurements(tiny):
     manifest = json.loads((out / "manifest.json").read_text())
     names = [a["name"] for a in manifest["artifacts"]]
     assert names == ["saved_model", "tflite_float32", "tflite_float16", "tflite_dynamic_int8",
-                     "tflite_int8", "tflite_e2e"]
+                     "tflite_int8", "tile24_float32", "tile24_float16", "tile24_int8", "tflite_e2e"]
     assert manifest["weights"]["file"] == weights.name
     assert manifest["weights"]["depth"] == 3 and manifest["weights"]["filters"] == 8
     for art in manifest["artifacts"]:
@@ -61,6 +71,16 @@ def test_manifest_lists_every_artefact_with_measurements(tiny):
     assert int8["ops"].get("QUANTIZE", 0) >= 1
     e2e = manifest["artifacts"][-1]
     assert e2e["inputs"][0]["shape"] == [1, 24, 32, 3] and e2e["outputs"][0]["shape"] == [1, 48, 64, 3]
+    for art in manifest["artifacts"][5:8]:  # the static tile models, for GPU delegates and NPUs
+        assert art["kind"] == "tile" and art["tile"] == TILE and art["halo"] == 3
+        assert [i["name"] for i in art["inputs"]] == ["input", "mask"]
+        assert art["inputs"][1]["shape"] == [1, TILE, TILE, 1]
+        assert art["ops"]["MUL"] == 2 and art["ops"]["CONV_2D"] == 3  # each hidden layer masked
+        assert art["gpu_delegate"]["static_shapes"] and art["gpu_delegate"]["dynamic_tensors"] == 0
+        assert "not_run" in art["gpu_delegate"]["analyzer"]
+    assert not luma["gpu_delegate"]["static_shapes"]  # the whole-picture models are dynamic
+    with pytest.raises(ValueError, match="keeps nothing inside the network's 3-pixel halo"):
+        export.export_tile_tflite(build_vdsr(depth=3, filters=2), ROOT, 6)
 
 
 @pytest.mark.parametrize("precision", ["float32", "float16", "dynamic_int8", "int8"])
@@ -321,7 +341,7 @@ def test_sigterm_during_export_leaves_no_temporaries(tiny, tmp_path):
     env = dict(os.environ, PYTHONPATH=str(ROOT), TF_CPP_MIN_LOG_LEVEL="3")
     proc = subprocess.run([sys.executable, "-c", script, str(ROOT / "tools" / "export.py"),
                            f"--out={out}", f"--weights={weights}", "--precisions=",
-                           "--e2e_size=16x16", f"--test_data={tmp_path / 'absent'}"],
+                           "--e2e_size=16x16", "--tile_size=0", f"--test_data={tmp_path / 'absent'}"],
                           capture_output=True, text=True, env=env, timeout=300)
     assert proc.returncode == 143, proc.stderr[-3000:]
     assert proc.stderr.strip().splitlines()[-1] == "export: terminated"
@@ -486,7 +506,7 @@ def test_the_jpeg_set_exports_by_name_into_a_folder_of_its_own(tiny, tmp_path, m
 
     parent = tmp_path / "exports"
     shutil.copytree(out, parent)
-    config = export.ExportConfig(weights="jpeg", precisions=("float32",), e2e_size=None,
+    config = export.ExportConfig(weights="jpeg", precisions=("float32",), e2e_size=None, tile_size=None,
                                  calibration_count=4, calibration_size=32, scales=(2,))
     export.export_all(parent / "jpeg", config)
     info = json.loads((parent / "jpeg" / "manifest.json").read_text())["weights"]
@@ -520,3 +540,18 @@ def test_the_bare_litert_example_in_exports_readme_runs_and_matches_super_resolv
     want = np.asarray(super_resolve(str(tmp_path / "photo.png"), 2, backend="tflite", weights=str(model)), np.int16)
     assert ours.shape == want.shape == (48, 40, 3)
     assert np.abs(ours - want).max() <= 1 and np.mean(ours == want) > 0.99
+
+
+def test_the_device_speed_rows(tiny):
+    """`vdsr-tf bench --sections=device`: each tile model and the dynamic float32/int8 files at each
+    thread count, next to Keras, on one picture."""
+    from vdsr_tf.research import speed
+
+    out, _, _ = tiny
+    r = speed.device_pipeline(folder=out, size=12, scale=2, threads=(1, 2), repeats=1)
+    rows = {(row["pipeline"], row["precision"], row["threads"]) for row in r["rows"]}
+    assert ("super_resolve keras", "float32", os.cpu_count()) in rows
+    for n in (1, 2):
+        assert {("device reference", p, n) for p in ("float32", "float16", "int8")} <= rows
+        assert {("super_resolve tflite", p, n) for p in ("float32", "int8")} <= rows
+    assert all(row["seconds_per_output_mp"] > 0 for row in r["rows"])

@@ -11,7 +11,7 @@ import vdsr_tf
 
 PACKAGE = pathlib.Path(vdsr_tf.__file__).parent
 # Bottom to top. A module may import its own layer and the layers below it, never above.
-LAYERS = ("core", "nn", "infer", "evaluation", "data", "train", "export", "research", "cli")
+LAYERS = ("core", "nn", "device", "infer", "evaluation", "data", "train", "export", "research", "cli")
 HEAVY = ("tensorflow", "keras", "jax")
 
 

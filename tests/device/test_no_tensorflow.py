@@ -64,3 +64,15 @@ def test_commands_that_need_tensorflow_say_so_in_one_line():
                           timeout=120, env={**os.environ, "PYTHONPATH": str(HERE.parents[1])})
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     assert proc.stderr.strip().splitlines() == [proc.stderr.strip()] and "needs the full install" in proc.stderr
+
+
+def test_the_reference_device_pipeline_runs_the_tile_model_without_tensorflow():
+    """vdsr_tf.device.reference with exports/vdsr_tile256_float32.tflite: the Keras result (one
+    256x256 tile reaching past a 128x96 picture, the mask 0 there)."""
+    from vdsr_tf.device import reference
+
+    model = reference.TileModel(HERE.parents[1] / "exports" / "vdsr_tile256_float32.tflite", num_threads=1)
+    rgb = np.asarray(Image.open(PICTURE).convert("RGB"), np.float64) / 255.0
+    out = np.floor(np.clip(reference.upscale(rgb, 2, model), 0, 1) * 255 + 0.5)
+    assert np.abs(out - np.asarray(Image.open(KERAS_X2), dtype=int)).max() <= 1
+    assert "tensorflow" not in sys.modules and "keras" not in sys.modules

@@ -31,6 +31,11 @@ Sections (registered in SECTIONS at the bottom):
              Keras. Artefacts: --backends_dir (an export folder, e.g. exports/), else a temporary
              export of the weights below (no parity measurement). --backends_update_manifest
              stores the figures in the folder's manifest.json under "benchmark".
+  device     the reference device pipeline (vdsr_tf.device.reference: numpy, LiteRT and the
+             static tile models of --backends_dir, default exports/) at each --device_threads,
+             next to super_resolve with the folder's dynamic float32/int8 TFLite models at the
+             same threads and with Keras float32 (all CPUs): seconds per output megapixel of a
+             --backends_size picture at --backends_scale, whole pipeline.
 Weights: --weights, else the bundled weights, else a randomly initialised full-size VDSR
 (timing and memory do not depend on the values; the output says which was used).
 """
@@ -73,6 +78,7 @@ flags.DEFINE_integer("backends_size", 512, "Square input side for the backends s
 flags.DEFINE_float("backends_scale", 2.0, "Scale for the backends section.")
 flags.DEFINE_integer("backends_repeats", 2, "Timed runs per backend (the fastest is kept).")
 flags.DEFINE_integer("backends_threads", None, "TFLite threads (default: all CPUs).")
+flags.DEFINE_list("device_threads", ["1", "2"], "LiteRT threads to time (device section).")
 flags.DEFINE_boolean("backends_update_manifest", False, "Write the figures into --backends_dir/manifest.json.")
 
 
@@ -157,10 +163,24 @@ def backends_section():
     return r
 
 
+def device_section():
+    r = speed.device_pipeline(folder=FLAGS.backends_dir or "exports", size=FLAGS.backends_size,
+                              scale=FLAGS.backends_scale, threads=[int(t) for t in FLAGS.device_threads],
+                              repeats=FLAGS.backends_repeats, progress=_log)
+    _log(f"[device] {r['input']}x{r['input']} at x{r['scale']:g} ({r['output_megapixels']:.2f} output MP), "
+         f"artefacts: {r['artefacts']}")
+    _log(f"{'pipeline':<22} {'precision':<9} {'threads':>7} {'s/MP':>8} {'CPU s/MP':>9}  file")
+    for row in r["rows"]:
+        _log(f"{row['pipeline']:<22} {row['precision']:<9} {row['threads']:>7} {row['seconds_per_output_mp']:8.3f} "
+             f"{row['cpu_seconds_per_output_mp']:9.3f}  {row['file'] or '-'}")
+    return r
+
+
 SECTIONS = {
     "inference": inference_section,
     "training": training_section,
     "backends": backends_section,
+    "device": device_section,
 }
 
 

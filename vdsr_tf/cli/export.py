@@ -7,7 +7,8 @@ Example:
 
 Writes into --out, which must be new or empty unless --overwrite is given (files of the
 same names are then replaced, other files there are left alone; a failed export removes a
-folder it made): saved_model/, vdsr_<precision>.tflite,
+folder it made): saved_model/, vdsr_<precision>.tflite, the static tile models
+vdsr_tile<T>_<precision>.tflite (for GPU delegates and NPUs; vdsr_tf.device.reference runs them),
 vdsr_e2e_<H>x<W>_x<s>.tflite and manifest.json with the parity and PSNR measured on
 --test_data (Set5; synthetic pictures when absent). int8 is calibrated on patches of
 --calibration_data (the training images; synthetic when absent). See exports/README.md.
@@ -30,6 +31,8 @@ flags.DEFINE_list("precisions", ["float32", "float16", "dynamic_int8", "int8"],
 flags.DEFINE_string("e2e_size", "256x256", 'End-to-end model input "HxW" ("none" skips it).')
 flags.DEFINE_float("e2e_scale", 2.0, "End-to-end model scale.")
 flags.DEFINE_enum("e2e_precision", "float32", ["float32", "float16"], "End-to-end model weights.")
+flags.DEFINE_integer("tile_size", 256, "Side of the static tile models for GPU delegates and NPUs (0 skips them).")
+flags.DEFINE_list("tile_precisions", ["float32", "float16", "int8"], "Precisions of the tile models.")
 flags.DEFINE_string("calibration_data", flagged.shared_data("train"),
                     "HR training images for int8 calibration (synthetic if missing).")
 flags.DEFINE_integer("calibration_count", 240, "Calibration patches.")
@@ -68,6 +71,7 @@ def main(argv, prog="export"):
             weights=FLAGS.weights, precisions=FLAGS.precisions,
             e2e_size=None if FLAGS.e2e_size.lower() == "none" else FLAGS.e2e_size,
             e2e_scale=FLAGS.e2e_scale, e2e_precision=FLAGS.e2e_precision,
+            tile_size=FLAGS.tile_size or None, tile_precisions=FLAGS.tile_precisions,
             calibration_data=FLAGS.calibration_data, calibration_count=FLAGS.calibration_count,
             calibration_size=FLAGS.calibration_size, test_data=FLAGS.test_data,
             scales=[int(s) for s in FLAGS.scales],

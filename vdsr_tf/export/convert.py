@@ -17,6 +17,7 @@ from typing import Sequence
 import numpy as np
 
 from vdsr_tf.core import atomic
+from vdsr_tf.core.checks import check_int
 from vdsr_tf.infer.runtimes import SERVE, SERVE_OUTPUT, saved_model_info
 from vdsr_tf.nn.model import conv_name
 from vdsr_tf.nn.quiet import stderr_silenced
@@ -26,12 +27,17 @@ __all__ = [
     "INT8_FLOAT_LAYERS",
     "LUMA_PRECISIONS",
     "SAVED_MODEL_DIR",
+    "TILE_PRECISIONS",
     "build_e2e_function",
+    "build_tile_model",
     "convert_tflite",
     "e2e_filename",
     "export_e2e_tflite",
     "export_saved_model",
+    "export_tile_tflite",
     "parse_size",
+    "tile_calibration",
+    "tile_filename",
     "tflite_filename",
 ]
 
@@ -41,6 +47,8 @@ EXTRA_PRECISIONS = ("int16x8",)
 """Converted on request only: int16 activations run on TFLite's reference kernels
 (no XNNPACK), many times slower than float32 on CPU."""
 E2E_PRECISIONS = ("float32", "float16")
+TILE_PRECISIONS = ("float32", "float16", "int8")
+"""Precisions of the static tile models (GPU delegates take float32/float16, NPUs int8)."""
 
 INT8_FLOAT_LAYERS: tuple[str, ...] = (conv_name(1), conv_name(2))
 """Layers of the "int8" model kept in float32 (TFLite selective quantization).
@@ -57,6 +65,12 @@ def tflite_filename(precision: str) -> str:
     """``vdsr_<precision>.tflite``."""
     check_precision(precision, LUMA_PRECISIONS + EXTRA_PRECISIONS)
     return _TFLITE_FILES[precision]
+
+
+def tile_filename(tile: int, precision: str) -> str:
+    """``vdsr_tile<T>_<precision>.tflite``."""
+    check_precision(precision, TILE_PRECISIONS)
+    return f"vdsr_tile{int(tile)}_{precision}.tflite"
 
 
 def e2e_filename(size: tuple[int, int], scale: float) -> str:
@@ -92,14 +106,14 @@ def parse_size(text) -> tuple[int, int]:
 
 # ---------------------------------------------------------------------------- the two set-ups
 
-def _write_archive(model, fn, spec, target: Path) -> None:
+def _write_archive(model, fn, specs, target: Path) -> None:
     """Writes ``fn`` (tracking ``model``'s variables) as a SavedModel with one ``serve``
-    endpoint (and signature) taking ``spec``."""
+    endpoint (and signature) taking the tensors ``specs`` (a list)."""
     import keras
 
     archive = keras.export.ExportArchive()
     archive.track(model)
-    archive.add_endpoint(SERVE, fn, input_signature=[spec])
+    archive.add_endpoint(SERVE, fn, input_signature=list(specs))
     with stderr_silenced():  # "Sharding callback duration"
         archive.write_out(str(target), verbose=False)
 
@@ -154,7 +168,7 @@ def export_saved_model(model, path) -> Path:
     tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=atomic.temp_prefix(path) + "tmp."))
     try:
         target = tmp / "sm"
-        _write_archive(model, serve, spec, target)
+        _write_archive(model, serve, [spec], target)
         info_file = saved_model_info(target)
         info_file.parent.mkdir(exist_ok=True)
         info = {"receptive_radius": receptive_radius(model), "model": model.name,
@@ -177,7 +191,8 @@ def convert_tflite(saved_model_dir, precision: str, *, representative: Sequence[
       precision: "float32", "float16" (float16 weights), "dynamic_int8" (int8 weights,
         activations quantized at run time), "int8" (full integer, needs
         ``representative``) or "int16x8" (int16 activations, int8 weights; slow on CPU).
-      representative: calibration inputs (float32 (1, h, w, 1) arrays) for int8/int16x8.
+      representative: calibration inputs for int8/int16x8: float32 (1, h, w, 1) arrays, or
+        for a model of several inputs, one list of arrays (in the signature's order) each.
       float_layers: for "int8", layer names kept in float32 (default
         :data:`INT8_FLOAT_LAYERS`; empty: every layer int8).
     Only TFLite builtin ops are allowed: a graph that would need Flex ops fails here.
@@ -194,7 +209,7 @@ def convert_tflite(saved_model_dir, precision: str, *, representative: Sequence[
 
         def gen():
             for x in samples:
-                yield [np.asarray(x, np.float32)]
+                yield [np.asarray(a, np.float32) for a in (x if isinstance(x, (list, tuple)) else [x])]
 
         conv.representative_dataset = gen
         if precision == "int8":
@@ -280,9 +295,98 @@ def export_e2e_tflite(model, path, size: tuple[int, int], scale: float, *, preci
     fn, spec = build_e2e_function(model, size, scale)
     with tempfile.TemporaryDirectory(dir=path.parent, prefix=atomic.temp_prefix(path) + "sm.") as tmp:
         target = Path(tmp) / "sm"
-        _write_archive(model, fn, spec, target)
+        _write_archive(model, fn, [spec], target)
         conv = _converter(target, precision)
         with stderr_silenced():
             data = conv.convert()
     atomic.write_bytes(path, data)
     return path
+
+
+# ---------------------------------------------------------------------------- static tiles
+
+def build_tile_model(model, tile: int):
+    """``model``'s layers (shared, not copied) as a static-shape tile model for delegates.
+
+    Inputs ``input`` and ``mask``, float32 (1, tile, tile, 1); output (1, tile, tile, 1). Every
+    hidden layer's output is multiplied by the mask (1 on the picture, 0 past it), so the next
+    convolution sees zeros past the picture, as it does on the whole picture: a tile reaching
+    past the edge is exact (:mod:`vdsr_tf.device.reference`). Ops: CONV_2D (ReLU fused), MUL, ADD.
+    """
+    import keras
+
+    from vdsr_tf.nn.model import receptive_radius
+
+    tile = check_int(tile, "tile", 2)
+    convs = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
+    if not convs:
+        raise ValueError(f"a tile model needs a network of Conv2D layers; {model.name!r} has none")
+    if tile <= 2 * receptive_radius(model):
+        raise ValueError(f"a {tile}-pixel tile keeps nothing inside the network's {receptive_radius(model)}-pixel "
+                         f"halo on each side; tiles of 4 halos or more keep most of their work")
+    x = keras.Input((tile, tile, 1), batch_size=1, dtype="float32", name="input")
+    mask = keras.Input((tile, tile, 1), batch_size=1, dtype="float32", name="mask")
+    h = x
+    for layer in convs[:-1]:
+        h = keras.layers.Multiply(name=f"{layer.name}_masked")([layer(h), mask])
+    out = convs[-1](h)
+    if any(isinstance(layer, keras.layers.Add) for layer in model.layers):  # the residual network
+        out = keras.layers.Add(name="residual_add")([x, out])
+    return keras.Model([x, mask], out, name=f"{model.name}_tile{tile}")
+
+
+def tile_calibration(patches: Sequence[np.ndarray], tile: int) -> list[list[np.ndarray]]:
+    """int8 calibration inputs of a tile model from the luminance models' calibration patches.
+
+    The (1, s, s, 1) patches are laid side by side in tiles with a one-pixel gap where the mask
+    is 0. The mask zeroes the gap at every layer, so each patch's activations are exactly those
+    of the dynamic int8 model's calibration (and its activation ranges too). Patches that touch
+    raise the ranges: the edges between them are not in the pictures (measured in BUILD_NOTES).
+    Returns one [input, mask] pair per tile.
+    """
+    samples = []
+    place = 0
+    for patch in patches:
+        p = np.asarray(patch, np.float32)[0, :, :, 0]
+        size = min(p.shape[0], p.shape[1], tile)
+        per_row = max(1, (tile + 1) // (size + 1))
+        if not samples or place == per_row * per_row:
+            samples.append([np.zeros((1, tile, tile, 1), np.float32), np.zeros((1, tile, tile, 1), np.float32)])
+            place = 0
+        x, m = samples[-1]
+        r, c = (place // per_row) * (size + 1), (place % per_row) * (size + 1)
+        x[0, r:r + size, c:c + size, 0] = p[:size, :size]
+        m[0, r:r + size, c:c + size, 0] = 1.0
+        place += 1
+    return samples
+
+
+def export_tile_tflite(model, out_dir, tile: int, precisions: Sequence[str] = TILE_PRECISIONS, *,
+                       representative: Sequence[np.ndarray] | None = None,
+                       float_layers: Sequence[str] = INT8_FLOAT_LAYERS) -> list[Path]:
+    """Writes ``vdsr_tile<T>_<precision>.tflite`` (:func:`build_tile_model`) per precision into
+    ``out_dir``; int8 needs ``representative`` (the luminance calibration patches, laid out by
+    :func:`tile_calibration`) and keeps ``float_layers`` in float32 as the dynamic int8 does."""
+    import tensorflow as tf
+
+    for p in precisions:
+        check_precision(p, TILE_PRECISIONS)
+    out_dir = Path(out_dir)
+    tile_model = build_tile_model(model, tile)
+
+    def serve(input, mask):  # the argument names are the signature's input names
+        return {SERVE_OUTPUT: tile_model([input, mask], training=False)}
+
+    specs = [tf.TensorSpec((1, tile, tile, 1), tf.float32, name=name) for name in ("input", "mask")]
+    written = []
+    first = out_dir / tile_filename(tile, precisions[0]) if precisions else out_dir / "tile"
+    with tempfile.TemporaryDirectory(dir=out_dir, prefix=atomic.temp_prefix(first) + "sm.") as tmp:
+        target = Path(tmp) / "sm"
+        _write_archive(tile_model, serve, specs, target)
+        calibration = tile_calibration(representative, tile) if representative else None
+        for precision in precisions:
+            path = out_dir / tile_filename(tile, precision)
+            atomic.write_bytes(path, convert_tflite(target, precision, representative=calibration,
+                                                    float_layers=float_layers))
+            written.append(path)
+    return written

@@ -34,6 +34,9 @@ class ExportConfig:
         (:data:`~vdsr_tf.export.convert.LUMA_PRECISIONS`, plus "int16x8" on request).
       e2e_size: (H, W) or "HxW" input of the end-to-end model (stored as (H, W)); None skips it.
       e2e_scale: its scale; e2e_precision: "float32" or "float16".
+      tile_size: side T of the static-shape tile models for delegates (``vdsr_tile<T>_*.tflite``,
+        :func:`~vdsr_tf.export.convert.build_tile_model`); None skips them.
+      tile_precisions: their precisions (:data:`~vdsr_tf.export.convert.TILE_PRECISIONS`).
       calibration_data: HR training image folder(s) for int8 calibration (synthetic if None).
       calibration_count, calibration_size: how many calibration patches, and their side.
       test_data: benchmark folder for the measurements (synthetic if None), at ``scales``.
@@ -47,6 +50,8 @@ class ExportConfig:
     e2e_size: tuple[int, int] | str | None = (256, 256)
     e2e_scale: float = 2.0
     e2e_precision: str = "float32"
+    tile_size: int | None = 256
+    tile_precisions: Sequence[str] = convert.TILE_PRECISIONS
     calibration_data: object = None
     calibration_count: int = 240
     calibration_size: int = 64
@@ -64,6 +69,12 @@ class ExportConfig:
         convert.check_precision(self.e2e_precision, convert.E2E_PRECISIONS)
         set_ = lambda name, value: object.__setattr__(self, name, value)  # frozen: normalise once
         set_("precisions", precisions)
+        tile_precisions = _tuple_of(self.tile_precisions, "tile_precisions", str)
+        for p in tile_precisions:
+            convert.check_precision(p, convert.TILE_PRECISIONS)
+        set_("tile_precisions", tile_precisions)
+        if self.tile_size is not None:  # (more than two halos: export_tile_tflite checks it)
+            set_("tile_size", check_int(self.tile_size, "tile_size", 3))
         set_("e2e_size", None if self.e2e_size is None else convert.parse_size(self.e2e_size))
         set_("e2e_scale", check_scale(self.e2e_scale))
         set_("scales", _tuple_of(self.scales, "scales", numbers.Integral, int))
@@ -109,20 +120,31 @@ def _write(out_dir: Path, config: ExportConfig, model, info: dict, say) -> dict:
     say(f"wrote {sm}")
     artifacts = [manifest_mod.saved_model_entry()]
     calibration = None
+
+    def calibration_patches():
+        nonlocal calibration
+        if calibration is None:
+            calibration = patches.calibration_patches(
+                config.calibration_data, count=config.calibration_count,
+                size=config.calibration_size, scales=config.scales)
+            say(f"calibration: {calibration[1]}")
+        return calibration[0]
+
     for precision in config.precisions:
-        representative = None
-        if precision in ("int8", "int16x8"):
-            if calibration is None:
-                calibration = patches.calibration_patches(
-                    config.calibration_data, count=config.calibration_count,
-                    size=config.calibration_size, scales=config.scales)
-                say(f"calibration: {calibration[1]}")
-            representative = calibration[0]
+        representative = calibration_patches() if precision in ("int8", "int16x8") else None
         path = out_dir / convert.tflite_filename(precision)
         atomic.write_bytes(path, convert.convert_tflite(sm, precision, representative=representative,
                                                         float_layers=config.int8_float_layers))
         say(f"wrote {path}")
         artifacts.append(manifest_mod.tflite_entry(path, precision, config.int8_float_layers))
+    if config.tile_size is not None and config.tile_precisions:
+        representative = calibration_patches() if "int8" in config.tile_precisions else None
+        paths = convert.export_tile_tflite(model, out_dir, config.tile_size, config.tile_precisions,
+                                           representative=representative, float_layers=config.int8_float_layers)
+        for precision, path in zip(config.tile_precisions, paths):
+            say(f"wrote {path}")
+            artifacts.append(manifest_mod.tile_entry(path, config.tile_size, precision,
+                                                     config.int8_float_layers))
     if config.e2e_size is not None:
         path = out_dir / convert.e2e_filename(config.e2e_size, config.e2e_scale)
         convert.export_e2e_tflite(model, path, config.e2e_size, config.e2e_scale,

@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 
 from vdsr_tf.core import integrity, matlab
+from vdsr_tf.export import gpu_analyzer
 from vdsr_tf.export.convert import SAVED_MODEL_DIR
 from vdsr_tf.infer.runtimes import SERVE, SERVE_OUTPUT
 
@@ -22,6 +23,7 @@ __all__ = [
     "read_manifest",
     "saved_model_entry",
     "tflite_entry",
+    "tile_entry",
     "unlisted_files",
     "weights_info",
 ]
@@ -82,6 +84,14 @@ def _tflite_model(path: Path):
     return runtimes.TFLiteModel(path, num_threads=1, verify=False)
 
 
+def _op_counts(path: Path) -> dict[str, int]:
+    from ai_edge_litert.interpreter import Interpreter
+
+    from vdsr_tf.device.litert import op_counts
+
+    return op_counts(Interpreter(model_path=str(path), num_threads=1))
+
+
 def saved_model_entry() -> dict:
     """The entry of ``saved_model/`` (see :func:`vdsr_tf.export.convert.export_saved_model`)."""
     return {
@@ -99,6 +109,26 @@ def tflite_entry(path: Path, precision: str, float_layers=()) -> dict:
         "name": f"tflite_{precision}", "kind": "luma", "file": path.name, "format": "tflite",
         "precision": precision, "inputs": _luma_spec(signature),
         "outputs": _luma_out(signature), "internal": _INTERNAL[precision],
+    }
+    if precision == "int8":
+        entry["float_layers"] = list(float_layers)
+    return entry
+
+
+def tile_entry(path: Path, tile: int, precision: str, float_layers=()) -> dict:
+    """The entry of a static tile model (:func:`vdsr_tf.export.convert.build_tile_model`)."""
+    from vdsr_tf.device.reference import TileModel
+
+    shape = [1, int(tile), int(tile), 1]
+    entry = {
+        "name": f"tile{tile}_{precision}", "kind": "tile", "file": path.name, "format": "tflite",
+        "precision": precision, "signature": SERVE, "tile": int(tile), "halo": TileModel(path, num_threads=1).halo,
+        "inputs": _luma_spec(shape) + [{
+            "name": "mask", "shape": shape, "dtype": "float32", "range": [0.0, 1.0],
+            "meaning": "1 on the picture, 0 where the tile reaches past it (input 0 there too)"}],
+        "outputs": _luma_out(shape),
+        "internal": _INTERNAL[precision] + "; every hidden layer's output multiplied by the mask",
+        "schedule": "tiles T - 2 * halo apart, each keeping its middle: vdsr_tf.device.reference",
     }
     if precision == "int8":
         entry["float_layers"] = list(float_layers)
@@ -128,13 +158,15 @@ def _size(path: Path) -> int:
 
 
 def finish_entries(out_dir: Path, artifacts: list[dict], weights_file: str) -> None:
-    """Adds what is read from the written files to each entry: size, sha256, TFLite op counts."""
+    """Adds what is read from the written files to each entry: size, sha256, TFLite op counts and
+    what the GPU delegate would meet (:func:`vdsr_tf.export.gpu_analyzer.delegate_report`)."""
     for art in artifacts:
         path = out_dir / art["file"]
         art["size_bytes"] = _size(path)
         art["sha256"] = integrity.sha256(path)
         if art["format"] == "tflite":
-            art["ops"] = _tflite_model(path).op_counts()
+            art["ops"] = _op_counts(path)
+            art["gpu_delegate"] = gpu_analyzer.delegate_report(path)
         art["weights"] = weights_file
 
 

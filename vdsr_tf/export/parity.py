@@ -6,6 +6,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from vdsr_tf.device.reference import TilePredictor
 from vdsr_tf.export.images import fit_to, measurement_images
 from vdsr_tf.export.manifest import MANIFEST, changed_files, read_manifest, unlisted_files
 
@@ -20,6 +21,8 @@ LIMITS = {
     "int8_psnr_drop_broken": 1.0,  # dB, beyond this an int8 file is treated as broken
     "e2e_levels": 1,           # grey levels ...
     "e2e_fraction": 0.999,     # ... on at least this fraction of the pixels
+    "arm64_psnr_drop": 0.02,   # dB, aarch64 LiteRT vs x86 on the same inputs (quantised files;
+                               # float32 files: max_abs_diff above)
 }
 
 
@@ -60,9 +63,9 @@ def _run_luma(predictor, images) -> tuple[dict[int, list[float]], list[np.ndarra
 def measure(out_dir, manifest: dict, model, images, *, progress: Callable[[str], None] | None = None) -> dict:
     """Runs every artefact of ``manifest`` on ``images`` next to the Keras ``model``.
 
-    Luminance artefacts go through :func:`vdsr_tf.super_resolve` whole-image
-    (``model=`` the artefact's predictor), so the PSNR is the protocol's (Y of the
-    uint8 RGB result, shave = scale); the network outputs are compared with Keras'
+    Luminance and tile artefacts go through :func:`vdsr_tf.super_resolve` whole-image
+    (``model=`` the artefact's predictor; a tile model tiles the picture itself), so the PSNR
+    is the protocol's (Y of the uint8 RGB result, shave = scale); the network outputs are compared with Keras'
     on the same inputs (max |diff| on [0, 1]). The end-to-end model runs on each LR
     image cropped or mirror-padded to its input size, next to ``super_resolve`` with
     Keras on the same uint8 picture.
@@ -84,10 +87,13 @@ def measure(out_dir, manifest: dict, model, images, *, progress: Callable[[str],
             if art["kind"] == "e2e":
                 results[art["name"]] = _measure_e2e(path, art, keras_pred, images)
             else:
-                backend = "saved_model" if art["format"] == "tf_saved_model" else "tflite"
-                # verify=False: the exporter measures files it has just written (their
-                # manifest comes last), and verify() has checked every hash before this.
-                predictor = runtimes.get_predictor(backend, path, verify=False)
+                if art["kind"] == "tile":  # the reference device pipeline's tiling, inside
+                    predictor = TilePredictor(path)
+                else:
+                    backend = "saved_model" if art["format"] == "tf_saved_model" else "tflite"
+                    # verify=False: the exporter measures files it has just written (their
+                    # manifest comes last), and verify() has checked every hash before this.
+                    predictor = runtimes.get_predictor(backend, path, verify=False)
                 psnrs, outputs = _run_luma(predictor, images)
                 diff = max(float(np.max(np.abs(out - ref))) for out, ref in zip(outputs, refs))
                 art_psnr = _mean_by_scale(psnrs)
@@ -165,6 +171,36 @@ def check(art: dict, m: dict) -> tuple[bool, str]:
                 f"broken above {LIMITS['int8_psnr_drop_broken']} dB)")
 
 
+def check_arm64(art: dict, by_cpu: dict) -> tuple[bool, str]:
+    """:data:`LIMITS` applied to one file's aarch64 figures (:func:`vdsr_tf.export.arm64.measure`):
+    float32 files within ``max_abs_diff`` of x86, the others within ``arm64_psnr_drop`` dB."""
+    parts, ok = [], True
+    for cpu, m in by_cpu.items():
+        if "error" in m:
+            ok = False
+            parts.append(f"{cpu}: could not run: {m['error']}")
+            continue
+        if art["precision"] == "float32":
+            good = m["max_abs_diff"] <= LIMITS["max_abs_diff"]
+        else:
+            good = abs(m["psnr_drop"]) <= LIMITS["arm64_psnr_drop"]
+        ok = ok and good
+        parts.append(f"{cpu}: max|diff| {m['max_abs_diff']:.2e}, drop {m['psnr_drop']:+.4f} dB"
+                     + ("" if good else " (BEYOND the limit)"))
+    return ok, "arm64 " + "; ".join(parts)
+
+
+def measure_arm64(out_dir, manifest: dict, test_data, scales, say) -> list[tuple[dict, dict, bool, str]]:
+    """Every TFLite file of the folder under emulated aarch64 LiteRT against x86 (slow: minutes),
+    with :func:`check_arm64`: one (artefact, figures by cpu, passed, reason) per file."""
+    from vdsr_tf.export import arm64
+
+    images, _ = measurement_images(test_data, scales)
+    figures = arm64.measure(out_dir, manifest, images, progress=say)
+    return [(art, figures[art["name"]], *check_arm64(art, figures[art["name"]]))
+            for art in manifest["artifacts"] if art["name"] in figures]
+
+
 def measure_and_check(out_dir, manifest: dict, model, test_data, scales,
                       say: Callable[[str], None]) -> tuple[str, list[tuple[dict, dict, bool, str]]]:
     """Measures every artefact on ``test_data`` at ``scales`` and applies :func:`check`:
@@ -199,7 +235,7 @@ def _reference_model(info: dict, weights):
 
 
 def verify(out_dir, *, weights=None, test_data=None, scales: Sequence[int] | None = None,
-           progress: Callable[[str], None] | None = None) -> tuple[bool, list[dict]]:
+           arm64: bool = False, progress: Callable[[str], None] | None = None) -> tuple[bool, list[dict]]:
     """Re-measures every artefact listed in ``out_dir/manifest.json`` against Keras.
 
     Every artefact's sha256 is checked first (seconds): when any differs from the manifest's,
@@ -213,6 +249,9 @@ def verify(out_dir, *, weights=None, test_data=None, scales: Sequence[int] | Non
         must match the manifest's, else the comparison would be meaningless).
       test_data: benchmark folder (synthetic images when None or missing).
       scales: integer scales to measure (default 2, 3, 4).
+      arm64: also run every TFLite file under emulated aarch64 LiteRT
+        (:func:`measure_arm64`; ``tools/arm64_sysroot.sh`` builds what it needs); the rows get
+        ``arm64`` (figures by emulated cpu) and fail beyond :data:`LIMITS`.
 
     Returns (all passed, one row per artefact: name, file, passed, summary, measured,
     changed = the file is missing or its sha256 differs from the manifest's).
@@ -240,4 +279,59 @@ def verify(out_dir, *, weights=None, test_data=None, scales: Sequence[int] | Non
                                    DEFAULT_SCALES if scales is None else scales, say)
     rows = [{"name": art["name"], "file": art["file"], "passed": ok, "changed": False,
              "summary": reason, "measured": m} for art, m, ok, reason in results]
+    for row, art in zip(rows, manifest["artifacts"]):
+        if art["format"] == "tflite":
+            ok, note = delegate_check(Path(out_dir) / art["file"], art)
+            row["passed"] = row["passed"] and ok
+            row["summary"] += f"; {note}"
+    if arm64:
+        by_name = {row["name"]: row for row in rows}
+        for art, figures, ok, reason in measure_arm64(out_dir, manifest, test_data,
+                                                      DEFAULT_SCALES if scales is None else scales, say):
+            row = by_name[art["name"]]
+            row.update(arm64=figures, arm64_passed=ok, passed=row["passed"] and ok)
+            row["summary"] += f"; {reason}"
     return all(row["passed"] for row in rows), rows
+
+
+def record_arm64(out_dir, rows: list[dict]) -> None:
+    """Writes the aarch64 figures of :func:`verify` (``arm64=True``) into the folder's manifest,
+    each file's under ``arm64`` with the check's verdict."""
+    from vdsr_tf.core import atomic
+
+    manifest = read_manifest(out_dir)
+    by_name = {row["name"]: row for row in rows if "arm64" in row}
+    for art in manifest["artifacts"]:
+        if art["name"] in by_name:
+            art["arm64"] = dict(by_name[art["name"]]["arm64"], passed=by_name[art["name"]]["arm64_passed"])
+    atomic.write_json(Path(out_dir) / MANIFEST, manifest)
+
+
+def delegate_check(path: Path, art: dict) -> tuple[bool, str]:
+    """What the GPU delegate meets in a TFLite file, checked again: (passed, note). A tile model
+    with a dynamic shape fails (it exists for delegates); the analyzer's verdict is reported, and
+    when it differs from the one the manifest recorded, that is said."""
+    from vdsr_tf.export import gpu_analyzer
+
+    now = gpu_analyzer.delegate_report(path)
+    ok = now["static_shapes"] or art["kind"] != "tile"
+    shapes = "static shapes" if now["static_shapes"] else f"{now['dynamic_tensors']} dynamic tensors"
+    verdict = now["analyzer"]
+    if "not_run" in verdict:
+        said = "GPU analyzer not run here (tools/gpu_analyzer_env.sh)"
+        recorded = (art.get("gpu_delegate") or {}).get("analyzer", {})
+        if "compatible" in recorded:
+            said += f"; the manifest's: {_analyzer_words(recorded)}"
+    else:
+        said = f"GPU analyzer: {_analyzer_words(verdict)}"
+        recorded = (art.get("gpu_delegate") or {}).get("analyzer")
+        if recorded and "compatible" in recorded and recorded["flagged"] != verdict["flagged"]:
+            said += " (DIFFERS from the manifest's)"
+    return ok, f"{shapes}{'' if ok else ' (FAIL: a tile model must be static)'}; {said}"
+
+
+def _analyzer_words(verdict: dict) -> str:
+    if verdict["compatible"]:
+        return "compatible"
+    return f"{len(verdict['flagged'])} flagged lines, e.g. {verdict['flagged'][0]!r}" if verdict["flagged"] \
+        else "not compatible"

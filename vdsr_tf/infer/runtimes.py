@@ -14,7 +14,8 @@ Quantized models keep float32 input and output tensors (the quantize/dequantize
 steps are inside the model), so every precision has the same interface.
 
 The end-to-end models (uint8 RGB in and out, fixed size) are not predictors; run
-them with :class:`TFLiteModel`.
+them with :class:`TFLiteModel`. The static tile models (inputs ``input`` and ``mask``) become
+:class:`vdsr_tf.device.reference.TilePredictor` through :func:`get_predictor`.
 
 A file with a ``manifest.json`` beside it that lists it (an export folder) is checked
 against the manifest's sha256 before it is loaded (:func:`vdsr_tf.core.integrity.check_export`,
@@ -156,15 +157,12 @@ class TFLiteModel:
 
     def op_counts(self) -> dict[str, int]:
         """How many ops of each kind the model holds (e.g. ``{"CONV_2D": 20, ...}``)."""
-        counts: dict[str, int] = {}
+        from vdsr_tf.device.litert import op_counts
+
         try:
-            # No public API lists the ops; this private one is stable across TF/LiteRT 2.x.
-            ops = self.interpreter._get_ops_details()
+            return op_counts(self.interpreter)
         except Exception as e:  # a damaged op table: UnicodeDecodeError, RuntimeError
             raise ValueError(f"{str(self.path)!r} is not a readable TFLite model: {first_line(e)}") from e
-        for op in ops:
-            counts[op["op_name"]] = counts.get(op["op_name"], 0) + 1
-        return counts
 
 
 class TFLitePredictor:
@@ -248,12 +246,30 @@ def _saved_model_radius(path: Path) -> int:
         return DEFAULT_RECEPTIVE_RADIUS
 
 
+def _takes_a_mask(path: Path) -> bool:
+    """Whether the file is a static tile model (inputs ``input`` and ``mask``)."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    try:
+        return len(Interpreter(model_path=str(path)).get_input_details()) == 2
+    except Exception:  # unreadable: TFLitePredictor says so in its own words
+        return False
+
+
 def get_predictor(backend: str, path, **options):
     """The predictor for an exported file: ``backend`` "tflite" or "saved_model".
 
     ``options`` go to the class (``num_threads`` for TFLite; ``verify`` for both).
     """
     if backend == "tflite":
+        p = _check_path(path, "TFLite model", want_dir=False)
+        if _takes_a_mask(p):  # a static tile model: the reference device pipeline tiles for it
+            from vdsr_tf.core import integrity
+            from vdsr_tf.device.reference import TilePredictor
+
+            if options.pop("verify", True):
+                integrity.check_export(p)
+            return TilePredictor(p, **options)
         return TFLitePredictor(path, **options)
     if backend == "saved_model":
         return SavedModelPredictor(path, **options)

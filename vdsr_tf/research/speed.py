@@ -325,7 +325,7 @@ def exported_backends(*, folder=None, weights=None, size: int = 512, scale: floa
         candidates = [("keras", "float32", None, inf.KerasPredictor(keras_model))]
         for art in manifest["artifacts"]:
             path = os.path.join(folder, art["file"])
-            if art["kind"] == "e2e":
+            if art["kind"] in ("e2e", "tile"):  # tile models: the device section
                 continue
             if art["format"] == "tf_saved_model":
                 candidates.append(("saved_model", art["precision"], art, runtimes.SavedModelPredictor(path)))
@@ -364,6 +364,50 @@ def exported_backends(*, folder=None, weights=None, size: int = 512, scale: floa
                 "size_bytes": art["size_bytes"], "input_shape": shape, "output_megapixels": round(mp, 4),
                 "seconds": round(seconds, 4), "seconds_per_output_mp": round(seconds / mp, 4)})
     return result
+
+
+def device_pipeline(*, folder, size: int = 512, scale: float = 2.0, threads=(1, 2), repeats: int = 1,
+                    progress=_quiet) -> dict:
+    """The reference device pipeline (:mod:`vdsr_tf.device.reference`) with each tile model of
+    export ``folder`` at each number of LiteRT ``threads``, next to super_resolve with the
+    dynamic TFLite models at the same threads and with Keras float32 (TensorFlow's own threads:
+    all CPUs), on one size x size picture: seconds per output megapixel, whole pipeline."""
+    from vdsr_tf import export
+    from vdsr_tf.device import reference
+    from vdsr_tf.infer import runtimes
+    from vdsr_tf.infer import upscaler as inf
+    from vdsr_tf.nn.weights import load_model
+
+    scale = inf.check_scale(scale)
+    manifest = export.read_manifest(folder)
+    info = manifest["weights"]
+    img = synthetic_rgb(size)
+    rgb = img.astype(np.float32) / 255.0
+    out_mp = inf.check_output_size(size, size, scale)
+    out_mp = out_mp[0] * out_mp[1] / 1e6
+    rows = []
+
+    def row(path, kind, precision, n_threads, run):
+        run()  # warm up: allocation, XNNPACK packing, tracing
+        wall, cpu = timed_cpu(run, repeats)
+        rows.append({"pipeline": kind, "precision": precision, "file": path, "threads": n_threads,
+                     "seconds": round(wall, 3), "seconds_per_output_mp": round(wall / out_mp, 3),
+                     "cpu_seconds_per_output_mp": round(cpu / out_mp, 3)})
+        progress(f"[device] {kind} {precision} ({path or 'keras'}), {n_threads} threads: {wall / out_mp:.3f} s/MP")
+
+    keras = inf.Upscaler(model=load_model() if info["source"] == "bundled" else load_model(info["path"]))
+    row(None, "super_resolve keras", "float32", os.cpu_count(), lambda: keras(img, scale))
+    for art in manifest["artifacts"]:
+        path = os.path.join(folder, art["file"])
+        for n in threads:
+            if art["kind"] == "tile":
+                model = reference.TileModel(path, num_threads=n)
+                row(art["file"], "device reference", art["precision"], n, lambda: reference.upscale(rgb, scale, model))
+            elif art["kind"] == "luma" and art["format"] == "tflite" and art["precision"] in ("float32", "int8"):
+                up = inf.Upscaler(model=runtimes.TFLitePredictor(path, num_threads=n))
+                row(art["file"], "super_resolve tflite", art["precision"], n, lambda: up(img, scale))
+    return {"input": size, "scale": scale, "output_megapixels": round(out_mp, 4), "artefacts": str(folder),
+            "rows": rows}
 
 
 def store_in_manifest(folder, figures: dict) -> None:
