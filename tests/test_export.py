@@ -79,8 +79,6 @@ def test_manifest_lists_every_artefact_with_measurements(tiny):
         assert art["gpu_delegate"]["static_shapes"] and art["gpu_delegate"]["dynamic_tensors"] == 0
         assert "not_run" in art["gpu_delegate"]["analyzer"]
     assert not luma["gpu_delegate"]["static_shapes"]  # the whole-picture models are dynamic
-    with pytest.raises(ValueError, match="keeps nothing inside the network's 3-pixel halo"):
-        export.export_tile_tflite(build_vdsr(depth=3, filters=2), ROOT, 6)
 
 
 @pytest.mark.parametrize("precision", ["float32", "float16", "dynamic_int8", "int8"])
@@ -282,6 +280,17 @@ def test_export_config_checks_and_normalises_its_fields():
         export.ExportConfig(calibration_count=0)
     with pytest.raises(ValueError, match="scale must be <= 8"):
         export.ExportConfig(e2e_scale=16)
+    with pytest.raises(ValueError, match=r"tile_precisions must be among .* got 'int4'"):
+        export.ExportConfig(tile_precisions=("int4",))
+    with pytest.raises(ValueError, match="tile_size must be an int >= 3, got -5"):
+        export.ExportConfig(tile_size=-5)
+
+
+def test_a_tile_inside_its_halo_is_refused_before_the_folder_exists(tiny, tmp_path):
+    _, weights, _ = tiny
+    with pytest.raises(ValueError, match=r"a 6-pixel tile keeps nothing inside the network's 3-pixel halo"):
+        export.export_all(tmp_path / "out", weights=weights, tile_size=6)
+    assert not (tmp_path / "out").exists()
 
 
 def test_measurement_images_refuse_a_shipped_lr_of_the_wrong_size(tmp_path):

@@ -41,6 +41,7 @@ Weights: --weights, else the bundled weights, else a randomly initialised full-s
 """
 import os
 import platform
+import sys
 import time
 
 from absl import app, flags
@@ -209,7 +210,11 @@ def main(argv, prog="benchmark"):
 
         import_tensorflow_quietly()
     for name in FLAGS.sections:
-        results[name] = SECTIONS[name]()
+        try:
+            results[name] = SECTIONS[name]()
+        except (FileNotFoundError, ValueError) as e:  # no export folder, a manifest that is not one
+            print(f"{prog}: error: {e}", file=sys.stderr)
+            return 1
     if FLAGS.json:
         from vdsr_tf.core import atomic
 

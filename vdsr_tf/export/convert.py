@@ -30,6 +30,7 @@ __all__ = [
     "TILE_PRECISIONS",
     "build_e2e_function",
     "build_tile_model",
+    "check_tile_size",
     "convert_tflite",
     "e2e_filename",
     "export_e2e_tflite",
@@ -305,6 +306,18 @@ def export_e2e_tflite(model, path, size: tuple[int, int], scale: float, *, preci
 
 # ---------------------------------------------------------------------------- static tiles
 
+def check_tile_size(model, tile: int) -> int:
+    """``tile`` when a tile of that side keeps something inside ``model``'s halo, else ValueError."""
+    from vdsr_tf.nn.model import receptive_radius
+
+    tile = check_int(tile, "tile_size", 2)
+    radius = receptive_radius(model)
+    if tile <= 2 * radius:
+        raise ValueError(f"a {tile}-pixel tile keeps nothing inside the network's {radius}-pixel halo on "
+                         f"each side; tiles of 4 halos ({4 * radius}) or more keep most of their work")
+    return tile
+
+
 def build_tile_model(model, tile: int):
     """``model``'s layers (shared, not copied) as a static-shape tile model for delegates.
 
@@ -315,15 +328,11 @@ def build_tile_model(model, tile: int):
     """
     import keras
 
-    from vdsr_tf.nn.model import receptive_radius
-
     tile = check_int(tile, "tile", 2)
     convs = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
     if not convs:
         raise ValueError(f"a tile model needs a network of Conv2D layers; {model.name!r} has none")
-    if tile <= 2 * receptive_radius(model):
-        raise ValueError(f"a {tile}-pixel tile keeps nothing inside the network's {receptive_radius(model)}-pixel "
-                         f"halo on each side; tiles of 4 halos or more keep most of their work")
+    check_tile_size(model, tile)
     x = keras.Input((tile, tile, 1), batch_size=1, dtype="float32", name="input")
     mask = keras.Input((tile, tile, 1), batch_size=1, dtype="float32", name="mask")
     h = x

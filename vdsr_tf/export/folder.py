@@ -71,7 +71,8 @@ class ExportConfig:
         set_("precisions", precisions)
         tile_precisions = _tuple_of(self.tile_precisions, "tile_precisions", str)
         for p in tile_precisions:
-            convert.check_precision(p, convert.TILE_PRECISIONS)
+            if p not in convert.TILE_PRECISIONS:
+                raise ValueError(f"tile_precisions must be among {convert.TILE_PRECISIONS}, got {p!r}")
         set_("tile_precisions", tile_precisions)
         if self.tile_size is not None:  # (more than two halos: export_tile_tflite checks it)
             set_("tile_size", check_int(self.tile_size, "tile_size", 3))
@@ -101,6 +102,8 @@ def export_all(out_dir, config: ExportConfig | None = None, *,
     out_dir = Path(out_dir)
     # The weights are read first: a bad file is refused before the folder exists.
     model = weights_mod.load_model(config.weights)
+    if config.tile_size is not None:  # refused before the folder exists, like a bad weights file
+        convert.check_tile_size(model, config.tile_size)
     info = manifest_mod.weights_info(config.weights, model)
     say(f"weights: {info['source']} {info['file']} ({info['parameters']} parameters)")
     made = [p for p in (out_dir, *out_dir.parents) if not p.exists()]
