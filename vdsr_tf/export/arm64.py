@@ -84,10 +84,10 @@ class Arm64Outputs(list):
 
 
 def default_root() -> Path:
-    """``$VDSR_TF_CACHE/arm64`` (cache default as in :mod:`vdsr_tf.infer.precision_choice`)."""
-    cache = os.environ.get("VDSR_TF_CACHE") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "vdsr_tf")
-    return Path(cache) / "arm64"
+    """``arm64/`` in the user's cache folder (:func:`vdsr_tf.core.cachedir.cache_dir`)."""
+    from vdsr_tf.core.cachedir import cache_dir
+
+    return cache_dir() / "arm64"
 
 
 def arm64_root(path: str | os.PathLike | None = None) -> Path | None:

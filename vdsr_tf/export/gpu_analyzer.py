@@ -50,10 +50,11 @@ _TIMEOUT = 600  # seconds: TensorFlow's import is a few seconds, a large model's
 
 
 def default_venv() -> Path:
-    """Where ``tools/gpu_analyzer_env.sh`` builds the side venv by default (the same rule)."""
-    cache = os.environ.get("VDSR_TF_CACHE") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "vdsr_tf")
-    return Path(cache) / "gpu-analyzer"
+    """``gpu-analyzer/`` in the user's cache folder, where ``tools/gpu_analyzer_env.sh`` builds the
+    side venv (imported here, not at the top: the side venv runs this file without vdsr_tf)."""
+    from vdsr_tf.core.cachedir import cache_dir
+
+    return cache_dir() / "gpu-analyzer"
 
 
 def analyzer_python(path=None) -> Path | None:

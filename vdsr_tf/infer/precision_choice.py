@@ -16,20 +16,17 @@ from pathlib import Path
 import numpy as np
 
 from vdsr_tf.core import atomic
+from vdsr_tf.core.cachedir import CACHE_ENV, cache_dir
 
 __all__ = ["CACHE_ENV", "auto_precision", "cache_file", "cpu_key"]
 
-CACHE_ENV = "VDSR_TF_CACHE"
-"""Environment variable naming the cache folder (default: $XDG_CACHE_HOME/vdsr_tf, else ~/.cache/vdsr_tf)."""
 _SIDE = 160  # pixels: a few tenths of a second per run on two cores
 _ROUNDS = 3
 
 
 def cache_file() -> Path:
     """The JSON file that holds the measured choice per CPU model."""
-    folder = os.environ.get(CACHE_ENV) or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "vdsr_tf")
-    return Path(folder) / "precision.json"
+    return cache_dir() / "precision.json"
 
 
 def cpu_key() -> str:

@@ -286,6 +286,14 @@ def training(*, backends=("tensorflow", "jax"), precisions=("float32", "mixed_bf
 
 # ----------------------------------------------------------------------------- exported backends
 
+def _manifest_model(info: dict):
+    """The Keras model of an export manifest's ``weights`` entry: its bundled set by name (the
+    jpeg folder's is "jpeg"), else its file."""
+    from vdsr_tf.nn.weights import PAPER, load_model
+
+    return load_model(info.get("name", PAPER)) if info["source"] == "bundled" else load_model(info["path"])
+
+
 def exported_backends(*, folder=None, weights=None, size: int = 512, scale: float = 2.0, repeats: int = 2,
                       threads=None, calibration_data=None, progress=_quiet) -> dict:
     """Per exported artefact (and Keras float32): the network alone on the bicubic luminance of
@@ -297,7 +305,6 @@ def exported_backends(*, folder=None, weights=None, size: int = 512, scale: floa
     from vdsr_tf.core import matlab
     from vdsr_tf.infer import runtimes
     from vdsr_tf.infer import upscaler as inf
-    from vdsr_tf.nn.weights import load_model
 
     scale = inf.check_scale(scale)
     with tempfile.TemporaryDirectory(prefix="vdsr_bench_export.") as tmp:
@@ -315,7 +322,7 @@ def exported_backends(*, folder=None, weights=None, size: int = 512, scale: floa
             manifest = export.export_all(folder, weights=weights, e2e_scale=scale,
                                          calibration_data=calibration_data, measure_parity=False)
         info = manifest["weights"]
-        keras_model = load_model() if info["source"] == "bundled" else load_model(info["path"])
+        keras_model = _manifest_model(info)
         img = synthetic_rgb(size)
         luma = matlab.rgb2ycbcr(img.astype(np.float32) / 255.0)[..., 0]
         x = matlab.imresize(luma, scale).astype(np.float32)[None, :, :, None]
@@ -376,15 +383,14 @@ def device_pipeline(*, folder, size: int = 512, scale: float = 2.0, threads=(1, 
     from vdsr_tf.device import reference
     from vdsr_tf.infer import runtimes
     from vdsr_tf.infer import upscaler as inf
-    from vdsr_tf.nn.weights import load_model
 
     scale = inf.check_scale(scale)
     manifest = export.read_manifest(folder)
     info = manifest["weights"]
     img = synthetic_rgb(size)
     rgb = img.astype(np.float32) / 255.0
-    out_mp = inf.check_output_size(size, size, scale)
-    out_mp = out_mp[0] * out_mp[1] / 1e6
+    out_h, out_w = inf.check_output_size(size, size, scale)
+    out_mp = out_h * out_w / 1e6
     rows = []
 
     def row(path, kind, precision, n_threads, run):
@@ -395,7 +401,7 @@ def device_pipeline(*, folder, size: int = 512, scale: float = 2.0, threads=(1, 
                      "cpu_seconds_per_output_mp": round(cpu / out_mp, 3)})
         progress(f"[device] {kind} {precision} ({path or 'keras'}), {n_threads} threads: {wall / out_mp:.3f} s/MP")
 
-    keras = inf.Upscaler(model=load_model() if info["source"] == "bundled" else load_model(info["path"]))
+    keras = inf.Upscaler(model=_manifest_model(info))
     row(None, "super_resolve keras", "float32", os.cpu_count(), lambda: keras(img, scale))
     for art in manifest["artifacts"]:
         path = os.path.join(folder, art["file"])
