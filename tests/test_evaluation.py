@@ -146,6 +146,22 @@ def test_evaluate_rejects_bad_input(tmp_path):
         scoring.evaluate(_plain(tmp_path, "P2"), [2], tmp_path / "nope.mat")
 
 
+@pytest.mark.parametrize("scale", [2, 3, 4])
+def test_an_image_too_small_to_score_is_refused_by_name_at_the_exact_limit(tmp_path, scale):
+    limit = -(-metrics.min_scored_side(scale) // scale) * scale  # smallest multiple of scale that scores
+    folder = tmp_path / "small"
+    folder.mkdir()
+    rng = np.random.default_rng(scale)
+    Image.fromarray(rng.integers(0, 256, (limit, limit, 3), dtype=np.uint8)).save(folder / "ok.png")
+    rows = scoring.evaluate(folder, [scale], "bicubic")
+    assert rows[0]["images"] == 1 and np.isfinite(rows[0]["psnr"])
+    for shape in [(limit - 1, limit + 9), (1, 50), (2, 2)]:
+        Image.fromarray(rng.integers(0, 256, (*shape, 3), dtype=np.uint8)).save(folder / "tiny.png")
+        with pytest.raises(ValueError, match=rf"tiny\.png' is {shape[0]}x{shape[1]} pixels: too small "
+                                             rf"to score at x{scale}, which needs {limit}x{limit}"):
+            scoring.evaluate(folder, [scale], "bicubic")
+
+
 def test_format_table_and_json(tmp_path):
     rows = [
         {"dataset": "Set5", "scale": 2, "method": "bicubic", "psnr": 33.6512, "ssim": 0.92934,

@@ -24,7 +24,7 @@ import numpy as np
 
 from vdsr_tf.core import matlab
 
-__all__ = ["psnr", "ssim", "scoring_luma", "score"]
+__all__ = ["min_scored_side", "psnr", "ssim", "scoring_luma", "score"]
 
 _DATA_RANGE = 255.0
 _SSIM_WINDOW = 11
@@ -101,6 +101,12 @@ def _filter_valid(img: np.ndarray, g: np.ndarray) -> np.ndarray:
     n = g.size
     rows = np.lib.stride_tricks.sliding_window_view(img, n, axis=0) @ g
     return np.lib.stride_tricks.sliding_window_view(rows, n, axis=1) @ g
+
+
+def min_scored_side(shave: int) -> int:
+    """The shortest image side :func:`score` accepts with ``shave``: SSIM's window once the
+    shaved borders are gone."""
+    return _SSIM_WINDOW + 2 * int(shave)
 
 
 def ssim(sr, hr, *, shave: int = 0, data_range: float = _DATA_RANGE) -> float:

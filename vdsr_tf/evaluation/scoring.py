@@ -189,10 +189,20 @@ def read_pair(pair: ImagePair, scale: int) -> tuple[np.ndarray, np.ndarray]:
     """(HR, LR) uint8 arrays of one test image: HR mod-cropped to ``scale``, LR the shipped
     file or Matlab bicubic ``imresize(HR, 1/scale)``.
 
-    Raises ValueError when a shipped LR is not the HR's size divided by ``scale``.
+    Raises ValueError when a shipped LR is not the HR's size divided by ``scale``, or when the
+    HR is too small to score at ``scale`` (:func:`vdsr_tf.core.metrics.min_scored_side`).
     """
     scale = _check_scale(scale)
-    hr = matlab.modcrop(_read_uint8(pair.hr), scale)
+    hr = _read_uint8(pair.hr)
+    # the mod-crop must leave what the metrics need; the smallest such side is a multiple of scale
+    side = -(-metrics.min_scored_side(scale) // scale) * scale
+    if min(hr.shape[:2]) < side:
+        raise ValueError(
+            f"{str(pair.hr)!r} is {hr.shape[0]}x{hr.shape[1]} pixels: too small to score at "
+            f"x{scale}, which needs {side}x{side} at least (cropped to a multiple of {scale}, "
+            f"{scale} pixels shaved off each border, then SSIM's window)"
+        )
+    hr = matlab.modcrop(hr, scale)
     lr = _read_uint8(pair.lr) if pair.lr is not None else matlab.imresize(hr, 1.0 / scale)
     expected = (hr.shape[0] // scale, hr.shape[1] // scale)
     if lr.shape[:2] != expected or lr.ndim != hr.ndim:
