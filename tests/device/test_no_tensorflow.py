@@ -59,6 +59,16 @@ def test_weights_files_need_tensorflow_and_say_so(tmp_path):
         vdsr_tf.super_resolve(Image.open(PICTURE), 2, weights=str(mine))
 
 
+def test_the_saved_model_backend_needs_tensorflow_and_says_so():
+    import vdsr_tf
+
+    with pytest.raises(ValueError, match="backend='saved_model' runs a TensorFlow SavedModel, and TensorFlow is "
+                                         "not installed here"):
+        vdsr_tf.super_resolve(Image.open(PICTURE), 2, backend="saved_model",
+                              weights=str(HERE.parents[1] / "exports" / "saved_model"))
+    assert "tensorflow" not in sys.modules
+
+
 def test_commands_that_need_tensorflow_say_so_in_one_line():
     proc = subprocess.run([sys.executable, "-m", "vdsr_tf.cli", "train", "--help"], capture_output=True, text=True,
                           timeout=120, env={**os.environ, "PYTHONPATH": str(HERE.parents[1])})

@@ -58,6 +58,9 @@ def plan(speed, model, weights, backend: str, precision: str) -> Runtime:
             raise ValueError("speed='fast' chooses the backend and precision itself (int8 TFLite): leave "
                              "backend and precision at their defaults")
         return Runtime("tflite", "int8", True)
+    if backend == "saved_model" and find_spec("tensorflow") is None:
+        raise ValueError("backend='saved_model' runs a TensorFlow SavedModel, and TensorFlow is not installed "
+                         "here: install tensorflow, or pass backend='tflite' with a .tflite export")
     if bundled and (backend == "tflite" or (backend == "keras" and not keras_available())):
         if precision not in ("float32", "auto"):
             where = ("backend='tflite' runs the precision its file was written in" if backend == "tflite"
