@@ -68,6 +68,22 @@ def test_training_sources_leave_the_held_out_images_out(tmp_path):
         holdout.training_sources([data], [os.path.join(data, "gone.png")])
 
 
+@pytest.mark.parametrize("decode", [True, False])
+def test_a_held_out_image_too_small_to_score_is_refused_before_the_run_starts(tmp_path, decode):
+    from vdsr_tf.train.preflight import check_training_run
+
+    data = _folder(tmp_path / "d", 3)
+    Image.fromarray(_image(17, 60, 9)).save(tmp_path / "d" / "small.png")  # scores at x2 (16), not x3 (18)
+    held = (str(tmp_path / "d" / "small.png"),)
+    cfg = TrainConfig(data=(data,), held_out=held, scales=(2.0, 2.5))  # validates at x2 only
+    assert len(check_training_run(cfg, tmp_path / "run", decode=decode)) == 3
+    with pytest.raises(ValueError, match=r"^validation image held out of --data: '.*small\.png' is 17x60 pixels: "
+                                         r"too small to score at x3, which needs 18x18 at least .*; pass "
+                                         r"--val_data DIR or --val_data none$"):
+        check_training_run(cfg.replace(scales=(2.0, 3.0)), tmp_path / "run", decode=decode)
+    assert not (tmp_path / "run").exists()
+
+
 # ----------------------------------------------------------------------------- the plan
 def test_the_plan_from_the_val_data_flag(tmp_path):
     data = [_folder(tmp_path / "d", 20)]

@@ -44,6 +44,7 @@ __all__ = [
     "PAPER_TABLE3",
     "ImageFiles",
     "ImagePair",
+    "check_scorable",
     "evaluate",
     "format_table",
     "huang_folder",
@@ -185,6 +186,19 @@ def _read_uint8(path: Path) -> np.ndarray:
     return np.ascontiguousarray(np.asarray(image), dtype=np.uint8)
 
 
+def check_scorable(path, height: int, width: int, scale: int) -> None:
+    """Raises ValueError naming ``path`` when a ``height`` x ``width`` HR image is too small to
+    score at ``scale``: once cropped to a multiple of it and shaved, SSIM's window must fit."""
+    # the smallest side that leaves metrics.min_scored_side after the mod-crop is a multiple of scale
+    side = -(-metrics.min_scored_side(scale) // scale) * scale
+    if min(height, width) < side:
+        raise ValueError(
+            f"{str(path)!r} is {height}x{width} pixels: too small to score at x{scale}, which needs "
+            f"{side}x{side} at least (cropped to a multiple of {scale}, {scale} pixels shaved off each "
+            f"border, then SSIM's window)"
+        )
+
+
 def read_pair(pair: ImagePair, scale: int) -> tuple[np.ndarray, np.ndarray]:
     """(HR, LR) uint8 arrays of one test image: HR mod-cropped to ``scale``, LR the shipped
     file or Matlab bicubic ``imresize(HR, 1/scale)``.
@@ -194,14 +208,7 @@ def read_pair(pair: ImagePair, scale: int) -> tuple[np.ndarray, np.ndarray]:
     """
     scale = _check_scale(scale)
     hr = _read_uint8(pair.hr)
-    # the mod-crop must leave what the metrics need; the smallest such side is a multiple of scale
-    side = -(-metrics.min_scored_side(scale) // scale) * scale
-    if min(hr.shape[:2]) < side:
-        raise ValueError(
-            f"{str(pair.hr)!r} is {hr.shape[0]}x{hr.shape[1]} pixels: too small to score at "
-            f"x{scale}, which needs {side}x{side} at least (cropped to a multiple of {scale}, "
-            f"{scale} pixels shaved off each border, then SSIM's window)"
-        )
+    check_scorable(pair.hr, hr.shape[0], hr.shape[1], scale)
     hr = matlab.modcrop(hr, scale)
     lr = _read_uint8(pair.lr) if pair.lr is not None else matlab.imresize(hr, 1.0 / scale)
     expected = (hr.shape[0] // scale, hr.shape[1] // scale)

@@ -51,6 +51,20 @@ def usable_planes(width: int, height: int, cfg: TrainConfig) -> int:
     return len(geometry.plane_sizes(height, width, cfg.hr_scales, cfg.scales, cfg.patch_size))
 
 
+def _check_held_out_size(path, height: int, width: int, scales) -> None:
+    """Validation scores a held-out image at every integer training scale: refuse one too small
+    for that now, not at the first validation, minutes into the run."""
+    from vdsr_tf.evaluation import scoring
+    from vdsr_tf.train.validation import validation_scales
+
+    for scale in validation_scales(scales):
+        try:
+            scoring.check_scorable(path, height, width, scale)
+        except ValueError as e:
+            raise ValueError(f"validation image held out of --data: {e}; pass --val_data DIR or "
+                             "--val_data none") from e
+
+
 def check_training_run(cfg: TrainConfig, workdir, *, decode: bool = True,
                        allow_changed_settings: bool = False) -> list[str]:
     """Raises ValueError (one line naming the flag, folder or file) if the run cannot start.
@@ -59,7 +73,8 @@ def check_training_run(cfg: TrainConfig, workdir, *, decode: bool = True,
     images (folders, or luminance archives whose planes are read), that each one decodes
     (``decode``; else only its header is read) and that at least one is large enough for a
     patch. The images ``cfg.held_out`` keeps for validation must be among them (they are
-    decoded too, and must be 8-bit, as validation scores them); they are not trained on.
+    decoded too, must be 8-bit and large enough to score at every integer scale, as validation
+    scores them); they are not trained on.
     Writes nothing. Returns the training image files (held-out ones left out).
     """
     check_workdir(cfg, workdir, allow_changed_settings=allow_changed_settings)
@@ -75,14 +90,19 @@ def check_training_run(cfg: TrainConfig, workdir, *, decode: bool = True,
         raise ValueError(f"--data: no images ({', '.join(data_lib.IMAGE_EXTENSIONS)}) under "
                          f"{', '.join(map(repr, cfg.data))}")
     files = holdout.exclude_held_out(files, cfg.held_out)
-    for path in cfg.held_out if decode else ():
+    for path in cfg.held_out:
         try:
-            mode = imageio.read_image(path).mode
+            if decode:
+                image = imageio.read_image(path)
+                mode, (width, height) = image.mode, image.size
+            else:
+                mode, (width, height) = "", imageio.image_size(path)
         except ValueError as e:
             raise ValueError(f"validation image: {e}") from e
         if mode.startswith(("I", "F")):  # what vdsr_tf.evaluation.scoring refuses to score
             raise ValueError(f"validation image {path!r}, held out of --data, is a {mode} (more than 8-bit) "
                              "image, which validation cannot score: pass --val_data DIR or --val_data none")
+        _check_held_out_size(path, height, width, cfg.scales)
     largest, usable = (0, 0), 0
     for path in files:
         try:
