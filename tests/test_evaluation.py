@@ -210,6 +210,21 @@ PAPER_BICUBIC = scoring.PAPER_TABLE3["bicubic"]
 
 
 @pytest.mark.slow
+def test_bicubic_alone_loads_no_tensorflow_and_refuses_ensemble(tmp_path):
+    plain = _plain(tmp_path)
+    env = dict(os.environ, PYTHONPATH=str(ROOT), TF_CPP_MIN_LOG_LEVEL="2")
+    script = ("import sys; from absl import app; from vdsr_tf.cli import evaluate\n"
+              "try: app.run(evaluate.main, argv=sys.argv)\n"
+              "except SystemExit as e: print('loaded:', 'tensorflow' in sys.modules, 'keras' in sys.modules, "
+              "'exit:', e.code, file=sys.stderr)\n")
+    base = [sys.executable, "-c", script, f"--data={plain}", "--scales=2", "--weights=bicubic"]
+    done = subprocess.run(base, capture_output=True, text=True, env=env, timeout=300)
+    assert "[Plain x2 bicubic] 2/2" in done.stdout and "loaded: False False exit: 0" in done.stderr, done.stderr
+    done = subprocess.run(base + ["--ensemble"], capture_output=True, text=True, env=env, timeout=300)
+    assert "bicubic is the only method asked for: add --weights" in done.stderr and "exit: 1" in done.stderr
+    assert "[Plain" not in done.stdout
+
+
 def test_set5_bicubic_matches_the_paper(shared_data):
     folder = shared_data / "benchmark" / "Set5"
     if not folder.is_dir():

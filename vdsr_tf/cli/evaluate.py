@@ -53,13 +53,18 @@ def main(argv, prog="evaluate"):
     except ValueError:
         raise app.UsageError(f"--scales must be integers, got {','.join(FLAGS.scales)!r}") from None
     weights = FLAGS.weights or [None]
+    networks = [w for w in weights if w != scoring.BICUBIC]
+    if FLAGS.ensemble and not networks:
+        raise app.UsageError("--ensemble runs a network on eight flips and rotations, and bicubic is the only "
+                             "method asked for: add --weights (paper, jpeg, a file) or drop --ensemble")
     folders = _split_folders(FLAGS.data)
     try:
         degradations = degradation.parse_list(FLAGS.degradation, "--degradation")
         if FLAGS.json:  # before any work: a bad path must not cost a whole evaluation
             atomic.check_output_path(FLAGS.json, overwrite=FLAGS.overwrite, inputs=folders + list(weights),
                                      what="--json")
-        import_tensorflow_quietly()
+        if networks:  # bicubic alone needs no TensorFlow
+            import_tensorflow_quietly()
         rows = scoring.evaluate(folders, scales, weights, degradations=degradations,
                                    ensemble=FLAGS.ensemble, progress=lambda line: print(line, flush=True))
     except (OSError, ValueError, TypeError) as e:

@@ -27,6 +27,7 @@ import json
 import math
 import os
 import re
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -242,13 +243,17 @@ def _resolve_methods(weights, ensemble: bool = False) -> list[tuple[str, Callabl
     """(name, upscale function) per requested method; models are loaded once, up front. With
     ``ensemble`` every network runs as its x8 self-ensemble and its name ends in "+"."""
     plus = "+" if ensemble else ""
-    import keras
+    # Only a caller that imported Keras can pass a model; bicubic alone must not load TensorFlow.
+    keras = sys.modules.get("keras")
 
-    if weights is None or isinstance(weights, (str, os.PathLike, keras.Model)):
+    def is_model(w) -> bool:
+        return keras is not None and isinstance(w, keras.Model)
+
+    if weights is None or isinstance(weights, (str, os.PathLike)) or is_model(weights):
         weights = [weights]
     methods = []
     for w in weights:
-        if isinstance(w, keras.Model):  # e.g. a model being trained, scored on a benchmark
+        if is_model(w):  # e.g. a model being trained, scored on a benchmark
             methods.append((w.name + plus, upscaler.Upscaler(model=w, ensemble=ensemble)))
             continue
         name = _method_name(w)
