@@ -135,7 +135,7 @@ def test_bad_file_in_batch_no_partial_output(tmp_path, capsys, weights):
     (["upscale", "{src}", "-o", "{out}", "-s", "two"], 2, "scale must be a number"),
     (["upscale", "{src}", "-o", "{out}"], 2, "--scale"),
     (["upscale", "{src}", "-o", "{out}", "-s", "2", "--tile", "-3"], 2, "tile"),
-    (["upscale", "{src}", "-o", "{out}", "-s", "2", "--tile", "12"], 1, "tile"),
+    (["upscale", "{src}", "-o", "{out}", "-s", "2", "--tile", "12"], 2, "tile must be None/0 (whole image) or >= 80"),
     (["upscale", "{src}", "-o", "{dir}/x.foo", "-s", "2"], 1, "extension"),
     (["upscale", "{src}", "-o", "{dir}/nowhere/x.png", "-s", "2"], 1, "does not exist"),
     (["upscale", "{src}", "{src2}", "-o", "{src}", "-s", "2"], 1, "need a folder"),
@@ -336,8 +336,9 @@ def test_refusals_and_an_all_skipped_batch_import_no_tensorflow(tmp_path):
         "from vdsr_tf.cli import main\n"
         f"refused = main(['upscale', {src!r}, '-o', {str(tmp_path / 'a_x2.png')!r}, '-s', '2'])\n"
         f"skipped = main(['upscale', {src!r}, '-o', {str(tmp_path / 'o') + '/'!r}, '-s', '2', '--skip-existing'])\n"
-        "print(refused, skipped, 'tensorflow' in sys.modules, 'keras' in sys.modules)\n"
+        f"small_tile = main(['upscale', {src!r}, '-o', {str(tmp_path / 'b.png')!r}, '-s', '2', '--tile', '10'])\n"
+        "print(refused, skipped, small_tile, 'tensorflow' in sys.modules, 'keras' in sys.modules)\n"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert done.stdout.split() == ["1", "0", "False", "False"], done.stderr[-2000:]
+    assert done.stdout.split() == ["1", "0", "2", "False", "False"], done.stderr[-2000:]
     assert "exists; pass --overwrite" in done.stderr and "skipping 1 input(s)" in done.stderr

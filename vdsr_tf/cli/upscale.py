@@ -70,6 +70,12 @@ def _tile(text: str) -> int:
         raise argparse.ArgumentTypeError(f"tile must be an integer, got {text!r}") from None
     if value < 0:
         raise argparse.ArgumentTypeError(f"tile must be >= 0 (0 = whole image), got {value}")
+    from vdsr_tf.infer import upscaler  # numpy only
+
+    try:  # at the smallest halo any model has: refused here, before TensorFlow loads
+        upscaler.check_tile(value)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
     return value
 
 

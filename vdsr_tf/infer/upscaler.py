@@ -65,6 +65,7 @@ __all__ = [
     "bicubic_upscale",
     "check_output_size",
     "check_scale",
+    "check_tile",
     "describe",
     "halo_for",
     "make_predictor",
@@ -139,7 +140,10 @@ def halo_for(predictor) -> int:
     return max(MIN_HALO, int(getattr(predictor, "receptive_radius", 0) or 0))
 
 
-def _check_tile(tile, halo: int) -> int | None:
+def check_tile(tile, halo: int = MIN_HALO) -> int | None:
+    """``tile`` as a run uses it (None: whole image), or TypeError/ValueError when it is not a
+    tile side for a predictor with this ``halo``. Every halo is at least :data:`MIN_HALO`, so a
+    tile refused at the default is refused for every model."""
     if tile is None:
         return None
     if isinstance(tile, (bool, np.bool_)) or not isinstance(tile, (int, np.integer)):
@@ -359,7 +363,7 @@ class Upscaler:
         if self._choosing:
             self._predictors[weights or "paper"] = self.predictor
         self.halo = halo_for(self.predictor)
-        self.tile = _check_tile(tile, self.halo)
+        self.tile = check_tile(tile, self.halo)
 
     def _bundled(self, name: str) -> Predictor:
         """A new predictor of bundled set ``name`` in this Upscaler's runtime."""
