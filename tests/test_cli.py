@@ -337,8 +337,11 @@ def test_refusals_and_an_all_skipped_batch_import_no_tensorflow(tmp_path):
         f"refused = main(['upscale', {src!r}, '-o', {str(tmp_path / 'a_x2.png')!r}, '-s', '2'])\n"
         f"skipped = main(['upscale', {src!r}, '-o', {str(tmp_path / 'o') + '/'!r}, '-s', '2', '--skip-existing'])\n"
         f"small_tile = main(['upscale', {src!r}, '-o', {str(tmp_path / 'b.png')!r}, '-s', '2', '--tile', '10'])\n"
-        "print(refused, skipped, small_tile, 'tensorflow' in sys.modules, 'keras' in sys.modules)\n"
+        f"no_model = main(['upscale', {src!r}, '-o', {str(tmp_path / 'c.png')!r}, '-s', '2', '--backend', "
+        "'saved_model'])\n"
+        "print(refused, skipped, small_tile, no_model, 'tensorflow' in sys.modules, 'keras' in sys.modules)\n"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert done.stdout.split() == ["1", "0", "2", "False", "False"], done.stderr[-2000:]
+    assert done.stdout.split() == ["1", "0", "2", "2", "False", "False"], done.stderr[-2000:]
+    assert "backend='saved_model' needs weights=<path to the exported model>" in done.stderr
     assert "exists; pass --overwrite" in done.stderr and "skipping 1 input(s)" in done.stderr

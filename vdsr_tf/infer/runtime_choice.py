@@ -58,6 +58,9 @@ def plan(speed, model, weights, backend: str, precision: str) -> Runtime:
             raise ValueError("speed='fast' chooses the backend and precision itself (int8 TFLite): leave "
                              "backend and precision at their defaults")
         return Runtime("tflite", "int8", True)
+    if backend == "saved_model" and model is None and weights is None:
+        raise ValueError("backend='saved_model' needs weights=<path to the exported model> (vdsr-tf export writes "
+                         "one); the bundled sets run with backend='keras' or 'tflite'")
     if backend == "saved_model" and find_spec("tensorflow") is None:
         raise ValueError("backend='saved_model' runs a TensorFlow SavedModel, and TensorFlow is not installed "
                          "here: install tensorflow, or pass backend='tflite' with a .tflite export")
