@@ -54,6 +54,21 @@ def test_save_image_writes_them_in_every_format_that_holds_them(tmp_path, ext):
         check(written, (32, 48))
 
 
+@pytest.mark.parametrize("ext", [".jpg", ".tif"])
+def test_a_tiff_photo_keeps_its_exif_but_not_its_layout_tags(tmp_path, ext):
+    """A TIFF keeps EXIF in its own tags (Pillow gives no info["exif"] for it): camera, date,
+    GPS and the Exif IFD ride on, the file's strip and size tags do not."""
+    with Image.open(photo(tmp_path / "a.jpg")) as jpeg:
+        src = tmp_path / "a.tif"
+        jpeg.save(src, exif=jpeg.getexif().tobytes(), icc_profile=ICC)
+    out = upscaler.bicubic_upscale(str(src), 2)
+    assert out.size == (32, 48)  # orientation 6 applied on reading
+    check(out, out.size)
+    assert not {256, 257, 273, 279} & set(out.getexif())  # width, height, strip offsets and counts
+    with Image.open(imageio.save_image(out, tmp_path / f"b{ext}")) as written:
+        check(written, (32, 48))
+
+
 def test_bmp_and_arrays_have_no_metadata_and_that_is_fine(tmp_path):
     out = upscaler.bicubic_upscale(photo(tmp_path / "a.jpg"), 2)
     imageio.save_image(out, tmp_path / "b.bmp")

@@ -249,6 +249,10 @@ def read_image(path: str | os.PathLike) -> Image.Image:
                 image = ImageOps.exif_transpose(opened)
             if image is opened:  # older Pillow returns the same object when nothing to do
                 image = opened.copy()
+            if opened.format == "TIFF" and "exif" not in image.info:
+                exif = _tiff_exif(opened)  # a TIFF's EXIF lives in its own tags, which the copy loses
+                if exif:
+                    image.info["exif"] = exif
     return image
 
 
@@ -509,6 +513,37 @@ _JPEG_EXIF_LIMIT = 65533  # bytes of EXIF one JPEG APP1 segment holds
 _DEEP_MODES = frozenset({"I", "I;16", "I;16B", "I;16L", "I;16N", "F"})
 """16-bit or float grey: only PNG and TIFF hold it (Pillow saturates it in WebP and GIF)."""
 """The formats save_image writes EXIF and ICC into (BMP and the rest hold neither)."""
+
+
+_TIFF_LAYOUT_TAGS = frozenset({
+    254, 255, 256, 257, 258, 259, 262, 263, 266, 273, 277, 278, 279, 280, 281, 284, 290, 291, 317,
+    320, 322, 323, 324, 325, 338, 339, 340, 341, 530, 531, 532, 34675})
+"""TIFF tags that describe the file's own pixel layout (size, strips, tiles, compression,
+samples, colour map, ICC profile), not the picture: they stay with the file they came from."""
+_ORIENTATION = 0x0112
+_GPS_IFD = 0x8825
+
+
+def _tiff_exif(opened: Image.Image) -> bytes | None:
+    """The EXIF block of a TIFF file (camera, date, GPS, the Exif and GPS IFDs) without its
+    layout tags, or None when it has none. Its orientation is left out: the pixels were turned
+    upright on reading, as for a JPEG."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            tags = opened.getexif()
+            out = Image.Exif()
+            for tag, value in tags.items():
+                if tag not in _TIFF_LAYOUT_TAGS and tag not in (_ORIENTATION, _EXIF_IFD, _GPS_IFD):
+                    out[tag] = value
+            for ifd in (_EXIF_IFD, _GPS_IFD):
+                sub = tags.get_ifd(ifd) if ifd in tags else None
+                if sub:
+                    out.get_ifd(ifd).update(sub)
+                    out[ifd] = 0  # the offset is written by tobytes()
+            return out.tobytes() if len(out) else None
+    except Exception:  # noqa: BLE001 -- as _carried_info: a malformed block is left behind
+        return None
 
 
 def _carried_info(image: Image.Image) -> tuple:
