@@ -292,7 +292,7 @@ def _deep_colour_kind(name: str) -> tuple[str, int] | None:
 def _orientation(name: str) -> int:
     with _PillowErrors(name):
         with Image.open(name) as opened:
-            return int(opened.getexif().get(0x0112, 1) or 1)
+            return int(opened.getexif().get(_ORIENTATION, 1) or 1)
 
 
 def _orient(arr: np.ndarray, code: int) -> np.ndarray:
