@@ -20,8 +20,24 @@ if [ -z "${PRECISION:-}" ]; then
   PRECISION=$(runs/pick_precision.sh "$py") || { echo "train_long.sh: stopped before training"; exit 143; }
   echo "train_long.sh: training in $PRECISION (the faster of the two on this CPU)"
 fi
+# The run warm-started (step 0, 2026-11-27) from the paper recipe's weights as bundled in 96b586d;
+# the bundled file has been replaced since. Resumes never read --init_weights, so they keep the
+# path config.json records; a fresh start takes those weights out of history and checks them.
+init=vdsr_tf/weights/vdsr_x234.weights.h5
+case " $* " in *" --init_weights"*) given=1 ;; *) given= ;; esac
+if [ ! -e runs/vdsr_long/checkpoints/checkpoint ] && [ -z "$given" ]; then
+  init=runs/cache/vdsr_x234_step9960.weights.h5
+  want=9be4634557666f9a0d1608ab9b3a0d4a057a2343c6b53fbe27b48feaf7dbb629
+  if [ ! -e "$init" ]; then
+    mkdir -p runs/cache
+    git show 96b586d:vdsr_tf/weights/vdsr_x234.weights.h5 > "$init.part" 2>/dev/null && mv "$init.part" "$init" \
+      || { rm -f "$init.part"; echo "train_long.sh: a fresh start needs the weights of commit 96b586d (a full clone has them), or pass --init_weights FILE"; exit 2; }
+  fi
+  [ "$(sha256sum "$init" | cut -d' ' -f1)" = "$want" ] \
+    || { echo "train_long.sh: $init is not the paper recipe's step-9960 weights (sha256 differs)"; exit 2; }
+fi
 exec nice -n 19 "$py" tools/train.py --workdir runs/vdsr_long --precision "$PRECISION" \
-  --init_weights vdsr_tf/weights/vdsr_x234.weights.h5 \
+  --init_weights "$init" \
   --optimizer adam --lr 1e-4 --theta 0 --weight_decay 0 --lr_schedule wsd --warmup_steps 500 \
   --steps 1000000 --decay_steps 10000 --random_crop --hr_scales 1,0.7,0.5 --ema_decay 0.999 \
   --checkpoint_every 250 --keep_checkpoints 2 --val_every 1000 --cache_dir runs/cache "$@"
