@@ -326,12 +326,9 @@ def _upscale(args, prog: str) -> int:
         print(f"skipping {skipped} input(s) whose output exists (--skip-existing)", file=sys.stderr)
     if not pairs:
         return 0
-    from vdsr_tf.infer import runtime_choice
     from vdsr_tf.nn import quiet
 
-    if not args.bicubic:  # a combination that cannot run is refused before TensorFlow loads
-        runtime_choice.plan("fast" if args.fast else "normal", None, args.weights, args.backend, args.precision)
-    quiet.import_tensorflow_quietly()
+    quiet.import_tensorflow_quietly()  # _plan has refused any runtime that cannot run
     engine = None
     if not args.bicubic:
         # Built once: the model loads and traces once, and a bad --tile fails here, not per file.
