@@ -103,7 +103,7 @@ def _build_parser(prog: str) -> argparse.ArgumentParser:
                     "depending on the CPU; auto times both once on this CPU and keeps the faster "
                     "(default: float32)")
     up.add_argument("--fast", action="store_true",
-                    help="run the bundled int8 TFLite model of the chosen set: several times faster, "
+                    help="run the bundled int8 TFLite model of the chosen set: about 3x faster, "
                     "a few hundredths of a dB lower (README has the figures)")
     up.add_argument("--ensemble", action="store_true",
                     help="VDSR+: run the network on the 8 flips and rotations and average them; "

@@ -17,7 +17,7 @@ from vdsr_tf.nn.model import BFLOAT16_NAMES
 __all__ = ["BUNDLED", "PRECISION_CHOICES", "SPEEDS", "Runtime", "bundled_predictor", "keras_available", "plan"]
 
 SPEEDS = ("normal", "fast")
-"""``speed="fast"`` runs the bundled int8 TFLite model of the chosen set: several times float32
+"""``speed="fast"`` runs the bundled int8 TFLite model of the chosen set: about 3x float32
 Keras' speed for a few hundredths of a dB (measured figures in README and tflite.json)."""
 PRECISION_CHOICES = ("float32", "bfloat16", "auto")
 """What ``precision=`` takes; "auto" is resolved by the caller (it times Keras predictors)."""

@@ -591,7 +591,7 @@ def super_resolve(img, scale, *, model=None, weights=None, tile: int | None = DE
         bfloat16, ~0.02 dB lower PSNR; faster or slower than float32 depending on the CPU), or
         "auto": the faster of the two on this CPU (timed once per CPU model, a few seconds, and
         remembered in the user's cache folder).
-      speed: "normal", or "fast": the bundled int8 TFLite model of the chosen set (several times
+      speed: "normal", or "fast": the bundled int8 TFLite model of the chosen set (about 3x
         faster, a few hundredths of a dB lower; figures in README). Exclusive with ``model``,
         weights files, ``backend`` and ``precision``.
       ensemble: True runs the network on the eight flips and rotations of the picture and
