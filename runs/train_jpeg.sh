@@ -18,6 +18,7 @@ if [ -z "${PRECISION:-}" ]; then
   PRECISION=$(runs/pick_precision.sh "$py") || { echo "train_jpeg.sh: stopped before training"; exit 143; }
   echo "train_jpeg.sh: training in $PRECISION (the faster of the two on this CPU)"
 fi
+. runs/yield_session.sh
 exec nice -n 19 "$py" tools/train.py --workdir runs/vdsr_jpeg --precision "$PRECISION" \
   --init_weights vdsr_tf/weights/vdsr_x234.weights.h5 --degradation clean:0.25,jpeg:20-95 \
   --optimizer adam --lr 1e-4 --theta 0 --weight_decay 0 --lr_schedule wsd --warmup_steps 200 \

@@ -36,6 +36,7 @@ if [ ! -e runs/vdsr_long/checkpoints/checkpoint ] && [ -z "$given" ]; then
   [ "$(sha256sum "$init" | cut -d' ' -f1)" = "$want" ] \
     || { echo "train_long.sh: $init is not the paper recipe's step-9960 weights (sha256 differs)"; exit 2; }
 fi
+. runs/yield_session.sh
 exec nice -n 19 "$py" tools/train.py --workdir runs/vdsr_long --precision "$PRECISION" \
   --init_weights "$init" \
   --optimizer adam --lr 1e-4 --theta 0 --weight_decay 0 --lr_schedule wsd --warmup_steps 500 \
