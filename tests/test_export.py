@@ -553,7 +553,8 @@ def test_the_bare_litert_example_in_exports_readme_runs_and_matches_super_resolv
         if name == "vdsr_float32.tflite":  # the same pipeline: equal to rounding
             assert np.abs(ours - want).max() <= 1 and np.mean(ours == want) > 0.99
         else:  # float32 vs float64 colour maths can move an input across an int8 step: noise only
-            psnr = 10 * np.log10(255.0 ** 2 / np.mean((ours - want).astype(float) ** 2))
+            mse = np.mean((ours - want).astype(float) ** 2)
+            psnr = np.inf if mse == 0 else 10 * np.log10(255.0 ** 2 / mse)  # equal on most CPUs
             assert psnr > 45 and np.abs(ours - want).max() <= 8, (psnr, np.abs(ours - want).max())
 
 
