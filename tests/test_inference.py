@@ -87,6 +87,10 @@ def test_bad_backend_and_model_types(tiny):
         super_resolve(image(), 2, model=tiny, backend="onnx")
     with pytest.raises(ValueError, match="backend='saved_model' needs weights=<path to the exported model>"):
         super_resolve(image(), 2, backend="saved_model")  # (tflite without weights: the bundled int8 model)
+    for backend in ("tflite", "saved_model"):  # make_predictor has no bundled TFLite fallback: it says so too
+        with pytest.raises(ValueError, match=rf"backend='{backend}' needs weights=<path to the exported model> "
+                                             r"\(vdsr-tf export writes one\)$"):
+            upscaler.make_predictor(backend=backend)
     with pytest.raises(ValueError, match="model= is a Keras model; backend='tflite' reads an exported file"):
         super_resolve(image(), 2, model=tiny, backend="tflite")
     with pytest.raises(TypeError, match="model must be a keras.Model or a predictor callable, got str"):

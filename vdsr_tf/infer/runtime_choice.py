@@ -40,6 +40,11 @@ def keras_available() -> bool:
     return find_spec("keras") is not None and find_spec(os.environ.get("KERAS_BACKEND", "tensorflow")) is not None
 
 
+def export_needed(backend: str) -> str:
+    """What a backend that reads an exported file says when no file is given."""
+    return f"backend={backend!r} needs weights=<path to the exported model> (vdsr-tf export writes one)"
+
+
 def plan(speed, model, weights, backend: str, precision: str) -> Runtime:
     """The runtime for these super_resolve arguments; ValueError for a combination that cannot run."""
     if not isinstance(speed, str) or speed not in SPEEDS:
@@ -59,8 +64,7 @@ def plan(speed, model, weights, backend: str, precision: str) -> Runtime:
                              "backend and precision at their defaults")
         return Runtime("tflite", "int8", True)
     if backend == "saved_model" and model is None and weights is None:
-        raise ValueError("backend='saved_model' needs weights=<path to the exported model> (vdsr-tf export writes "
-                         "one); the bundled sets run with backend='keras' or 'tflite'")
+        raise ValueError(f"{export_needed(backend)}; the bundled sets run with backend='keras' or 'tflite'")
     if backend == "saved_model" and find_spec("tensorflow") is None:
         raise ValueError("backend='saved_model' runs a TensorFlow SavedModel, and TensorFlow is not installed "
                          "here: install tensorflow, or pass backend='tflite' with a .tflite export")

@@ -309,7 +309,7 @@ def make_predictor(model=None, weights=None, backend: str = "keras", precision: 
         raise TypeError(f"model must be a keras.Model or a predictor callable, got "
                         f"{type(model).__name__}")
     if backend != "keras" and weights is None:
-        raise ValueError(f"backend={backend!r} needs weights=<path to the exported model>")
+        raise ValueError(runtime_choice.export_needed(backend))
     if weights is not None and (isinstance(weights, bytes)
                                 or not isinstance(weights, (str, os.PathLike))):
         raise TypeError(f"weights must be a path (str or os.PathLike), got "
