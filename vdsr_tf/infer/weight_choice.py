@@ -16,7 +16,7 @@ from PIL import Image
 
 __all__ = ["JPEG_QUALITY_LIMIT", "TOLERANCE_DB", "choose", "jpeg_quality", "quality_limit"]
 
-JPEG_QUALITY_LIMIT = 93
+JPEG_QUALITY_LIMIT = 92
 """Highest estimated JPEG quality that still gets the JPEG weights: :func:`quality_limit` of
 the bundled JPEG card's evaluation rows (a test keeps the two equal; BUILD_NOTES.md, "JPEG
 photos", has the table that set it)."""
