@@ -42,7 +42,8 @@ The package has a module per job:
 ``parity``    measuring every artefact next to Keras, :data:`LIMITS`, :func:`verify`;
 ``arm64``     the TFLite files with aarch64 LiteRT under qemu-user, next to x86;
 ``manifest``  the manifest's entries, reading it back, file hashes;
-``folder``    :class:`ExportConfig` and :func:`export_all`, which writes a folder.
+``folder``    :class:`ExportConfig` and :func:`export_all`, which writes a folder;
+``bundle``    putting trained weights and an export's TFLite twins into the package, with cards.
 """
 
 from vdsr_tf.export.convert import (

@@ -14,7 +14,7 @@ import os
 
 from PIL import Image
 
-__all__ = ["JPEG_QUALITY_LIMIT", "TOLERANCE_DB", "choose", "jpeg_quality", "quality_limit"]
+__all__ = ["JPEG_QUALITY_LIMIT", "TOLERANCE_DB", "choose", "jpeg_quality", "quality_limit", "set_for_quality"]
 
 JPEG_QUALITY_LIMIT = 92
 """Highest estimated JPEG quality that still gets the JPEG weights: :func:`quality_limit` of
@@ -49,12 +49,19 @@ def jpeg_quality(source) -> int | None:
 
 def choose(source) -> tuple[str, int | None]:
     """(bundled set name, estimated JPEG quality or None) for a picture given without weights."""
-    from vdsr_tf.nn.weights import JPEG, PAPER, is_bundled
+    from vdsr_tf.nn.weights import PAPER, is_bundled
 
     quality = jpeg_quality(source)
-    if quality is not None and quality <= JPEG_QUALITY_LIMIT and is_bundled(JPEG):
-        return JPEG, quality
-    return PAPER, quality
+    name = set_for_quality(quality)
+    return (name if is_bundled(name) else PAPER), quality
+
+
+def set_for_quality(quality: int | None) -> str:
+    """The bundled set the rule gives a picture of estimated JPEG ``quality`` (None: not a
+    JPEG) when both sets ship: what the README's JPEG table shows in bold."""
+    from vdsr_tf.nn.weights import JPEG, PAPER
+
+    return JPEG if quality is not None and quality <= JPEG_QUALITY_LIMIT else PAPER
 
 
 def quality_limit(rows, jpeg: str = "jpeg", paper: str = "paper",
