@@ -130,7 +130,7 @@ def test_jpeg_table_bolds_the_set_the_rule_gives(monkeypatch):
     table = markdown.jpeg_table(rows, ["clean", "jpeg:90"])
     assert table.splitlines()[0] == "| Set, scale | lossless | JPEG q90 |"
     assert table.splitlines()[2] == "| Set5 x2 | 30.00 / **36.00** / 35.00 | 29.00 / 33.00 / **34.00** |"
-    monkeypatch.setattr(weight_choice, "JPEG_QUALITY_LIMIT", 85)
+    monkeypatch.setattr(weight_choice, "JPEG_QUALITY_LIMITS", {2: 85, 3: 94, 4: 94})  # the line's scale counts
     assert "29.00 / **33.00** / 34.00" in markdown.jpeg_table(rows, ["clean", "jpeg:90"])
     with pytest.raises(ValueError, match="no 'bicubic' row for Set5 x2 at jpeg:75"):
         markdown.jpeg_table(rows, ["jpeg:75"])

@@ -136,6 +136,25 @@ def test_quality_limit_is_the_last_quality_where_no_cell_loses_more_than_the_tol
     # once a quality fails, higher ones never count again (the choice is a threshold)
     assert weight_choice.quality_limit(_rows({50: (1.0, 1.0), 75: (-0.5, 0.0), 90: (0.2, 0.2)})) == 50
     assert weight_choice.quality_limit(_rows({30: (-1.0, 0.0)})) is None
+    # per scale: the Set5 x2 cell alone holds to q94, the Set14 x4 cell to q93
+    assert weight_choice.quality_limit(rows, scale=2) == 94
+    assert weight_choice.quality_limit(rows, scale=4) == 93
+
+
+def test_each_scale_gets_its_own_limit_and_fractional_scales_the_stricter_neighbour(two_sets, tmp_path, monkeypatch):
+    monkeypatch.setattr(weight_choice, "JPEG_QUALITY_LIMITS", {2: 94, 3: 93, 4: 90})
+    monkeypatch.setattr(weight_choice, "JPEG_QUALITY_LIMIT", 90)
+    assert [weight_choice.quality_limit_for(s) for s in (1.2, 2, 2.5, 3, 3.5, 4, 8, None)] == \
+        [94, 94, 93, 93, 90, 90, 90, 90]
+    q94 = _jpeg_file(tmp_path / "a.jpg", 94)
+    assert [weight_choice.choose(q94, s)[0] for s in (2, 2.5, 4, None)] == ["jpeg", "paper", "paper", "paper"]
+    # super_resolve and an Upscaler choose for the scale they are asked for
+    jpeg_x2 = np.asarray(upscaler.super_resolve(q94, 2, weights="jpeg"))
+    assert np.array_equal(np.asarray(upscaler.super_resolve(q94, 2)), jpeg_x2)
+    assert np.array_equal(np.asarray(upscaler.super_resolve(q94, 4)),
+                          np.asarray(upscaler.super_resolve(q94, 4, weights="paper")))
+    up = upscaler.Upscaler()
+    assert [up.run(q94, s)[1] for s in (2, 4)] == ["jpeg (JPEG quality 94)", "paper (JPEG quality 94)"]
 
 
 def test_the_bundled_limit_is_the_one_the_bundled_jpeg_card_measured():
@@ -144,5 +163,7 @@ def test_the_bundled_limit_is_the_one_the_bundled_jpeg_card_measured():
         pytest.skip("this installation ships no JPEG weights")
     rows = json.loads(card_path.read_text())["evaluation"]["rows"]
     assert {"jpeg", "paper"} <= {r["method"] for r in rows}
-    # re-bundled weights that move the crossover must move the constant with them
+    # re-bundled weights that move the crossover must move the constants with them
     assert weight_choice.quality_limit(rows) == weight_choice.JPEG_QUALITY_LIMIT
+    assert {s: weight_choice.quality_limit(rows, scale=s) for s in (2, 3, 4)} == weight_choice.JPEG_QUALITY_LIMITS
+    assert weight_choice.JPEG_QUALITY_LIMIT == min(weight_choice.JPEG_QUALITY_LIMITS.values())

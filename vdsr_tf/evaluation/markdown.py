@@ -59,7 +59,7 @@ def jpeg_table(rows: Sequence[dict], degradations: Sequence[str] = JPEG_COLUMNS)
     for dataset, scale in _lines(rows):
         line = [f"{dataset} x{scale}"]
         for degradation in degradations:
-            pick = set_for_quality(_quality(degradation))
+            pick = set_for_quality(_quality(degradation), scale)
             parts = []
             for method in ("bicubic", "paper", "jpeg"):
                 text = f"{_get(cells, (dataset, scale, degradation, method)):.2f}"

@@ -382,12 +382,12 @@ class Upscaler:
             return " tflite" if runtime.precision == "float32" else f" {runtime.precision}"
         return " bfloat16" if runtime.backend == "keras" and runtime.precision == "bfloat16" else ""
 
-    def _predictor_for(self, source) -> tuple[Predictor, str]:
+    def _predictor_for(self, source, scale: float) -> tuple[Predictor, str]:
         if not self._choosing:
             return self.predictor, self.weights_label
         from vdsr_tf.infer import weight_choice
 
-        name, quality = weight_choice.choose(source)
+        name, quality = weight_choice.choose(source, scale)
         with self._lock:
             if name not in self._predictors:
                 self._predictors[name] = self._made(self._bundled(name))
@@ -403,7 +403,7 @@ class Upscaler:
         return self._run(img, check_scale(scale), progress, source)
 
     def _run(self, img, scale: float, progress, source):
-        predictor, label = self._predictor_for(img if source is None else source)
+        predictor, label = self._predictor_for(img if source is None else source, scale)
         out, spec = _upscale_float(img, scale, predictor, self.tile, self.halo, progress)
         return imageio.restore_image(out, spec, _consume=True), label
 
@@ -618,7 +618,7 @@ def super_resolve(img, scale, *, model=None, weights=None, tile: int | None = DE
             runtime.backend == "keras" and runtime.precision in INFERENCE_PRECISIONS)):
         from vdsr_tf.infer import weight_choice
 
-        model = _default_predictor(weight_choice.choose(img)[0], runtime)
+        model = _default_predictor(weight_choice.choose(img, scale)[0], runtime)
         backend, precision, speed = "keras", "float32", "normal"  # the bundled predictor runs as it was made
     upscaler = Upscaler(weights, model=model, backend=backend, precision=precision, tile=tile,
                         ensemble=ensemble, speed=speed)
