@@ -11,7 +11,7 @@ paper set: the steps, in order"), each a function so that no step is done by han
     of ``tflite.json``;
 :func:`replace_rows`
     one method's evaluation rows in a bundled set's card: the jpeg card keeps the paper set's
-    rows beside its own (they set ``JPEG_QUALITY_LIMIT``), measured again after each paper
+    rows beside its own (they set ``JPEG_QUALITY_LIMITS``), measured again after each paper
     re-bundle.
 
 Every file is written atomically and the card last: until the card is replaced, loading refuses
