@@ -50,7 +50,7 @@ def _read_json(path, what: str):
 def _check_rows(rows, what: str) -> list[dict]:
     needed = (*_ROW_KEY, "method", "psnr", "ssim")
     if not isinstance(rows, list) or not all(isinstance(r, dict) and all(k in r for k in needed) for r in rows):
-        raise ValueError(f"{what} is not a list of tools/evaluate.py --json rows "
+        raise ValueError(f"{what}: not a list of tools/evaluate.py --json rows "
                          f"(each with {', '.join(needed)})")
     return rows
 
