@@ -28,12 +28,17 @@ def _lines(rows: Sequence[dict]) -> list[tuple[str, int]]:
     return [(d, s) for d in datasets for s in sorted({r["scale"] for r in rows if r["dataset"] == d})]
 
 
-def _label(degradation: str) -> str:
-    return "lossless" if degradation == "clean" else f"JPEG q{degradation.split(':', 1)[1]}"
-
-
 def _quality(degradation: str) -> int | None:
-    return None if degradation == "clean" else int(degradation.split(":", 1)[1])
+    """The JPEG quality of an evaluation column (``jpeg:75``), None for ``clean``."""
+    from vdsr_tf.core.degradation import parse_list
+
+    (deg,) = parse_list(degradation)
+    return None if deg.is_clean else deg.quality_lo
+
+
+def _label(degradation: str) -> str:
+    quality = _quality(degradation)
+    return "lossless" if quality is None else f"JPEG q{quality}"
 
 
 def _get(cells: dict, key: tuple) -> float:

@@ -32,12 +32,6 @@ __all__ = ["bundle_tflite", "bundle_weights", "card_rows", "replace_rows", "sele
 _ROW_KEY = ("dataset", "scale", "degradation")
 
 
-def _bundled_target(name: str) -> Path:
-    if name not in weights_mod.BUNDLED_NAMES:
-        raise ValueError(f"bundled weights are named {', '.join(map(repr, weights_mod.BUNDLED_NAMES))}, got {name!r}")
-    return weights_mod.BUNDLED_WEIGHTS if name == weights_mod.PAPER else weights_mod.JPEG_WEIGHTS
-
-
 def _read_json(path, what: str):
     try:
         return json.loads(Path(path).read_text(encoding="utf-8"))
@@ -81,7 +75,7 @@ def bundle_weights(workdir, rows, *, command: str, note: str = "", name: str = "
     """
     from vdsr_tf.nn.weights import load_model
 
-    target = _bundled_target(name)
+    target = weights_mod.bundled_path(name)
     if target.exists() and not overwrite:
         raise FileExistsError(f"the bundled {name!r} weights {target} exist; pass --overwrite to replace them")
     src = Path(workdir) / "vdsr.weights.h5"
@@ -99,7 +93,7 @@ def bundle_weights(workdir, rows, *, command: str, note: str = "", name: str = "
 
 
 def _tflite_name(name: str, precision: str) -> str:
-    return _bundled_target(name).name.replace(".weights.h5", "") + f"_{precision}.tflite"
+    return weights_mod.bundled_path(name).name.replace(".weights.h5", "") + f"_{precision}.tflite"
 
 
 def _shown_path(path: Path) -> str:
@@ -156,7 +150,7 @@ def bundle_tflite(export_dir, name: str = "paper") -> dict:
 
 def card_rows(name: str) -> list[dict]:
     """The evaluation rows recorded in the card of the bundled set ``name``."""
-    card = _read_json(weights_mod.bundled_card_path(_bundled_target(name)), f"the {name!r} card")
+    card = _read_json(weights_mod.bundled_card_path(weights_mod.bundled_path(name)), f"the {name!r} card")
     return _check_rows((card.get("evaluation") or {}).get("rows"), f"the {name!r} card's evaluation")
 
 
@@ -168,7 +162,7 @@ def replace_rows(name: str, rows, method: str) -> int:
     the first missing or extra one): a card whose rows were measured at two times would
     compare weights that no longer exist. The card's sha256 is untouched (the weights are).
     """
-    path = weights_mod.bundled_card_path(_bundled_target(name))
+    path = weights_mod.bundled_card_path(weights_mod.bundled_path(name))
     card = _read_json(path, f"the {name!r} card")
     old = _check_rows((card.get("evaluation") or {}).get("rows"), f"the {name!r} card's evaluation")
     new = {tuple(r[k] for k in _ROW_KEY): r for r in _check_rows(rows, "the new rows") if r["method"] == method}

@@ -24,7 +24,7 @@ JPEG_QUALITY_LIMITS = {2: 94, 3: 94, 4: 92}
 :func:`quality_limit` of the bundled JPEG card's evaluation rows at that scale (a test keeps the
 two equal; BUILD_NOTES.md, "Which set a picture gets", has the table that set them)."""
 
-JPEG_QUALITY_LIMIT = 92
+JPEG_QUALITY_LIMIT = min(JPEG_QUALITY_LIMITS.values())
 """The limit when the scale is not known (a device app choosing which export to ship): the
 lowest of :data:`JPEG_QUALITY_LIMITS`, :func:`quality_limit` of all the card's rows."""
 
@@ -94,10 +94,10 @@ def quality_limit(rows, jpeg: str = "jpeg", paper: str = "paper",
     psnr = {(r["method"], r["degradation"], r["dataset"], r["scale"]): r["psnr"] for r in rows
             if scale is None or r["scale"] == scale}
     cells: dict[int, list[float]] = {}
-    for (method, degradation, dataset, scale), value in psnr.items():
-        if method == jpeg and degradation.startswith("jpeg:") and (paper, degradation, dataset, scale) in psnr:
+    for (method, degradation, dataset, s), value in psnr.items():
+        if method == jpeg and degradation.startswith("jpeg:") and (paper, degradation, dataset, s) in psnr:
             q = int(degradation.split(":", 1)[1])
-            cells.setdefault(q, []).append(value - psnr[(paper, degradation, dataset, scale)])
+            cells.setdefault(q, []).append(value - psnr[(paper, degradation, dataset, s)])
     limit = None
     for q in sorted(cells):
         if min(cells[q]) < -tolerance:

@@ -42,7 +42,8 @@ from vdsr_tf.core.filecache import FileCache
 from vdsr_tf.nn.model import conv_index, conv_name
 
 __all__ = ["BUNDLED_NAMES", "BUNDLED_WEIGHTS", "JPEG_WEIGHTS", "TFLITE_CARD", "TFLITE_PRECISIONS",
-           "bundled_card_path", "bundled_name", "bundled_tflite", "bundled_weights", "is_bundled", "load_model"]
+           "bundled_card_path", "bundled_name", "bundled_path", "bundled_tflite", "bundled_weights", "is_bundled",
+           "load_model"]
 
 BUNDLED_WEIGHTS = Path(__file__).resolve().parent.parent / "weights" / "vdsr_x234.weights.h5"
 JPEG_WEIGHTS = Path(__file__).resolve().parent.parent / "weights" / "vdsr_jpeg.weights.h5"
@@ -53,7 +54,11 @@ PAPER, JPEG = "paper", "jpeg"
 BUNDLED_NAMES = (PAPER, JPEG)
 
 
-def _bundled_path(name: str) -> Path:
+def bundled_path(name: str) -> Path:
+    """Where the bundled set ``name`` lives in the package, shipped or not (ValueError for an
+    unknown name): what :func:`bundled_weights` checks and what bundling writes."""
+    if name not in BUNDLED_NAMES:
+        raise ValueError(f"bundled weights are named {', '.join(map(repr, BUNDLED_NAMES))}, got {name!r}")
     return BUNDLED_WEIGHTS if name == PAPER else JPEG_WEIGHTS  # module globals: tests replace them
 
 
@@ -67,15 +72,13 @@ def bundled_name(weights) -> str | None:
 
 def is_bundled(name: str) -> bool:
     """True when the bundled set ``name`` is shipped in this installation."""
-    return _bundled_path(name).is_file()
+    return bundled_path(name).is_file()
 
 
 def bundled_weights(name: str = PAPER) -> Path:
     """The file of the bundled set ``name``; FileNotFoundError saying how to pass other
     weights when it is absent, ValueError for an unknown name."""
-    if name not in BUNDLED_NAMES:
-        raise ValueError(f"bundled weights are named {', '.join(map(repr, BUNDLED_NAMES))}, got {name!r}")
-    path = _bundled_path(name)
+    path = bundled_path(name)
     if not path.is_file():
         raise FileNotFoundError(
             f"no bundled VDSR weights {name!r} in this installation (expected {path}); "
@@ -185,7 +188,7 @@ def load_model(weights=None, *, depth: int | None = None, filters: int | None = 
         raise FileNotFoundError(f"weights file not found: {str(path)!r}")
     if not path.is_file():
         raise ValueError(f"weights path is not a file: {str(path)!r}")
-    if any(path.resolve() == _bundled_path(n).resolve() for n in BUNDLED_NAMES):
+    if any(path.resolve() == bundled_path(n).resolve() for n in BUNDLED_NAMES):
         _check_bundled(path)
     return _load(path, depth, filters)
 
