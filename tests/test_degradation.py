@@ -66,6 +66,15 @@ def test_evaluation_columns_are_fixed_settings():
             deg.parse_list(bad)
 
 
+def test_a_column_name_gives_its_quality():
+    assert deg.column_quality("clean") is None
+    assert deg.column_quality("jpeg:75") == 75
+    assert deg.column_quality(" JPEG:30") == 30
+    for bad in ("jpeg:20-95", "jpeg", "png:3", "clean,jpeg:75"):
+        with pytest.raises(ValueError, match="evaluation column"):
+            deg.column_quality(bad)
+
+
 def test_draw_is_a_function_of_seed_and_step_with_the_shares():
     m = deg.parse_mixture("clean:0.25,jpeg:20-95")
     a = m.draw(3, 17, 64)

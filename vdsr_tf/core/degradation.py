@@ -134,6 +134,15 @@ def parse_list(text: str, what: str = "degradation") -> tuple[Degradation, ...]:
     return tuple(out)
 
 
+def column_quality(name: str) -> int | None:
+    """The JPEG quality of one evaluation column's name (``jpeg:75`` -> 75), None for ``clean``.
+    The one reader of column names: the rows that ``tools/evaluate.py --json`` writes carry them."""
+    degs = parse_list(name, "evaluation column")
+    if len(degs) != 1:
+        raise ValueError(f"evaluation column: {name!r} names {len(degs)} columns, not one")
+    return None if degs[0].is_clean else degs[0].quality_lo
+
+
 @dataclasses.dataclass(frozen=True)
 class Mixture:
     """A training mixture: ``terms[i]`` makes a fraction ``shares[i]`` of the patches (sum 1)."""

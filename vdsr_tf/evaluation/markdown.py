@@ -9,6 +9,8 @@ from __future__ import annotations
 import re
 from typing import Sequence
 
+from vdsr_tf.core.degradation import column_quality
+
 __all__ = ["ENSEMBLE_COLUMNS", "JPEG_COLUMNS", "block", "ensemble_table", "jpeg_table", "replace_block"]
 
 JPEG_COLUMNS = ("clean", "jpeg:95", "jpeg:90", "jpeg:75", "jpeg:50", "jpeg:30")
@@ -28,16 +30,8 @@ def _lines(rows: Sequence[dict]) -> list[tuple[str, int]]:
     return [(d, s) for d in datasets for s in sorted({r["scale"] for r in rows if r["dataset"] == d})]
 
 
-def _quality(degradation: str) -> int | None:
-    """The JPEG quality of an evaluation column (``jpeg:75``), None for ``clean``."""
-    from vdsr_tf.core.degradation import parse_list
-
-    (deg,) = parse_list(degradation)
-    return None if deg.is_clean else deg.quality_lo
-
-
 def _label(degradation: str) -> str:
-    quality = _quality(degradation)
+    quality = column_quality(degradation)
     return "lossless" if quality is None else f"JPEG q{quality}"
 
 
@@ -64,7 +58,7 @@ def jpeg_table(rows: Sequence[dict], degradations: Sequence[str] = JPEG_COLUMNS)
     for dataset, scale in _lines(rows):
         line = [f"{dataset} x{scale}"]
         for degradation in degradations:
-            pick = set_for_quality(_quality(degradation), scale)
+            pick = set_for_quality(column_quality(degradation), scale)
             parts = []
             for method in ("bicubic", "paper", "jpeg"):
                 text = f"{_get(cells, (dataset, scale, degradation, method)):.2f}"

@@ -16,6 +16,8 @@ import os
 
 from PIL import Image
 
+from vdsr_tf.core.degradation import column_quality
+
 __all__ = ["JPEG_QUALITY_LIMIT", "JPEG_QUALITY_LIMITS", "TOLERANCE_DB", "choose", "jpeg_quality",
            "quality_limit", "quality_limit_for", "set_for_quality"]
 
@@ -95,8 +97,8 @@ def quality_limit(rows, jpeg: str = "jpeg", paper: str = "paper",
             if scale is None or r["scale"] == scale}
     cells: dict[int, list[float]] = {}
     for (method, degradation, dataset, s), value in psnr.items():
-        if method == jpeg and degradation.startswith("jpeg:") and (paper, degradation, dataset, s) in psnr:
-            q = int(degradation.split(":", 1)[1])
+        q = column_quality(degradation)
+        if method == jpeg and q is not None and (paper, degradation, dataset, s) in psnr:
             cells.setdefault(q, []).append(value - psnr[(paper, degradation, dataset, s)])
     limit = None
     for q in sorted(cells):
