@@ -1,4 +1,4 @@
-"""Reproduce the paper's analyses: residual vs plain (Table 1), depth (Figure 3), training scales (Table 2).
+r"""Reproduce the paper's analyses: residual vs plain (Table 1), depth (Figure 3), training scales (Table 2).
 
   python tools/ablate.py --study residual --budget 200000 --out docs/ablations/residual
   python tools/ablate.py --backend jax --study depth --budget 2000000 --out gpu_out/depth \

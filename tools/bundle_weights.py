@@ -1,4 +1,4 @@
-"""Put trained weights, their TFLite twins or new evaluation rows into the package's cards.
+r"""Put trained weights, their TFLite twins or new evaluation rows into the package's cards.
 
 Three jobs, one per re-bundle step (BUILD_NOTES.md, "Re-bundling the paper set"); each writes
 atomically, card last (:mod:`vdsr_tf.export.bundle`):

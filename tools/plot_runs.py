@@ -1,4 +1,4 @@
-"""Validation PSNR of runs that continue one another, on one patch-passes axis, with the
+r"""Validation PSNR of runs that continue one another, on one patch-passes axis, with the
 official weights' and the paper's Set5 rows as reference lines.
 
   python tools/plot_runs.py --run runs/vdsr_x234 --run runs/vdsr_long --out docs/val_psnr_x234.png

@@ -1,4 +1,4 @@
-"""A side-by-side picture: bicubic | VDSR | HR on a crop of one image, PSNR on the whole image.
+r"""A side-by-side picture: bicubic | VDSR | HR on a crop of one image, PSNR on the whole image.
 
     python tools/side_by_side.py --hr ../shared/data/benchmark/Set5/image_SRF_3/img_002_SRF_3_HR.png \
         --scale 3 --out docs/side_by_side_x3.png
