@@ -219,11 +219,14 @@ def plot_runs(runs, path: str, *, xlabel: str = "patch passes",
         for label, history, per_step, offset in runs:
             rows = sorted(history["val"], key=lambda r: r["step"])
             pts = [(offset + r["step"] * per_step, r["psnr"][s]) for r in rows if s in r["psnr"]]
-            line, = ax.plot([p[0] for p in pts], [p[1] for p in pts], "o-", ms=3, label=label)
             avg = [(offset + r["step"] * per_step, r["ema"]["psnr"][s]) for r in rows
                    if s in r.get("ema", {}).get("psnr", {})]
-            if avg:  # the run's weight average (ema_decay), in the same colour
-                ax.plot([p[0] for p in avg], [p[1] for p in avg], "s--", ms=3, c=line.get_color(),
+            # A run's weight average (ema_decay) is what ships: its curve is drawn bold over the
+            # faded raw weights' in the same colour, so the two stay apart where points are dense.
+            line, = ax.plot([p[0] for p in pts], [p[1] for p in pts], "o-", ms=3, label=label,
+                            alpha=0.35 if avg else 1.0)
+            if avg:
+                ax.plot([p[0] for p in avg], [p[1] for p in avg], "-", lw=2, c=line.get_color(),
                         label=f"{label}, weight average")
             for deg in dict.fromkeys(d for r in rows for d in r.get("by_degradation", {})):
                 pts = [(offset + r["step"] * per_step, r["by_degradation"][deg]["psnr"][s]) for r in rows
@@ -248,7 +251,14 @@ def plot_runs(runs, path: str, *, xlabel: str = "patch passes",
         ax.set_ylabel("PSNR (dB)")
         ax.grid(alpha=0.3)
         drawn[s] = [line.get_label() for line in ax.get_lines()]
-    axes[0][0].legend(loc="lower right", fontsize=7)
-    fig.tight_layout()
+    # The legend goes under the panels: inside one it hid curves once runs validate at JPEG LR too.
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    ncol = min(3, len(labels)) or 1
+    rows = -(-len(labels) // ncol)
+    legend_h = 0.2 * rows + 0.15
+    width, height = fig.get_size_inches()
+    fig.set_size_inches(width, height + legend_h)
+    fig.legend(handles, labels, loc="lower center", ncol=ncol, fontsize=7, frameon=False)
+    fig.tight_layout(rect=(0, legend_h / (height + legend_h), 1, 1))
     atomic.save_figure(fig, path)
     return drawn
