@@ -254,8 +254,8 @@ def plot_runs(runs, path: str, *, xlabel: str = "patch passes",
     # The legend goes under the panels: inside one it hid curves once runs validate at JPEG LR too.
     handles, labels = axes[0][0].get_legend_handles_labels()
     ncol = min(3, len(labels)) or 1
-    rows = -(-len(labels) // ncol)
-    legend_h = 0.2 * rows + 0.15
+    legend_lines = -(-len(labels) // ncol)
+    legend_h = 0.2 * legend_lines + 0.15
     width, height = fig.get_size_inches()
     fig.set_size_inches(width, height + legend_h)
     fig.legend(handles, labels, loc="lower center", ncol=ncol, fontsize=7, frameon=False)
