@@ -97,8 +97,10 @@ def quality_limit(rows, jpeg: str = "jpeg", paper: str = "paper",
             if scale is None or r["scale"] == scale}
     cells: dict[int, list[float]] = {}
     for (method, degradation, dataset, s), value in psnr.items():
+        if method != jpeg or (paper, degradation, dataset, s) not in psnr:
+            continue
         q = column_quality(degradation)
-        if method == jpeg and q is not None and (paper, degradation, dataset, s) in psnr:
+        if q is not None:
             cells.setdefault(q, []).append(value - psnr[(paper, degradation, dataset, s)])
     limit = None
     for q in sorted(cells):
