@@ -4,7 +4,8 @@
 #   gpu_carry/train_luma.npz   tools/make_luma_archive.py of the training images
 #   gpu_carry/Set5/            a copy of the validation set
 # then prints its size and checks that it and what else travels (tracked and untracked,
-# not ignored files) stay under 60 MB.
+# not ignored files) stay under 60 MB. The committed tree alone is over that: run
+# gpu/travel_light.sh first, and gpu/travel_light.sh --undo after the device call.
 #   gpu/prepare_gpu_job.sh [--data DIR[,DIR]] [--val DIR] [--carry DIR]
 # Defaults: ../shared/data/train, ../shared/data/benchmark/Set5, gpu_carry (git-ignored).
 # PYTHON: an interpreter with vdsr_tf's needs (default python3); the archive is rebuilt only
@@ -53,7 +54,7 @@ printf 'carry folder %s: %s MB (wheels %s, archive %s, Set5 %s)\n' "$carry" "$(m
 printf 'tree (tracked + untracked, not ignored): %s MB; with the carry folder: %s MB (limit 60)\n' \
     "$(mb "$tree_b")" "$(mb "$total")"
 if [ "$total" -ge 60000000 ]; then
-    echo "prepare_gpu_job.sh: tree plus carry folder is over 60 MB: it would not travel" >&2
+    echo "prepare_gpu_job.sh: tree plus carry folder is over 60 MB: it would not travel (gpu/travel_light.sh sets the exports and checkpoints aside)" >&2
     exit 1
 fi
 echo "on the GPU machine, from the repo root (carry: gpu_carry): gpu/gpu_job.sh --max_minutes N [train.py flags]"
