@@ -455,6 +455,33 @@ def test_plot_runs_chains_a_warm_started_run_after_its_parent(tmp_path):
     assert (tmp_path / "c.png").stat().st_size > 1000
 
 
+def test_plot_runs_zoom_row_frames_the_top_under_the_set5_references(tmp_path, monkeypatch):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from vdsr_tf.core import atomic
+    from vdsr_tf.train import plot_runs
+    from vdsr_tf.train.references import set5_references
+
+    hist = {"bicubic": {"2": 33.7}, "val": [{"step": s, "psnr": {"2": y}, "ema": {"psnr": {"2": y + 0.01}}}
+                                          for s, y in [(10, 30.0), (20, 36.5), (30, 37.1), (40, 37.3)]]}
+    figs = []
+    real_save = atomic.save_figure
+    monkeypatch.setattr(atomic, "save_figure", lambda fig, path: (figs.append(fig), real_save(fig, path)))
+    drawn = plot_runs([("run", hist, 64, 0)], str(tmp_path / "z.png"), zoom_db=0.6)
+    top = max(row[2] for row in set5_references().values())
+    fig, = figs
+    full, zoom = fig.axes[:2]  # one scale: the full panel, then its zoomed row
+    assert drawn["2"][:3] == ["run", "run, weight average", "bicubic"]
+    assert zoom.get_ylim() == pytest.approx((top - 0.6, top + 0.12))
+    assert zoom.get_xlim()[0] == pytest.approx(30 * 64)  # from the first point inside the window
+    assert full.get_ylim()[0] < 30.0  # the full row keeps the whole curve
+    assert [ln.get_label() for ln in zoom.get_lines()] == [ln.get_label() for ln in full.get_lines()]
+    plt.close("all")
+
+
 # ----------------------------------------------------------------------------- refusals, leftovers
 
 def test_stale_checkpoint_temp_of_a_killed_save_is_removed_on_start(tmp_path, patch_set):

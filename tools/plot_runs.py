@@ -1,7 +1,8 @@
 r"""Validation PSNR of runs that continue one another, on one patch-passes axis, with the
 official weights' and the paper's Set5 rows as reference lines.
 
-  python tools/plot_runs.py --run runs/vdsr_x234 --run runs/vdsr_long --out docs/val_psnr_x234.png
+  python tools/plot_runs.py --run runs/vdsr_x234 --run runs/vdsr_long --out docs/val_psnr_x234.png \
+      --zoom_db 0.6
   python tools/plot_runs.py --run runs/jpeg_d22074 --out docs/val_psnr_jpeg.png \
       --reference_json runs/vdsr_jpeg/eval_paper_bicubic.json --reference_method paper
 
@@ -25,6 +26,9 @@ flags.DEFINE_string("out", None, "PNG to write (atomically).", required=True)
 flags.DEFINE_bool("overwrite", False, "Replace an existing --out file.")
 flags.DEFINE_string("reference_json", None, "tools/evaluate.py --json rows to draw as references.")
 flags.DEFINE_string("reference_method", "paper", "The method of --reference_json drawn.")
+flags.DEFINE_float("zoom_db", None, "Add a second row of panels over the top ZOOM_DB dB under the "
+                   "highest Set5 reference line, where a long run's last hundredths of a dB show.",
+                   lower_bound=0.01)
 FLAGS = flags.FLAGS
 
 
@@ -77,7 +81,8 @@ def main(argv):
                 refs.setdefault(r.get("degradation", "clean"), {})[str(r["scale"])] = r["psnr"]
         wanted = {"clean"} | {d for _, h, _, _ in runs for r in h["val"] for d in r.get("by_degradation", {})}
         refs = {d: v for d, v in refs.items() if d in wanted}
-    plot_runs(runs, FLAGS.out, refs_by_degradation=refs, reference_label=f"{FLAGS.reference_method} weights")
+    plot_runs(runs, FLAGS.out, refs_by_degradation=refs, reference_label=f"{FLAGS.reference_method} weights",
+              zoom_db=FLAGS.zoom_db)
     print(f"wrote {FLAGS.out}")
     return 0
 

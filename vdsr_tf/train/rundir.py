@@ -191,7 +191,8 @@ def plot_history(history: dict, path: str) -> dict[str, list[str]]:
 
 
 def plot_runs(runs, path: str, *, xlabel: str = "patch passes",
-              refs_by_degradation: dict | None = None, reference_label: str = "reference") -> dict[str, list[str]]:
+              refs_by_degradation: dict | None = None, reference_label: str = "reference",
+              zoom_db: float | None = None) -> dict[str, list[str]]:
     """One PSNR-per-scale figure of several runs' validation histories, written atomically.
 
     ``runs``: (label, history, x per step, x offset) tuples; a run's point at ``step`` is drawn
@@ -200,8 +201,9 @@ def plot_runs(runs, path: str, *, xlabel: str = "patch passes",
     reference rows come from the first history, as in :func:`plot_history`. Validation at other
     degradations (``by_degradation`` rows) is drawn dash-dotted, with bicubic on that LR, and
     ``refs_by_degradation`` ({degradation: {scale: PSNR}}) adds reference lines
-    labelled ``reference_label``. Returns
-    {scale: labels of the lines drawn}.
+    labelled ``reference_label``. ``zoom_db`` adds a second row with the same lines over the top
+    ``zoom_db`` dB under the highest Set5 reference (else the highest point), where the gaps of
+    a long run's last hundredths of a dB show. Returns {scale: labels of the lines drawn}.
     """
     import matplotlib
 
@@ -213,9 +215,11 @@ def plot_runs(runs, path: str, *, xlabel: str = "patch passes",
     first = runs[0][1]
     scales = sorted({s for _, h, _, _ in runs for r in h["val"] for s in r["psnr"]}, key=float)
     refs = set5_references() if first.get("val_set", "Set5") == "Set5" else {}
-    fig, axes = plt.subplots(1, len(scales), figsize=(4 * len(scales), 3.2), squeeze=False)
-    drawn = {}
-    for ax, s in zip(axes[0], scales):
+    rows_n = 2 if zoom_db else 1
+    fig, axes = plt.subplots(rows_n, len(scales), figsize=(4 * len(scales), 3.2 * rows_n), squeeze=False)
+
+    def draw(ax, s):  # -> the runs' lines, without the horizontal reference lines
+        curves = []
         for label, history, per_step, offset in runs:
             rows = sorted(history["val"], key=lambda r: r["step"])
             pts = [(offset + r["step"] * per_step, r["psnr"][s]) for r in rows if s in r["psnr"]]
@@ -225,14 +229,15 @@ def plot_runs(runs, path: str, *, xlabel: str = "patch passes",
             # faded raw weights' in the same colour, so the two stay apart where points are dense.
             line, = ax.plot([p[0] for p in pts], [p[1] for p in pts], "o-", ms=3, label=label,
                             alpha=0.35 if avg else 1.0)
+            curves.append(line)
             if avg:
-                ax.plot([p[0] for p in avg], [p[1] for p in avg], "-", lw=2, c=line.get_color(),
-                        label=f"{label}, weight average")
+                curves += ax.plot([p[0] for p in avg], [p[1] for p in avg], "-", lw=2, c=line.get_color(),
+                                  label=f"{label}, weight average")
             for deg in dict.fromkeys(d for r in rows for d in r.get("by_degradation", {})):
                 pts = [(offset + r["step"] * per_step, r["by_degradation"][deg]["psnr"][s]) for r in rows
                        if s in r.get("by_degradation", {}).get(deg, {}).get("psnr", {})]
-                ax.plot([p[0] for p in pts], [p[1] for p in pts], "^-.", ms=3, c=line.get_color(),
-                        label=f"{label}, {deg} LR")
+                curves += ax.plot([p[0] for p in pts], [p[1] for p in pts], "^-.", ms=3, c=line.get_color(),
+                                  label=f"{label}, {deg} LR")
         for deg, bic in (first.get("bicubic_by_degradation") or {}).items():
             if s in bic.get("psnr", {}):  # bicubic on that LR
                 ax.axhline(bic["psnr"][s], ls="-.", c="silver", label=f"bicubic, {deg} LR")
@@ -246,11 +251,29 @@ def plot_runs(runs, path: str, *, xlabel: str = "patch passes",
         for (label, row), colour in zip(refs.items(), ("tab:red", "tab:green")):
             if int(float(s)) in row:
                 ax.axhline(row[int(float(s))], ls=":", c=colour, label=f"{label} (Set5)")
-        ax.set_title(f"x{s}")
         ax.set_xlabel(xlabel)
         ax.set_ylabel("PSNR (dB)")
         ax.grid(alpha=0.3)
+        return [c for c in curves if len(c.get_xdata())]
+
+    drawn = {}
+    for col, s in enumerate(scales):
+        ax = axes[0][col]
+        draw(ax, s)
+        ax.set_title(f"x{s}")
         drawn[s] = [line.get_label() for line in ax.get_lines()]
+        if zoom_db:
+            zax = axes[1][col]
+            curves = draw(zax, s)
+            tops = [row[int(float(s))] for row in refs.values() if int(float(s)) in row]
+            top = max(tops) if tops else max(max(line.get_ydata()) for line in curves)
+            low = top - zoom_db
+            inside = [x for line in curves for x, y in zip(line.get_xdata(), line.get_ydata()) if y >= low]
+            zax.set_ylim(low, top + 0.2 * zoom_db)
+            right = max(max(line.get_xdata()) for line in curves)
+            if inside and right > min(inside):
+                zax.set_xlim(min(inside), right + 0.02 * (right - min(inside)))
+            zax.set_title(f"x{s}, the top {zoom_db:g} dB")
     # The legend goes under the panels: inside one it hid curves once runs validate at JPEG LR too.
     handles, labels = axes[0][0].get_legend_handles_labels()
     ncol = min(3, len(labels)) or 1
