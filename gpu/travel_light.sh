@@ -17,33 +17,46 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 paths=(exports 'vdsr_tf/weights/*.tflite' 'runs/*/checkpoints/*' 'runs/*/tensorboard/*')
-exclude=$(git rev-parse --git-path info/exclude)
+exclude=$(git rev-parse --git-path info/exclude)  # shared by all worktrees: light one at a time
 list=$(git rev-parse --git-path travel_light.list)  # the files set aside, NUL-separated
+head_file=$(git rev-parse --git-path travel_light.head)  # the commit they are restored from
 begin='# gpu/travel_light.sh: begin'
 end='# gpu/travel_light.sh: end'
 say() { echo "travel_light.sh: $*"; }
+count() { tr -cd '\0' < "$1" | wc -c; }
+# The list holds file names, not patterns.
+literal() { GIT_LITERAL_PATHSPECS=1 git "$@" --pathspec-from-file="$list" --pathspec-file-nul; }
 
 if [ "${1:-}" = --undo ]; then
     [ -f "$list" ] || { say "the tree is not light ($list is absent); nothing to undo"; exit 0; }
-    git reset -q HEAD --pathspec-from-file="$list" --pathspec-file-nul
+    saved=$(cat "$head_file")
+    literal reset -q "$saved"
     [ -f "$exclude" ] && sed -i "\|^$begin\$|,\|^$end\$|d" "$exclude"
-    changed=$(git diff --cached --name-status HEAD -- "${paths[@]}")
-    [ -z "$changed" ] || { say "after --undo the index still differs from HEAD here:"; echo "$changed"; exit 1; }
-    say "restored: $(tr -cd '\0' < "$list" | wc -c) files are tracked again"
-    rm -f "$list"
+    missing=$(comm -23 <(tr '\0' '\n' < "$list" | sort) <(git ls-files | sort) | wc -l)
+    [ "$missing" = 0 ] || { say "$missing of the set-aside files are still untracked"; exit 1; }
+    if [ "$(git rev-parse HEAD)" != "$saved" ]; then
+        say "HEAD moved while the tree was light: the set-aside files are staged again as of ${saved:0:12}; check git status before the next commit"
+    fi
+    say "restored: $(count "$list") files are tracked again"
+    rm -f "$list" "$head_file"
     exit 0
 fi
 [ $# -eq 0 ] || { say "unknown argument $1 (use no argument, or --undo)" >&2; exit 2; }
 [ ! -f "$list" ] || { say "the tree is already light; run gpu/travel_light.sh --undo after the device call" >&2; exit 2; }
 changed=$(git diff --cached --name-status HEAD -- "${paths[@]}")
 [ -z "$changed" ] || { say "changes are staged here; commit or unstage them first:" >&2; echo "$changed" >&2; exit 2; }
-git ls-files -z -- "${paths[@]}" > "$list.part" && mv "$list.part" "$list"
-n=$(tr -cd '\0' < "$list" | wc -c)
+git ls-files -z -- "${paths[@]}" > "$list.part"
+n=$(count "$list.part")
+[ "$n" -gt 0 ] || { rm -f "$list.part"; say "no committed file to set aside"; exit 0; }
+git rev-parse HEAD > "$head_file"
+mv "$list.part" "$list"
 mkdir -p "$(dirname "$exclude")"
+# A last line without its newline would swallow the begin marker.
+[ ! -s "$exclude" ] || [ -z "$(tail -c 1 "$exclude")" ] || echo >> "$exclude"
 { echo "$begin"; printf '/%s\n' "${paths[@]}"; echo "$end"; } >> "$exclude"
-git rm -q --cached --pathspec-from-file="$list" --pathspec-file-nul
+literal rm -q --cached
 left=$(git ls-files -co --exclude-standard -- "${paths[@]}" | wc -l)
 [ "$left" = 0 ] || { say "$left files under the set-aside paths would still travel; run --undo" >&2; exit 1; }
-travel=$(git ls-files -co --exclude-standard -z | xargs -0 du -cb 2>/dev/null | tail -1 | cut -f1)
-say "$n committed files set aside (still on disk); the tree that travels is $(awk -v b="$travel" 'BEGIN {printf "%.1f", b / 1e6}') MB"
-say "after the device call: gpu/travel_light.sh --undo"
+travel=$(git ls-files -co --exclude-standard -z | du -cb --files0-from=- 2>/dev/null | tail -1 | cut -f1 || true)
+say "$n committed files set aside (still on disk); the tree that travels is $(awk -v b="${travel:-0}" 'BEGIN {printf "%.1f", b / 1e6}') MB"
+say "after the device call: gpu/travel_light.sh --undo (commit nothing before it)"

@@ -480,6 +480,13 @@ def test_plot_runs_zoom_row_frames_the_top_under_the_set5_references(tmp_path, m
     assert full.get_ylim()[0] < 30.0  # the full row keeps the whole curve
     assert [ln.get_label() for ln in zoom.get_lines()] == [ln.get_label() for ln in full.get_lines()]
     plt.close("all")
+    # Another validation set has no references: the top is the highest finite point, never NaN.
+    other = {"val_set": "B100", "val": [{"step": 10, "psnr": {"2": float("nan")}}, {"step": 20, "psnr": {"2": 30.0}},
+                                        {"step": 30, "psnr": {"2": 30.2}}]}
+    figs.clear()
+    plot_runs([("run", other, 64, 0)], str(tmp_path / "b.png"), zoom_db=0.3)
+    assert figs[0].axes[1].get_ylim() == pytest.approx((29.9, 30.26))
+    plt.close("all")
 
 
 # ----------------------------------------------------------------------------- refusals, leftovers

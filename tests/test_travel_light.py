@@ -74,3 +74,37 @@ def test_refuses_staged_changes(repo):
     r = _run(repo)
     assert r.returncode == 2 and "changes are staged here" in r.stderr
     assert ASIDE[0] in _travelling(repo)
+
+
+def test_a_commit_made_while_light_is_caught_by_undo(repo):
+    assert _run(repo).returncode == 0
+    (repo / KEPT[1]).write_text("edited")
+    _git(repo, "add", KEPT[1])  # the set-aside removals are staged too: this commit drops them
+    _git(repo, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "oops")
+    r = _run(repo, "--undo")
+    assert r.returncode == 0 and "HEAD moved while the tree was light" in r.stdout
+    assert set(ASIDE) <= set(_git(repo, "ls-files").split())  # staged again, ready to commit back
+
+
+def test_nothing_to_set_aside_leaves_no_state(tmp_path):
+    _git(tmp_path, "init", "-q")
+    (tmp_path / "gpu").mkdir()
+    shutil.copy(SCRIPT, tmp_path / "gpu" / "travel_light.sh")
+    (tmp_path / "a.py").write_text("a")
+    _git(tmp_path, "add", ".")
+    _git(tmp_path, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "tree")
+    (tmp_path / "b.py").write_text("b")
+    _git(tmp_path, "add", "b.py")
+    r = _run(tmp_path)
+    assert r.returncode == 0 and "no committed file to set aside" in r.stdout
+    assert _run(tmp_path, "--undo").returncode == 0
+    assert _git(tmp_path, "diff", "--cached", "--name-only").split() == ["b.py"]  # staged work kept
+
+
+def test_an_exclude_file_without_a_last_newline_keeps_its_line(repo):
+    exclude = repo / ".git" / "info" / "exclude"
+    exclude.parent.mkdir(exist_ok=True)
+    exclude.write_text("mylocal")
+    assert _run(repo).returncode == 0
+    assert _run(repo, "--undo").returncode == 0
+    assert exclude.read_text() == "mylocal\n"

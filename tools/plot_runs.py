@@ -27,7 +27,7 @@ flags.DEFINE_bool("overwrite", False, "Replace an existing --out file.")
 flags.DEFINE_string("reference_json", None, "tools/evaluate.py --json rows to draw as references.")
 flags.DEFINE_string("reference_method", "paper", "The method of --reference_json drawn.")
 flags.DEFINE_float("zoom_db", None, "Add a second row of panels over the top ZOOM_DB dB under the "
-                   "highest Set5 reference line, where a long run's last hundredths of a dB show.",
+                   "highest line (reference or point), where a long run's last hundredths of a dB show.",
                    lower_bound=0.01)
 FLAGS = flags.FLAGS
 

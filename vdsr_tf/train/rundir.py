@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 
 from vdsr_tf.core import atomic
@@ -202,8 +203,8 @@ def plot_runs(runs, path: str, *, xlabel: str = "patch passes",
     degradations (``by_degradation`` rows) is drawn dash-dotted, with bicubic on that LR, and
     ``refs_by_degradation`` ({degradation: {scale: PSNR}}) adds reference lines
     labelled ``reference_label``. ``zoom_db`` adds a second row with the same lines over the top
-    ``zoom_db`` dB under the highest Set5 reference (else the highest point), where the gaps of
-    a long run's last hundredths of a dB show. Returns {scale: labels of the lines drawn}.
+    ``zoom_db`` dB under the highest line (a reference or a point), where the gaps of a long
+    run's last hundredths of a dB show. Returns {scale: labels of the lines drawn}.
     """
     import matplotlib
 
@@ -265,8 +266,13 @@ def plot_runs(runs, path: str, *, xlabel: str = "patch passes",
         if zoom_db:
             zax = axes[1][col]
             curves = draw(zax, s)
+            # The highest line of the panel, reference or point, so nothing drawn is cut at the top.
             tops = [row[int(float(s))] for row in refs.values() if int(float(s)) in row]
-            top = max(tops) if tops else max(max(line.get_ydata()) for line in curves)
+            tops += [row[s] for row in (refs_by_degradation or {}).values() if s in row]
+            tops += [y for line in curves for y in line.get_ydata()]
+            top = max((float(y) for y in tops if math.isfinite(y)), default=None)
+            if top is None:
+                continue
             low = top - zoom_db
             inside = [x for line in curves for x, y in zip(line.get_xdata(), line.get_ydata()) if y >= low]
             zax.set_ylim(low, top + 0.2 * zoom_db)
